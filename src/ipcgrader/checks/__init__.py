@@ -1,0 +1,1 @@
+"""Builtin expectation kinds. Each module is a plugin registered like any third-party one."""

@@ -1,0 +1,94 @@
+"""Tiny, safe arithmetic over scenario parameters, e.g. ``min(tickets, buyers)``.
+
+Exercise authors write expected values as expressions of the scenario's ``params``. Only
+numbers, strings, lists, parameter names, arithmetic, comparisons and a few pure functions
+are allowed: a spec can never run code in the grader.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from collections.abc import Callable, Mapping
+from typing import Any
+
+_BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+}
+_COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+}
+_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "min": min,
+    "max": max,
+    "abs": abs,
+    "len": len,
+    "sum": sum,
+    "int": int,
+    "round": round,
+    "sorted": sorted,
+    "range": lambda *a: list(range(*a)),
+    "str": str,
+    "upper": lambda s: str(s).upper(),
+}
+
+
+class ExpressionError(ValueError):
+    """The expression is not allowed or cannot be computed."""
+
+
+def evaluate(source: str, names: Mapping[str, Any]) -> Any:
+    """Value of ``source`` with ``names`` (the scenario parameters) bound."""
+    try:
+        tree = ast.parse(source.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise ExpressionError(f"{source!r} is not an expression: {exc.msg}") from exc
+    try:
+        return _eval(tree.body, names)
+    except ExpressionError:
+        raise
+    except Exception as exc:
+        raise ExpressionError(f"{source!r}: {type(exc).__name__}: {exc}") from exc
+
+
+def _eval(node: ast.AST, names: Mapping[str, Any]) -> Any:
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str)):
+        return node.value
+    if isinstance(node, ast.Name):
+        if node.id not in names:
+            known = ", ".join(sorted(names)) or "none"
+            raise ExpressionError(f"unknown name {node.id!r} (parameters: {known})")
+        return names[node.id]
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return [_eval(item, names) for item in node.elts]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        value = _eval(node.operand, names)
+        return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+        return _BINARY[type(node.op)](_eval(node.left, names), _eval(node.right, names))
+    if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _COMPARE:
+        left, right = _eval(node.left, names), _eval(node.comparators[0], names)
+        return _COMPARE[type(node.ops[0])](left, right)
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in _FUNCTIONS
+        and not node.keywords
+    ):
+        return _FUNCTIONS[node.func.id](*(_eval(arg, names) for arg in node.args))
+    raise ExpressionError(f"not allowed in an expression: {ast.unparse(node)!r}")
+
+
+def resolve(value: Any, names: Mapping[str, Any]) -> Any:
+    """``value`` itself, or its evaluation when it is a string expression."""
+    return evaluate(value, names) if isinstance(value, str) else value

@@ -1,0 +1,116 @@
+"""Drive a student's module with an exercise-owned driver. Standard library only.
+
+Run as the main program of a graded run (``python bootstrap.py``) with ``IPCGRADER_CALL``
+holding JSON: ``module`` (the student's module name), ``driver`` (path of the exercise's
+driver file), ``params`` and optionally ``start_method`` and ``status`` (where to write
+a JSON account of a student error). It imports the student's module, then calls
+``driver.drive(student, **params)``.
+
+Student errors are told apart from driver bugs: an exception raised while importing the
+student's module, or an ``AttributeError`` on it (a missing function), is written to the
+status file with the student's own file and line, and the process exits with status 3.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+import sys
+import traceback
+from types import ModuleType, TracebackType
+
+STUDENT_ERROR_EXIT = 3
+
+
+def _student_frame(tb: TracebackType | None, workdir: str) -> tuple[str | None, int | None]:
+    """The innermost traceback frame that is in the student's folder."""
+    found: tuple[str | None, int | None] = (None, None)
+    for frame in traceback.extract_tb(tb):
+        path = os.path.abspath(frame.filename)
+        if os.path.dirname(path) == workdir:
+            found = (os.path.basename(path), frame.lineno)
+    return found
+
+
+def _report(status_path: str | None, record: dict[str, object]) -> None:
+    if status_path:
+        with open(status_path, "w", encoding="utf-8") as handle:
+            json.dump(record, handle)
+
+
+def _load_driver(path: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location("_ipcgrader_driver", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load driver {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def main() -> int:
+    call = json.loads(os.environ["IPCGRADER_CALL"])
+    workdir = os.path.abspath(os.getcwd())
+    status_path = call.get("status")
+    sys.path.insert(0, workdir)
+    # the student's module must not be shadowed by this folder's files
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here or p == workdir]
+    if call.get("start_method"):
+        import multiprocessing
+
+        multiprocessing.set_start_method(call["start_method"], force=True)
+    module_name = call["module"]
+    try:
+        student = importlib.import_module(module_name)
+    except SyntaxError as exc:
+        _report(
+            status_path,
+            {
+                "kind": "syntax_error",
+                "message": f"SyntaxError: {exc.msg}",
+                "file": os.path.basename(exc.filename or module_name + ".py"),
+                "line": exc.lineno,
+                "exception": "SyntaxError",
+            },
+        )
+        traceback.print_exc()
+        return STUDENT_ERROR_EXIT
+    except BaseException as exc:
+        file, line = _student_frame(exc.__traceback__, workdir)
+        _report(
+            status_path,
+            {
+                "kind": "import_error",
+                "message": f"importing {module_name}.py raised {type(exc).__name__}: {exc}",
+                "file": file,
+                "line": line,
+                "exception": type(exc).__name__,
+            },
+        )
+        traceback.print_exc()
+        return STUDENT_ERROR_EXIT
+    driver = _load_driver(call["driver"])
+    try:
+        driver.drive(student, **call.get("params", {}))
+    except AttributeError as exc:
+        if getattr(exc, "obj", None) is student and getattr(exc, "name", None):
+            _report(
+                status_path,
+                {
+                    "kind": "missing_function",
+                    "message": f"{module_name}.py has no function {exc.name}()",
+                    "file": f"{module_name}.py",
+                    "line": None,
+                    "exception": "AttributeError",
+                },
+            )
+            return STUDENT_ERROR_EXIT
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,215 @@
+"""Pydantic models of exercise specs (``exercise.toml``). No I/O happens here.
+
+Every model forbids unknown keys, so a typo in exercise.toml is an error that names the
+field instead of a silently ignored setting. Expectation kinds form a discriminated union on
+``kind``; because plugins add kinds, the union is built at run time by
+:func:`build_exercise_model` from whatever kinds the plugin manager registered.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+
+if TYPE_CHECKING:
+    from ipcgrader.results import RunRecord, Verdict
+
+StartMethod = Literal["fork", "spawn", "forkserver"]
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class Strict(BaseModel):
+    """Base of every spec model: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Visibility(str, Enum):
+    """When a student may see a check (the names Gradescope uses)."""
+
+    visible = "visible"
+    hidden = "hidden"
+    after_due_date = "after_due_date"
+    after_published = "after_published"
+
+
+class Limits(Strict):
+    """Resource limits of one run. ``None`` leaves a limit at the grader's default."""
+
+    memory_mb: int | None = Field(None, gt=0, description="address space per process, MiB")
+    cpu_s: int | None = Field(None, gt=0, description="CPU seconds per process")
+    processes: int | None = Field(None, gt=0, description="live processes in the run")
+    output_bytes: int | None = Field(None, gt=0, description="stdout and stderr cap, each")
+    file_bytes: int | None = Field(None, gt=0, description="largest file a run may write")
+    open_files: int | None = Field(None, gt=0, description="open file descriptors per process")
+
+    def merged(self, override: Limits | None) -> Limits:
+        """These limits with every field set in ``override`` replacing ours."""
+        if override is None:
+            return self
+        return self.model_copy(update=override.model_dump(exclude_none=True))
+
+
+class TraceOptions(Strict):
+    """How the harness watches a run (see DESIGN.md, "The harness")."""
+
+    enabled: bool = Field(True, description="inject the tracing harness into the run")
+    dilation: float = Field(
+        0.01, gt=0, le=1, description="time.sleep(s) sleeps s * dilation in traced runs"
+    )
+    amplify: bool = Field(
+        False, description="hold a process at its first read of a shared file for a second one"
+    )
+    amplify_wait_s: float = Field(0.3, ge=0, le=5, description="bound of that wait")
+    atomic_writes: bool = Field(
+        True,
+        description="an open(shared_file, 'w') becomes visible only when closed, so readers "
+        "never see a half-written file (lost updates still happen)",
+    )
+
+
+class Expectation(Strict):
+    """One graded expectation of a scenario. Plugins subclass it with ``kind: Literal[...]``.
+
+    ``evaluate`` judges one run; a check passes only when it passes in every run of its
+    scenario (every start method and repeat).
+    """
+
+    kind: str
+    id: str | None = Field(None, description="stable id; default: <scenario>.<kind>[.n]")
+    name: str | None = Field(None, description="short title shown to students")
+    points: float = Field(1.0, ge=0)
+    message: str | None = Field(None, description="what a failure means, for the student")
+    hint: str | None = Field(None, description="what to look at to fix it")
+    visibility: Visibility = Visibility.visible
+
+    #: Title used when the spec gives no ``name``.
+    default_name: ClassVar[str] = "expectation"
+    #: If True, a run that did not end normally (timeout, crash, student error) fails this
+    #: check with the reason, before ``evaluate`` is called. Kinds that judge how a run
+    #: ended (exit status, finishing in time) set it to False.
+    needs_complete_run: ClassVar[bool] = True
+
+    def title(self) -> str:
+        """The check's name as students see it."""
+        return self.name or self.default_name
+
+    def evaluate(self, run: RunRecord) -> Verdict:
+        """Judge one run. Subclasses must implement this."""
+        raise NotImplementedError(f"expectation kind {self.kind!r} does not implement evaluate")
+
+
+class Scenario(Strict):
+    """One way of driving the submission, with the expectations graded on it."""
+
+    id: str = Field(description="short id, unique in the exercise")
+    name: str | None = None
+    driver: str | None = Field(
+        None,
+        description=(
+            "exercise-owned Python file with drive(student, **params); "
+            "absent: run the entry file as a script"
+        ),
+    )
+    params: dict[str, Any] = Field(default_factory=dict)
+    args: list[str] = Field(default_factory=list, description="argv for script runs")
+    fixtures: dict[str, str | dict[str, Any] | list[Any]] = Field(
+        default_factory=dict,
+        description="files created fresh in the run folder; $param is substituted in text, "
+        "tables and arrays are written as JSON",
+    )
+    collect: list[str] = Field(
+        default_factory=list, description="extra files whose final content checks may read"
+    )
+    start_methods: list[StartMethod] | None = None
+    repeats: int = Field(1, ge=1, le=1000)
+    timeout: float | None = Field(None, gt=0, le=3600)
+    limits: Limits | None = None
+    trace: TraceOptions | None = None
+    expect: list[Expectation] = Field(default_factory=list)
+
+    @field_validator("id")
+    @classmethod
+    def _id_shape(cls, value: str) -> str:
+        if not _ID.match(value):
+            raise ValueError("must be letters, digits, '_', '-' or '.'")
+        return value
+
+
+class Exercise(Strict):
+    """An exercise: what the student writes and how it is graded."""
+
+    id: str
+    title: str
+    entry: list[str] = Field(min_length=1, description="files the student writes")
+    points: float | None = Field(None, ge=0, description="total; must equal the checks' sum")
+    shared_files: list[str] = Field(
+        default_factory=list, description="files the processes communicate through"
+    )
+    timeout: float = Field(10.0, gt=0, le=3600, description="wall time of one run, seconds")
+    start_methods: list[StartMethod] = Field(default_factory=lambda: ["fork"])  # type: ignore[arg-type]
+    limits: Limits = Field(default_factory=Limits)
+    trace: TraceOptions = Field(default_factory=TraceOptions)
+    scenarios: list[Scenario] = Field(min_length=1)
+
+    @field_validator("id")
+    @classmethod
+    def _id_shape(cls, value: str) -> str:
+        if not _ID.match(value):
+            raise ValueError("must be letters, digits, '_', '-' or '.'")
+        return value
+
+    @field_validator("entry")
+    @classmethod
+    def _entry_files(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if "/" in name or "\\" in name or not name.endswith(".py"):
+                raise ValueError(f"{name!r}: entry files are plain .py file names")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Exercise:
+        seen: set[str] = set()
+        for scenario in self.scenarios:
+            if scenario.id in seen:
+                raise ValueError(f"scenario id {scenario.id!r} is used twice")
+            seen.add(scenario.id)
+        total = sum(e.points for s in self.scenarios for e in s.expect)
+        if self.points is not None and abs(total - self.points) > 1e-9:
+            raise ValueError(f"points = {self.points:g} but the expectations add up to {total:g}")
+        return self
+
+    @property
+    def max_score(self) -> float:
+        """Sum of the points of every expectation."""
+        return sum(e.points for s in self.scenarios for e in s.expect)
+
+    def start_methods_of(self, scenario: Scenario) -> list[StartMethod]:
+        """The start methods a scenario runs under (its own or the exercise's)."""
+        return list(scenario.start_methods or self.start_methods)
+
+    def trace_of(self, scenario: Scenario) -> TraceOptions:
+        """Trace options of a scenario (its own or the exercise's)."""
+        return scenario.trace or self.trace
+
+
+def build_exercise_model(kinds: list[type[Expectation]]) -> type[Exercise]:
+    """An :class:`Exercise` model whose expectations are the union of ``kinds``.
+
+    Called by the loader with the kinds the plugin manager registered, so a kind added by a
+    plugin validates exactly like a builtin one, and ``ipcgrade schema`` shows it.
+    """
+    if not kinds:
+        raise ValueError("no expectation kinds are registered")
+    union: Any = kinds[0] if len(kinds) == 1 else Union[tuple(kinds)]  # noqa: UP007
+    expectation = Annotated[union, Field(discriminator="kind")]
+    scenario: Any = create_model(
+        "Scenario", __base__=Scenario, expect=(list[expectation], Field(default_factory=list))
+    )
+    exercise: type[Exercise] = create_model(
+        "Exercise", __base__=Exercise, scenarios=(list[scenario], Field(min_length=1))
+    )
+    return exercise

@@ -1,0 +1,59 @@
+"""``--format json``: the object DESIGN.md promises, one per grading."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ipcgrader import hookimpl
+from ipcgrader.plugins import ReporterRegistry
+from ipcgrader.results import ExerciseResult
+
+
+def result_object(result: ExerciseResult) -> dict[str, Any]:
+    """The stable JSON shape of a grading (keys in DESIGN.md, plus optional extras)."""
+    data: dict[str, Any] = {
+        "exercise": result.exercise,
+        "submission": result.submission,
+        "status": result.status.value,
+        "score": result.score,
+        "max_score": result.max_score,
+        "duration_s": result.duration_s,
+        "checks": [
+            {
+                "id": c.id,
+                "name": c.name,
+                "status": c.status.value,
+                "score": c.score,
+                "max_score": c.max_score,
+                "message": c.message,
+                "hint": c.hint,
+                "visibility": c.visibility,
+            }
+            for c in result.checks
+        ],
+        "diagnostics": [
+            {"kind": d.kind, "file": d.file, "line": d.line, "message": d.message, "hint": d.hint}
+            for d in result.diagnostics
+        ],
+    }
+    if result.error:
+        data["error"] = result.error
+    return data
+
+
+class JsonReporter:
+    """Machine-readable result for tools and course CI."""
+
+    name = "json"
+    description = "one JSON object (the stable interface)"
+
+    def render(self, result: ExerciseResult) -> str:
+        """The result as one line... of pretty JSON."""
+        return json.dumps(result_object(result), ensure_ascii=False, indent=2) + "\n"
+
+
+@hookimpl(trylast=True)
+def ipcgrader_add_reporters(reporters: ReporterRegistry) -> None:
+    """Register the JSON reporter."""
+    reporters.add(JsonReporter())

@@ -1,0 +1,322 @@
+"""Grade one submission against one exercise: plan the runs, make them, score them."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import string
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from ipcgrader import sandbox
+from ipcgrader.loader import LoadedExercise
+from ipcgrader.models import Exercise, Limits, Scenario
+from ipcgrader.results import (
+    Diagnostic,
+    ExerciseResult,
+    RunRecord,
+    Status,
+    StudentError,
+)
+from ipcgrader.scoring import (
+    check_ids,
+    merge_diagnostics,
+    overall_status,
+    score_check,
+    unrunnable_checks,
+)
+from ipcgrader.submission import Submission, compile_errors, resolve_submission
+
+BOOTSTRAP = sandbox.HARNESS_DIR / "bootstrap.py"
+#: Most runs of one grading made at once. Runs mostly wait (dilated sleeps, locks), so more
+#: than the core count pays off, and it keeps a hanging submission's grading near one timeout.
+MAX_PARALLEL_RUNS = 16
+
+
+@dataclass(frozen=True)
+class Options:
+    """Knobs of one grading that come from the command line, not the spec."""
+
+    jobs: int | None = None
+    timeout: float | None = None
+    limits: Limits | None = None
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One run to make: a scenario under one start method, one repeat."""
+
+    scenario: Scenario
+    start_method: str | None
+    repeat: int
+
+
+def plan_runs(exercise: Exercise) -> list[PlannedRun]:
+    """Every run of every scenario, in spec order."""
+    return [
+        PlannedRun(scenario, method, repeat)
+        for scenario in exercise.scenarios
+        for method in exercise.start_methods_of(scenario)
+        for repeat in range(scenario.repeats)
+    ]
+
+
+def _fixture_bytes(value: str | dict[str, Any] | list[Any], params: dict[str, Any]) -> bytes:
+    if isinstance(value, str):
+        return (
+            string.Template(value)
+            .safe_substitute(
+                {k: json.dumps(v) if not isinstance(v, str) else v for k, v in params.items()}
+            )
+            .encode("utf-8")
+        )
+    return json.dumps(value, ensure_ascii=False).encode("utf-8")
+
+
+_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+)')
+
+
+def crash_from_stderr(stderr: str, workdir: Path) -> StudentError | None:
+    """The last uncaught exception in stderr, located in the student's own file."""
+    lines = stderr.splitlines()
+    start = max((i for i, line in enumerate(lines) if line.startswith("Traceback")), default=-1)
+    if start < 0:
+        return None
+    file = line_no = None
+    exception = None
+    for line in lines[start + 1 :]:
+        match = _FRAME.match(line)
+        if match:
+            path = Path(match["file"])
+            if path.parent == workdir or path.parent.name == workdir.name:
+                file, line_no = path.name, int(match["line"])
+        elif line and not line.startswith(" "):
+            exception = line.strip()
+    if exception is None:
+        return None
+    return StudentError(
+        kind="exception",
+        message=f"raised {exception}",
+        file=file,
+        line=line_no,
+        exception=exception.split(":", 1)[0],
+    )
+
+
+class Grader:
+    """Makes the runs of one grading. Thread-safe: runs share only read-only state."""
+
+    def __init__(
+        self,
+        loaded: LoadedExercise,
+        submission: Submission,
+        pm: pluggy.PluginManager,
+        options: Options,
+    ) -> None:
+        self.exercise = loaded.spec
+        self.directory = loaded.directory
+        self.submission = submission
+        self.pm = pm
+        self.options = options
+
+    def timeout_of(self, scenario: Scenario) -> float:
+        """The wall timeout of a scenario's runs."""
+        return self.options.timeout or scenario.timeout or self.exercise.timeout
+
+    def limits_of(self, scenario: Scenario) -> Limits:
+        """Limits: exercise, then scenario, then command line."""
+        return self.exercise.limits.merged(scenario.limits).merged(self.options.limits)
+
+    def request_for(self, planned: PlannedRun, work: Path, meta: Path) -> sandbox.RunRequest:
+        """The command and environment of one run."""
+        scenario = planned.scenario
+        entry = self.exercise.entry[0]
+        env: dict[str, str] = {}
+        if planned.start_method:
+            env["IPCGRADER_START_METHOD"] = planned.start_method
+        if scenario.driver is None:
+            argv = [sys.executable, entry, *scenario.args]
+        else:
+            argv = [sys.executable, str(BOOTSTRAP)]
+            env["IPCGRADER_CALL"] = json.dumps(
+                {
+                    "module": Path(entry).stem,
+                    "driver": str((self.directory / scenario.driver).resolve()),
+                    "params": scenario.params,
+                    "start_method": planned.start_method,
+                    "status": str(meta / "student_status.json"),
+                }
+            )
+        return sandbox.RunRequest(
+            argv=argv,
+            cwd=work,
+            timeout_s=self.timeout_of(scenario),
+            limits=self.limits_of(scenario),
+            env=env,
+        )
+
+    def collected_files(self, scenario: Scenario) -> list[str]:
+        """Files whose final content is kept for the checks."""
+        names = [*scenario.fixtures, *scenario.collect, *self.exercise.shared_files]
+        return list(dict.fromkeys(names))
+
+    def run(self, planned: PlannedRun) -> RunRecord:
+        """Make one run in a fresh folder and return its record; the folder is deleted."""
+        scenario = planned.scenario
+        root = Path(tempfile.mkdtemp(prefix="ipcgrade-"))
+        work, meta = root / "work", root / "meta"
+        work.mkdir()
+        meta.mkdir()
+        try:
+            self.submission.copy_into(work)
+            for name, value in scenario.fixtures.items():
+                target = work / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(_fixture_bytes(value, scenario.params))
+            request = self.request_for(planned, work, meta)
+            self.pm.hook.ipcgrader_configure_run(
+                exercise=self.exercise, scenario=scenario, request=request, meta_dir=meta
+            )
+            outcome = sandbox.run(request, meta)
+            files: dict[str, bytes | None] = {}
+            for name in self.collected_files(scenario):
+                path = work / name
+                files[name] = path.read_bytes()[: 1 << 20] if path.is_file() else None
+            record = RunRecord(
+                exercise_id=self.exercise.id,
+                scenario_id=scenario.id,
+                start_method=planned.start_method,
+                repeat=planned.repeat,
+                params=dict(scenario.params),
+                outcome=outcome,
+                files=files,
+                student_error=self._student_error(meta, work, outcome.stderr, outcome.returncode),
+                timeout_s=request.timeout_s,
+            )
+            self.pm.hook.ipcgrader_run_finished(
+                exercise=self.exercise, scenario=scenario, record=record, meta_dir=meta
+            )
+            return record
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+    @staticmethod
+    def _student_error(
+        meta: Path, work: Path, stderr: str, returncode: int | None
+    ) -> StudentError | None:
+        status = meta / "student_status.json"
+        if status.is_file():
+            try:
+                data = json.loads(status.read_text(encoding="utf-8"))
+                return StudentError(
+                    kind=str(data["kind"]),
+                    message=str(data["message"]),
+                    file=data.get("file"),
+                    line=data.get("line"),
+                    exception=data.get("exception"),
+                )
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
+        if returncode not in (0, None):
+            return crash_from_stderr(stderr, work)
+        return None
+
+
+def grade(
+    loaded: LoadedExercise,
+    submission_path: Path,
+    pm: pluggy.PluginManager,
+    options: Options | None = None,
+    on_run: Callable[[RunRecord], None] | None = None,
+) -> ExerciseResult:
+    """Grade ``submission_path`` against ``loaded`` and return the result.
+
+    Student problems (missing files, syntax errors, crashes, hangs) are results, not
+    exceptions. ``SubmissionError`` is raised only when the path itself does not exist.
+    """
+    options = options or Options()
+    started = time.monotonic()
+    exercise = loaded.spec
+    submission = resolve_submission(exercise, submission_path)
+
+    def finish(checks: list[Any], diagnostics: list[Any]) -> ExerciseResult:
+        result = ExerciseResult(
+            exercise=exercise.id,
+            submission=str(submission_path),
+            status=overall_status(checks, exercise.max_score),
+            score=round(sum(c.score for c in checks), 6),
+            max_score=exercise.max_score,
+            duration_s=round(time.monotonic() - started, 4),
+            checks=checks,
+            diagnostics=diagnostics,
+        )
+        pm.hook.ipcgrader_grading_finished(exercise=exercise, result=result)
+        return result
+
+    if submission.missing:
+        names = ", ".join(submission.missing)
+        reason = f"{names} not found in the submission"
+        return finish(
+            unrunnable_checks(exercise, reason),
+            [
+                Diagnostic(kind="missing_file", file=n, message=f"{n} is missing")
+                for n in submission.missing
+            ],
+        )
+    syntax = compile_errors(submission)
+    if syntax:
+        first = syntax[0]
+        return finish(unrunnable_checks(exercise, f"could not run: {first.message}"), syntax)
+
+    grader = Grader(loaded, submission, pm, options)
+    planned = plan_runs(exercise)
+    workers = options.jobs or min(MAX_PARALLEL_RUNS, max(len(planned), 1))
+    records: list[RunRecord] = []
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for record in pool.map(grader.run, planned):
+            records.append(record)
+            if on_run is not None:
+                on_run(record)
+    ids = check_ids(exercise)
+    checks = [
+        score_check(
+            ids[(scenario.id, index)],
+            scenario,
+            expectation,
+            [r for r in records if r.scenario_id == scenario.id],
+        )
+        for scenario in exercise.scenarios
+        for index, expectation in enumerate(scenario.expect)
+    ]
+    return finish(checks, merge_diagnostics(records))
+
+
+def internal_error(exercise_id: str, submission: Path, exc: BaseException) -> ExerciseResult:
+    """A result that says the grader itself failed (exit code 3), never a traceback."""
+    return ExerciseResult(
+        exercise=exercise_id,
+        submission=str(submission),
+        status=Status.error,
+        score=0.0,
+        max_score=0.0,
+        duration_s=0.0,
+        error=f"{type(exc).__name__}: {exc}",
+    )
+
+
+def default_jobs() -> int:
+    """Cores available to this process."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1

@@ -1,0 +1,55 @@
+"""Shared test setup: paths, and a guard that no test leaves a process behind."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ipcgrader.pytest_plugin import marked_processes
+
+ROOT = Path(__file__).resolve().parents[1]
+EXERCISES = ROOT / "exercises"
+SOLUTIONS = ROOT / "solutions"
+SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
+
+# Installed third-party plugins must not change what the tests see.
+os.environ.setdefault("IPCGRADER_DISABLE_PLUGIN_AUTOLOAD", "1")
+
+
+def _descendants() -> list[int]:
+    me = os.getpid()
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as handle:
+                    fields = handle.read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != b"Z":
+                parents[int(entry)] = int(fields[1])
+    found, frontier = [], [me]
+    while frontier:
+        pid = frontier.pop()
+        for child, parent in parents.items():
+            if parent == pid:
+                found.append(child)
+                frontier.append(child)
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_process_left_behind() -> Iterator[None]:
+    """Fail any test after which a process of a graded run (or a child of ours) is alive."""
+    yield
+    deadline = time.monotonic() + 2.0
+    while True:
+        left = sorted(set(marked_processes()) | set(_descendants()))
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert not left, f"processes left behind: {left}"
