@@ -9,6 +9,7 @@ itself. Output goes to files, never pipes: a grandchild holding a pipe open woul
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -16,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +42,24 @@ DEFAULT_LIMITS = Limits(
 KILL_GRACE_S = 0.2
 #: How long past the timeout the grader waits for the supervisor before killing it.
 HARD_MARGIN_S = 0.6
+
+
+_ACTIVE: set[subprocess.Popen[bytes]] = set()
+_ACTIVE_LOCK = threading.Lock()
+
+
+def kill_active_runs() -> int:
+    """Kill the supervisor of every run in progress (e.g. on Ctrl-C); return how many.
+
+    With a PID namespace that ends every process of those runs at once; without one, each
+    run's own sweep (in :func:`run`) finishes the job when its wait returns.
+    """
+    with _ACTIVE_LOCK:
+        procs = list(_ACTIVE)
+    for proc in procs:
+        with contextlib.suppress(OSError):
+            proc.kill()
+    return len(procs)
 
 
 @dataclass
@@ -208,6 +228,8 @@ def run(request: RunRequest, meta_dir: Path) -> RunOutcome:
             start_new_session=True,
             close_fds=True,
         )
+    with _ACTIVE_LOCK:
+        _ACTIVE.add(proc)
     hard_deadline = request.timeout_s + KILL_GRACE_S + HARD_MARGIN_S
     forced = False
     try:
@@ -216,8 +238,12 @@ def run(request: RunRequest, meta_dir: Path) -> RunOutcome:
         forced = True
         proc.kill()  # with a PID namespace this kills every process of the run
         proc.wait()
+    finally:
+        with _ACTIVE_LOCK:
+            _ACTIVE.discard(proc)
     wall = time.monotonic() - started
-    swept = 0 if prefix and not forced else sweep_marked(token)
+    killed_from_outside = proc.returncode != 0
+    swept = 0 if prefix and not (forced or killed_from_outside) else sweep_marked(token)
     status: dict[str, object] = {}
     try:
         status = json.loads(status_path.read_text(encoding="utf-8"))

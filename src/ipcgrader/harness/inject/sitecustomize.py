@@ -14,7 +14,15 @@ by fork children. It is configured by environment variables that the grader sets
   they do teach, happen exactly as before.
 """
 
+from __future__ import annotations
+
 import os
+
+# Not typing.TYPE_CHECKING: importing typing would slow every process start; mypy treats
+# any constant named TYPE_CHECKING as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 
 def _dilate_sleep(factor: float) -> None:
@@ -47,22 +55,22 @@ def _default_start_method(method: str) -> None:
 class _AtomicFile:
     """A file opened for writing that becomes visible under its real name when closed."""
 
-    def __init__(self, handle, temporary: str, final: str) -> None:
+    def __init__(self, handle: IO[Any], temporary: str, final: str) -> None:
         self._handle = handle
         self._temporary = temporary
         self._final = final
         self._done = False
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._handle, name)
 
-    def __iter__(self):
+    def __iter__(self) -> Any:
         return iter(self._handle)
 
-    def __enter__(self):
+    def __enter__(self) -> _AtomicFile:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def close(self) -> None:
@@ -73,20 +81,21 @@ class _AtomicFile:
         os.replace(self._temporary, self._final)
 
     def __del__(self) -> None:
-        try:
+        # not contextlib.suppress: the harness avoids imports that slow every start-up
+        try:  # noqa: SIM105
             self.close()
         except Exception:
             pass
 
 
-def _atomic_writes(paths: list) -> None:
+def _atomic_writes(paths: list[str]) -> None:
     import builtins
     import io
 
     targets = set(paths)
     real_open = builtins.open
 
-    def open(file, mode="r", *args, **kwargs):
+    def open(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
         if "w" in mode and isinstance(file, (str, bytes, os.PathLike)):
             final = os.path.abspath(os.fsdecode(file))
             if final in targets:
