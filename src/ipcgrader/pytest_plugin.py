@@ -24,10 +24,12 @@ from ipcgrader.sandbox import RUN_MARKER
 from ipcgrader.session import Options, grade
 
 
-def marked_processes() -> list[int]:
-    """Pids of live processes that belong to some graded run (they carry the run marker)."""
+def marked_processes(grader_pid: int | None = None) -> list[int]:
+    """Pids of live processes of runs that the grader ``grader_pid`` (default: this
+    process) started: they carry the run marker, which begins with the grader's pid."""
     found = []
-    needle = f"{RUN_MARKER}=".encode()
+    owner = os.getpid() if grader_pid is None else grader_pid
+    needle = f"{RUN_MARKER}={owner}-".encode()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue

@@ -193,7 +193,8 @@ def run(request: RunRequest, meta_dir: Path) -> RunOutcome:
     """Run ``request`` under the supervisor and return how it ended. Never raises for
     anything the student's program does; leaves no process of the run alive."""
     limits = DEFAULT_LIMITS.merged(request.limits)
-    token = os.urandom(8).hex()
+    # the grader's pid first, so a test can find the leftovers of its own runs only
+    token = f"{os.getpid()}-{os.urandom(6).hex()}"
     env = base_environment(request.cwd)
     env.update(request.env)
     if request.pythonpath:

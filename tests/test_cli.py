@@ -1,0 +1,123 @@
+"""The command line: the stable interface (exit codes, JSON shape) and the subcommands."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import EXERCISES, SOLUTIONS, SUBMISSIONS
+from ipcgrader.cli import main
+
+LOCK_TICKET = str(EXERCISES / "lock_ticket")
+
+
+def test_solution_full_marks_exit_0(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([LOCK_TICKET, "--submission", str(SOLUTIONS / "lock_ticket")]) == 0
+    out = capsys.readouterr().out
+    assert "PASSED" in out and "✗" not in out
+
+
+def test_starter_fails_with_reasons_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([LOCK_TICKET, "--no-color"]) == 1
+    out = capsys.readouterr().out
+    assert "✗" in out
+    assert "hint:" in out
+    assert "FAILED" in out
+
+
+def test_json_format_is_the_stable_object(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [LOCK_TICKET, "--submission", str(SUBMISSIONS / "lock_ticket" / "syntax_error.py"),
+         "--format", "json"]
+    )
+    assert code == 1
+    data = json.loads(capsys.readouterr().out)
+    assert {"exercise", "submission", "status", "score", "max_score", "duration_s", "checks",
+            "diagnostics"} <= set(data)
+    assert data["exercise"] == "lock_ticket"
+    assert data["status"] == "failed"
+    assert data["score"] == 0
+    for check in data["checks"]:
+        assert {"id", "name", "status", "score", "max_score", "message"} <= set(check)
+        assert check["status"] == "failed"
+        assert "SyntaxError" in check["message"]
+    (diagnostic,) = data["diagnostics"]
+    assert diagnostic["kind"] == "syntax_error"
+    assert diagnostic["file"] == "ticket.py"
+    assert diagnostic["line"] == 18
+
+
+def test_missing_submission_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([LOCK_TICKET, "--submission", "/nonexistent/ticket.py"]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_unknown_format_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([LOCK_TICKET, "--format", "yaml"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown --format 'yaml'" in err and "json" in err
+
+
+def test_not_an_exercise_is_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(tmp_path)]) == 2
+    assert "exercise.toml" in capsys.readouterr().err
+
+
+def test_bad_option_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([LOCK_TICKET, "--frobnicate"]) == 2
+
+
+def test_schema_lists_every_kind(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    text = json.dumps(schema)
+    for kind in ("exit_code", "finishes", "stdout_count", "final_json"):
+        assert f'"{kind}"' in text
+    assert schema["additionalProperties"] is False
+
+
+def test_list_shows_exercises(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", str(EXERCISES)]) == 0
+    out = capsys.readouterr().out
+    assert "lock_ticket" in out and "抢票系统" in out
+
+
+def test_output_file(tmp_path: Path) -> None:
+    target = tmp_path / "out" / "result.json"
+    code = main([LOCK_TICKET, "--submission", str(SOLUTIONS / "lock_ticket"), "--format",
+                 "json", "--output", str(target)])
+    assert code == 0
+    assert json.loads(target.read_text(encoding="utf-8"))["status"] == "passed"
+
+
+def test_internal_error_is_exit_3(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("grader bug")
+
+    monkeypatch.setattr("ipcgrader.cli.grade", broken)
+    assert main([LOCK_TICKET, "--format", "json"]) == 3
+    data = json.loads(capsys.readouterr().out)
+    assert data["status"] == "error"
+    assert "grader bug" in data["error"]
+
+
+def test_python_dash_m_and_import_loads_no_plugin() -> None:
+    code = (
+        "import sys, ipcgrader.cli, pluggy\n"
+        "assert not any(m.startswith('ipcgrader.checks') or m.startswith('ipcgrader.reporters')"
+        " for m in sys.modules), 'importing the CLI loaded plugins'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "ipcgrader", LOCK_TICKET, "--submission",
+         str(SOLUTIONS / "lock_ticket"), "--format", "json"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["score"] == json.loads(done.stdout)["max_score"]
