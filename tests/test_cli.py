@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXERCISES, SOLUTIONS, SUBMISSIONS
 from ipcgrader.cli import main
+
+from conftest import EXERCISES, SOLUTIONS, SUBMISSIONS
 
 LOCK_TICKET = str(EXERCISES / "lock_ticket")
 
@@ -31,13 +32,26 @@ def test_starter_fails_with_reasons_exit_1(capsys: pytest.CaptureFixture[str]) -
 
 def test_json_format_is_the_stable_object(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(
-        [LOCK_TICKET, "--submission", str(SUBMISSIONS / "lock_ticket" / "syntax_error.py"),
-         "--format", "json"]
+        [
+            LOCK_TICKET,
+            "--submission",
+            str(SUBMISSIONS / "lock_ticket" / "syntax_error.py"),
+            "--format",
+            "json",
+        ]
     )
     assert code == 1
     data = json.loads(capsys.readouterr().out)
-    assert {"exercise", "submission", "status", "score", "max_score", "duration_s", "checks",
-            "diagnostics"} <= set(data)
+    assert {
+        "exercise",
+        "submission",
+        "status",
+        "score",
+        "max_score",
+        "duration_s",
+        "checks",
+        "diagnostics",
+    } <= set(data)
     assert data["exercise"] == "lock_ticket"
     assert data["status"] == "failed"
     assert data["score"] == 0
@@ -88,8 +102,17 @@ def test_list_shows_exercises(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_output_file(tmp_path: Path) -> None:
     target = tmp_path / "out" / "result.json"
-    code = main([LOCK_TICKET, "--submission", str(SOLUTIONS / "lock_ticket"), "--format",
-                 "json", "--output", str(target)])
+    code = main(
+        [
+            LOCK_TICKET,
+            "--submission",
+            str(SOLUTIONS / "lock_ticket"),
+            "--format",
+            "json",
+            "--output",
+            str(target),
+        ]
+    )
     assert code == 0
     assert json.loads(target.read_text(encoding="utf-8"))["status"] == "passed"
 
@@ -115,9 +138,20 @@ def test_python_dash_m_and_import_loads_no_plugin() -> None:
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
     done = subprocess.run(
-        [sys.executable, "-m", "ipcgrader", LOCK_TICKET, "--submission",
-         str(SOLUTIONS / "lock_ticket"), "--format", "json"],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "ipcgrader",
+            LOCK_TICKET,
+            "--submission",
+            str(SOLUTIONS / "lock_ticket"),
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["score"] == json.loads(done.stdout)["max_score"]

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ipcgrader import hookimpl
-from ipcgrader.plugins import ExerciseRegistry, plugin_exercises, get_plugin_manager
+from ipcgrader.plugins import ExerciseRegistry, get_plugin_manager, plugin_exercises
 
 SPEC = """
 id = "env"

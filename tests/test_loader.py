@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXERCISES
 from ipcgrader.cli import main
 from ipcgrader.loader import SpecError, load_exercise
 from ipcgrader.plugins import get_plugin_manager
+
+from conftest import EXERCISES
 
 GOOD = """
 id = "tiny"
@@ -56,11 +57,15 @@ def test_lock_ticket_spec_loads() -> None:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (('kind = "exit_code"', 'kind = "exit_code"\n  expectd = 1'), "scenarios[0] (id='run')"
-         ".expect[0].expectd: unknown field"),
+        (
+            ('kind = "exit_code"', 'kind = "exit_code"\n  expectd = 1'),
+            "scenarios[0] (id='run').expect[0].expectd: unknown field",
+        ),
         (('kind = "exit_code"', 'kind = "exit_cod"'), "scenarios[0] (id='run').expect[0]"),
-        (('kind = "exit_code"', 'kind = "stdout_count"\n  pattern = "(("\n  expected = 1'),
-         "not a valid regular expression"),
+        (
+            ('kind = "exit_code"', 'kind = "stdout_count"\n  pattern = "(("\n  expected = 1'),
+            "not a valid regular expression",
+        ),
         (('id = "run"', 'id = "run"\ndriver = "nope.py"'), "driver: 'nope.py' not found"),
         (('title = "Tiny"', 'title = "Tiny"\npoints = 5'), "expectations add up to 1"),
         (('id = "tiny"', 'id = "tiny'), "not valid TOML"),
@@ -69,9 +74,7 @@ def test_lock_ticket_spec_loads() -> None:
         (('id = "run"', 'id = "run"\ntimeout = -1'), "timeout: Input should be greater than 0"),
     ],
 )
-def test_invalid_spec_names_field(
-    tmp_path: Path, change: tuple[str, str], expected: str
-) -> None:
+def test_invalid_spec_names_field(tmp_path: Path, change: tuple[str, str], expected: str) -> None:
     folder = _exercise(tmp_path, GOOD.replace(*change, 1))
     problems = _problems(folder)
     assert any(expected in p for p in problems), problems

@@ -165,9 +165,7 @@ def test_builtins_can_be_blocked_and_replaced() -> None:
 
 
 def test_every_hook_is_documented_and_used() -> None:
-    specs = {
-        name: fn for name, fn in vars(hookspecs).items() if name.startswith("ipcgrader_")
-    }
+    specs = {name: fn for name, fn in vars(hookspecs).items() if name.startswith("ipcgrader_")}
     assert specs
     here = Path(__file__).resolve().parent
     tests_text = "\n".join(p.read_text(encoding="utf-8") for p in here.glob("test_*.py"))

@@ -45,7 +45,9 @@ def test_variant_verdict(
     timeout = expected.get("timeout", VARIANT_TIMEOUT_S)
     result = ipcgrade(EXERCISES / exercise, path, timeout=timeout)
     by_id = {check.id: check for check in result.checks}
-    unknown = [c for c in [*expected.get("fails", []), *expected.get("passes", [])] if c not in by_id]
+    unknown = [
+        c for c in [*expected.get("fails", []), *expected.get("passes", [])] if c not in by_id
+    ]
     assert not unknown, f"manifest names checks that do not exist: {unknown}"
     summary = "\n".join(f"{c.id}: {c.status.value} {c.message}" for c in result.checks)
     assert result.status.value == expected["status"], summary
