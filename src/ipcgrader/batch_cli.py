@@ -1,12 +1,182 @@
-"""``ipcgrade batch``: grade many submissions (placeholder until batch grading lands)."""
+"""``ipcgrade batch EXERCISE_DIR... --submissions DIR``: argument parsing, the output folder
+and exit codes. The grading itself is :mod:`ipcgrader.batch`.
+
+Exit codes (as for one grading): 0 every grading has full marks, 1 some are below full
+marks, 2 bad usage or an invalid exercise, 3 the grader failed on some submission,
+130 interrupted (the finished gradings are kept; rerun to finish).
+"""
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import fcntl
+import os
+import signal
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+from ipcgrader.batch import BatchReport, run_batch
+from ipcgrader.batch_inputs import discover, plan, setup_exercise, unpack
+from ipcgrader.exports import write_exports
+from ipcgrader.gradebook import Gradebook, GradebookError
+from ipcgrader.loader import SpecError, load_exercise
+from ipcgrader.models import Limits
+from ipcgrader.plugins import get_plugin_manager
+from ipcgrader.progress import make_progress
+from ipcgrader.results import Status
+from ipcgrader.session import Options, default_jobs
+
+GRADEBOOK = "gradebook.sqlite"
+INTERRUPTED = 130
 
 
-def cmd_batch(argv: Sequence[str]) -> int:
-    """Not implemented yet."""
-    print("ipcgrade: error: batch grading is not available yet", file=sys.stderr)
-    return 2
+def batch_parser() -> argparse.ArgumentParser:
+    """Parser of ``ipcgrade batch``."""
+    parser = argparse.ArgumentParser(
+        prog="ipcgrade batch",
+        description="Grade every student's submission to one or more exercises, in parallel. "
+        "Gradings whose submission, exercise and grader are unchanged since the last run are "
+        "not made again.",
+    )
+    parser.add_argument("exercises", nargs="+", metavar="EXERCISE_DIR")
+    parser.add_argument(
+        "--submissions",
+        required=True,
+        metavar="DIR",
+        help="one folder or .zip per student (named after the student)",
+    )
+    parser.add_argument("-j", "--jobs", type=int, metavar="N", help="cores to use (default: all)")
+    parser.add_argument(
+        "--out",
+        default="ipcgrade-out",
+        metavar="DIR",
+        help="gradebook and exports go here (default: ./ipcgrade-out)",
+    )
+    parser.add_argument("--force", action="store_true", help="grade everything again")
+    parser.add_argument("--timeout", type=float, metavar="S", help="wall timeout of every run")
+    parser.add_argument("--memory-mb", type=int, metavar="MB", help="memory limit per process")
+    parser.add_argument(
+        "--progress",
+        choices=("auto", "bar", "plain"),
+        default="auto",
+        help="bar on a terminal, plain lines otherwise (default: auto)",
+    )
+    parser.add_argument(
+        "--no-plugins", action="store_true", help="do not load plugins of installed packages"
+    )
+    return parser
+
+
+def _error(message: str) -> None:
+    print(f"ipcgrade batch: error: {message}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _exclusive(out: Path) -> Iterator[bool]:
+    """Hold a lock on the output folder: two batches must not write one gradebook."""
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".ipcgrade.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        yield True
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """CI cancels a job with SIGTERM: stop as cleanly as on Ctrl-C."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_code(report: BatchReport) -> int:
+    if report.interrupted:
+        return INTERRUPTED
+    statuses = {r.status for r in report.results}
+    if Status.error in statuses:
+        return 3
+    return 1 if Status.failed in statuses else 0
+
+
+def cmd_batch(argv: Sequence[str], stream: TextIO | None = None) -> int:
+    """``ipcgrade batch``: grade, record in the gradebook, write the exports."""
+    args = batch_parser().parse_args(argv)
+    stream = stream or sys.stderr
+    submissions, out = Path(args.submissions), Path(args.out)
+    if not submissions.is_dir():
+        _error(f"--submissions {submissions}: not a folder")
+        return 2
+    if args.jobs is not None and args.jobs < 1:
+        _error("-j must be at least 1")
+        return 2
+    limits = Limits(memory_mb=args.memory_mb) if args.memory_mb else None
+    options = Options(timeout=args.timeout, limits=limits)
+    setups = []
+    for folder in args.exercises:
+        pm = get_plugin_manager(autoload=False if args.no_plugins else None)
+        try:
+            setups.append(setup_exercise(load_exercise(folder, pm), pm, options))
+        except SpecError as exc:
+            _error(str(exc))
+            return 2
+    ids = [s.id for s in setups]
+    if len(set(ids)) != len(ids):
+        _error(f"an exercise is given twice: {', '.join(ids)}")
+        return 2
+    students, warnings = discover(submissions)
+    for warning in warnings:
+        print(f"ipcgrade batch: {warning}", file=stream)
+    if not students:
+        _error(f"no student folder or .zip in {submissions}")
+        return 2
+    with _exclusive(out) as mine:
+        if not mine:
+            _error(f"{out} is in use by another ipcgrade batch")
+            return 2
+        try:
+            gradebook = Gradebook(out / GRADEBOOK)
+        except GradebookError as exc:
+            _error(str(exc))
+            return 2
+        with gradebook, tempfile.TemporaryDirectory(prefix="ipcgrade-batch-") as work:
+            jobs = plan(setups, unpack(students, Path(work), set(ids)))
+            progress = make_progress(stream, args.progress)
+            with _sigterm_as_interrupt():
+                report = run_batch(
+                    jobs, gradebook, progress, cores=args.jobs or default_jobs(), force=args.force
+                )
+            note = ""
+            if report.interrupted:
+                note = (
+                    f"_Interrupted: {report.graded + report.skipped} of {report.total} gradings "
+                    "of this batch are done; run the same command again to finish._"
+                )
+            summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+            write_exports(
+                list(gradebook.gradings()),
+                out,
+                note,
+                Path(summary_file) if summary_file else None,
+            )
+    state = "interrupted" if report.interrupted else "done"
+    confirmed = f" ({report.confirmed} timeouts confirmed alone)" if report.confirmed else ""
+    print(
+        f"ipcgrade batch: {state}: {report.graded} graded{confirmed}, {report.skipped} "
+        f"unchanged, {report.total - report.graded - report.skipped} left, in "
+        f"{report.duration_s:.1f} s; gradebook and exports in {out}/"
+    )
+    return _exit_code(report)

@@ -55,7 +55,7 @@ def grade_parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", default="terminal", help="report format (default: terminal)")
     parser.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE")
     parser.add_argument("--timeout", type=float, metavar="S", help="wall timeout of every run")
-    parser.add_argument("--memory-mb", type=int, metavar="MB", help="memory limit per process")
+    add_limit_arguments(parser)
     parser.add_argument("-j", "--jobs", type=int, metavar="N", help="runs made at once")
     parser.add_argument("--no-color", action="store_true", help="plain text even on a terminal")
     parser.add_argument(
@@ -63,6 +63,37 @@ def grade_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ipcgrader {__version__}")
     return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
+    return value
+
+
+#: Command-line options that override the spec's limits: option -> Limits field.
+LIMIT_OPTIONS = {
+    "--memory-mb": ("memory_mb", "MB", "address space per process, MiB"),
+    "--cpu-s": ("cpu_s", "S", "CPU seconds per process"),
+    "--processes": ("processes", "N", "live processes in a run"),
+    "--output-bytes": ("output_bytes", "N", "stdout and stderr cap, each"),
+    "--file-bytes": ("file_bytes", "N", "largest file a run may write"),
+    "--open-files": ("open_files", "N", "open file descriptors per process"),
+}
+
+
+def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
+    """The limit overrides (``--memory-mb`` ...), each replacing the spec's value."""
+    for option, (name, metavar, text) in LIMIT_OPTIONS.items():
+        parser.add_argument(option, dest=name, type=_positive, metavar=metavar, help=text)
+
+
+def limits_from_args(args: argparse.Namespace) -> Limits | None:
+    """The limits given on the command line, or None if none was."""
+    given = {name: getattr(args, name, None) for name, _, _ in LIMIT_OPTIONS.values()}
+    given = {name: value for name, value in given.items() if value is not None}
+    return Limits(**given) if given else None
 
 
 def _manager(no_plugins: bool) -> pluggy.PluginManager:
@@ -107,8 +138,7 @@ def cmd_grade(argv: Sequence[str]) -> ExitCode:
         _error(str(exc))
         return ExitCode.USAGE_ERROR
     submission = Path(args.submission) if args.submission else loaded.directory
-    limits = Limits(memory_mb=args.memory_mb) if args.memory_mb else None
-    options = Options(jobs=args.jobs, timeout=args.timeout, limits=limits)
+    options = Options(jobs=args.jobs, timeout=args.timeout, limits=limits_from_args(args))
     try:
         result = grade(loaded, submission, pm, options)
     except SubmissionError as exc:

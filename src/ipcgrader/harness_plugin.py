@@ -1,30 +1,81 @@
-"""Builtin plugin that puts the harness into every run (grader side).
+"""Builtin plugin that puts the harness into every run and reads its trace (grader side).
 
-It prepends ``harness/inject`` (which holds only ``sitecustomize.py``) to the run's
-``PYTHONPATH`` and passes the run's settings to it through environment variables.
+Before a run it prepends ``harness/inject`` to the run's ``PYTHONPATH`` and passes the run's
+settings to the harness through environment variables (listed in ``sitecustomize.py``).
+After the run it parses the trace into ``record.artifacts["trace"]`` (see
+:mod:`ipcgrader.trace`), exposes each printed line with its pid as
+``record.artifacts["output_lines"]``, and, when the run timed out, explains who was blocked
+on what.
 """
 
 from __future__ import annotations
 
-import json
+import compileall
+import functools
+import os
 from pathlib import Path
 
 from ipcgrader import hookimpl
 from ipcgrader.models import Exercise, Scenario
+from ipcgrader.results import RunRecord
 from ipcgrader.sandbox import HARNESS_DIR, RunRequest
+from ipcgrader.trace import TRACE_ARTIFACT, TRACE_FILE, diagnose_hang, read_trace
 
 INJECT_DIR = HARNESS_DIR / "inject"
+#: Folder of race amplification's meeting markers, inside the run's meta_dir.
+AMPLIFY_DIR = "amplify"
+
+
+@functools.lru_cache(maxsize=1)
+def compile_harness() -> bool:
+    """Byte-compile the harness once, so that no process of a run compiles it again (runs
+    set PYTHONDONTWRITEBYTECODE, and the harness is imported by every process)."""
+    try:
+        return bool(compileall.compile_dir(str(INJECT_DIR), quiet=2, maxlevels=0))
+    except OSError:  # a read-only install: processes compile it in memory, only slower
+        return False
 
 
 @hookimpl(tryfirst=True)
 def ipcgrader_configure_run(
     exercise: Exercise, scenario: Scenario, request: RunRequest, meta_dir: Path
 ) -> None:
-    """Inject the harness and tell it the dilation factor."""
+    """Inject the harness and pass it the run's trace options."""
+    compile_harness()
     options = exercise.trace_of(scenario)
     request.pythonpath.insert(0, str(INJECT_DIR))
+    env = request.env
+    env["IPCGRADER_WORKDIR"] = str(request.cwd)
     # Dilation applies whether or not events are recorded: verdicts never depend on it.
-    request.env["IPCGRADER_DILATION"] = repr(options.dilation)
-    if options.atomic_writes and exercise.shared_files:
-        paths = [str(request.cwd / name) for name in exercise.shared_files]
-        request.env["IPCGRADER_ATOMIC_WRITES"] = json.dumps(paths)
+    env["IPCGRADER_DILATION"] = repr(options.dilation)
+    if exercise.shared_files:
+        env["IPCGRADER_SHARED"] = os.pathsep.join(exercise.shared_files)
+        if options.atomic_writes:
+            env["IPCGRADER_ATOMIC_WRITES"] = "1"
+    if options.enabled:
+        env["IPCGRADER_TRACE"] = str(meta_dir / TRACE_FILE)
+        if options.amplify and exercise.shared_files:
+            meeting = meta_dir / AMPLIFY_DIR
+            meeting.mkdir(exist_ok=True)
+            env["IPCGRADER_AMPLIFY_DIR"] = str(meeting)
+            env["IPCGRADER_AMPLIFY_WAIT"] = repr(options.amplify_wait_s)
+
+
+@hookimpl(tryfirst=True)
+def ipcgrader_run_finished(
+    exercise: Exercise, scenario: Scenario, record: RunRecord, meta_dir: Path
+) -> None:
+    """Parse the trace; on a timeout, say who was blocked on what."""
+    if not exercise.trace_of(scenario).enabled:
+        return
+    trace = read_trace(meta_dir / TRACE_FILE)
+    record.artifacts[TRACE_ARTIFACT] = trace
+    for stream, key in (("stdout", "output_lines"), ("stderr", "stderr_lines")):
+        lines = [{"pid": e.pid, "text": e.get("text", "")} for e in trace.output(stream)]
+        captured = record.outcome.stdout if stream == "stdout" else record.outcome.stderr
+        # Only when the trace saw every line: a student writing through os.write or
+        # sys.stdout.buffer would otherwise lose lines for the checks that use these.
+        if lines and len(lines) == len(captured.splitlines()):
+            record.artifacts[key] = lines
+    if record.outcome.stopped == "timeout":
+        record.diagnostics.extend(diagnose_hang(trace))

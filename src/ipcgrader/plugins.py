@@ -27,8 +27,17 @@ DISABLE_AUTOLOAD_ENV = "IPCGRADER_DISABLE_PLUGIN_AUTOLOAD"
 
 BUILTIN_PLUGINS = (
     "ipcgrader.checks.outcome",
+    "ipcgrader.checks.ordering",
+    "ipcgrader.checks.observed",
+    "ipcgrader.checks.exceptions",
+    "ipcgrader.checks.portability",
+    "ipcgrader.checks.ipc_trace",
+    "ipcgrader.checks.trace_checks",
     "ipcgrader.reporters.terminal",
     "ipcgrader.reporters.json_report",
+    "ipcgrader.reporters.junit",
+    "ipcgrader.reporters.gradescope",
+    "ipcgrader.reporters.markdown",
     "ipcgrader.harness_plugin",
 )
 

@@ -7,11 +7,26 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ipcgrader.models import Limits
+
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str, limit: int | None = None) -> str:
+    """``text`` safe to show in a report: control characters (ANSI escapes, carriage
+    returns, bidi overrides) written as escapes, so a student's program cannot paint over
+    the grader's own lines; cut to ``limit`` characters."""
+    cleaned = _UNPRINTABLE.sub(lambda m: ascii(m[0])[1:-1], text)
+    if limit is not None and len(cleaned) > limit:
+        cleaned = cleaned[: limit - 1] + "…"
+    return cleaned
 
 
 class Status(str, Enum):
@@ -37,6 +52,11 @@ class Diagnostic(BaseModel):
     message: str
     hint: str | None = None
 
+    @field_validator("file", "message", "hint")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        return None if value is None else printable(value)
+
 
 @dataclass
 class Verdict:
@@ -59,11 +79,20 @@ class RunOutcome:
     stderr: str = ""
     stdout_truncated: bool = False
     stderr_truncated: bool = False
-    #: why the supervisor stopped the run early: "timeout", "output", "killed", or None
+    #: why the supervisor stopped the run early: "timeout", "output", "processes",
+    #: "killed" (the supervisor itself was killed), or None
     stopped: str | None = None
     #: processes still alive at the end that the sweep had to kill
     leftovers: int = 0
     isolation: list[str] = field(default_factory=list)
+    #: why the run ended abnormally, one of :data:`END_REASONS`; None if it ended normally
+    reason: str | None = None
+    #: the limits the run had (for messages that name them)
+    limits: Limits | None = None
+    #: how long the grader waited for the run, start-up and clean-up included
+    wall_s: float = 0.0
+    #: most processes of the run seen alive at once
+    peak_processes: int = 0
 
     @property
     def ok(self) -> bool:
@@ -80,6 +109,61 @@ class StudentError:
     file: str | None = None
     line: int | None = None
     exception: str | None = None
+
+    def __post_init__(self) -> None:
+        # the message quotes the student's own exception text: keep it one plain line
+        self.message = printable(self.message, limit=500)
+        self.file = None if self.file is None else printable(self.file, limit=200)
+
+
+#: Every ``RunOutcome.reason``: how a run can end abnormally.
+END_REASONS: dict[str, str] = {
+    "timeout": "did not finish within its timeout; stopped with TERM, then KILL",
+    "output": "printed more than the output cap (its head and tail are kept)",
+    "processes": "had more processes at once than allowed",
+    "killed": "its supervisor was killed (by the program, or from outside)",
+    "memory": "ran out of memory under the address-space limit (MemoryError)",
+    "file_size": "wrote a file over the file-size limit (SIGXFSZ or EFBIG)",
+    "cpu": "used up its CPU time (SIGXCPU)",
+    "signal": "was killed by a signal it did not handle (a crash)",
+    "exit": "exited with a non-zero status",
+    "left_running": "exited while some of its processes were still running",
+}
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "the limit"
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 1 << shift and n % (1 << shift) == 0:
+            return f"{n >> shift} {unit}"
+    return f"{n} bytes"
+
+
+def _limit_problem(reason: str | None, run: RunRecord) -> str | None:
+    """Student-facing words for the reasons that are limits the grader enforced."""
+    limits = run.outcome.limits or Limits()
+    if reason == "timeout":
+        return f"did not finish within {run.timeout_s:g} s and was stopped"
+    if reason == "output":
+        return (
+            f"printed more than {_size(limits.output_bytes)} and was stopped "
+            "(the start and the end of its output are kept)"
+        )
+    if reason == "processes":
+        most = f"more than {limits.processes}" if limits.processes else "too many"
+        return f"had {most} processes at once and was stopped"
+    if reason == "killed":
+        return "was stopped before it finished: its supervisor was killed (by the program?)"
+    if reason == "memory":
+        limit = f" (limit {limits.memory_mb} MiB per process)" if limits.memory_mb else ""
+        return f"ran out of memory{limit}"
+    if reason == "file_size":
+        return f"tried to write a file larger than the limit ({_size(limits.file_bytes)})"
+    if reason == "cpu":
+        most = f"more than {limits.cpu_s} s" if limits.cpu_s else "all its"
+        return f"used {most} of CPU time and was killed"
+    return None
 
 
 _SIGNAL_MEANINGS = {
@@ -121,24 +205,32 @@ class RunRecord:
     timeout_s: float = 0.0
 
     def problem(self) -> str | None:
-        """Why this run did not end normally, in a student's words; None if it did."""
+        """Why this run did not end normally, in a student's words; None if it did.
+
+        A limit the grader enforced comes first (it is the cause: a MemoryError traceback
+        is the symptom), then the student's own error with its file and line."""
+        outcome = self.outcome
+        reason = outcome.reason or outcome.stopped
+        limit = _limit_problem(reason, self)
+        if limit is not None:
+            return limit
+        if outcome.stopped is not None:
+            return "was stopped before it finished"
         error = self.student_error
         if error is not None:
             where = f" ({error.file}, line {error.line})" if error.file and error.line else ""
             return f"{error.message}{where}"
-        outcome = self.outcome
-        if outcome.stopped == "timeout":
-            return f"did not finish within {self.timeout_s:g} s and was stopped"
-        if outcome.stopped == "output":
-            return "printed more than the output limit and was stopped"
-        if outcome.stopped == "processes":
-            return "started more processes than allowed and was stopped"
-        if outcome.stopped is not None:
-            return "was stopped before it finished (its supervisor was killed)"
         if outcome.signal is not None:
             return f"was killed by {signal_name(outcome.signal)}"
         if outcome.returncode not in (0, None):
             return f"exited with status {outcome.returncode}"
+        if reason == "left_running":
+            n = outcome.leftovers
+            were = "was" if n == 1 else "were"
+            return (
+                f"exited before its work was done: {n} of its processes {were} still "
+                f"running and {were} stopped"
+            )
         return None
 
     @property
@@ -165,6 +257,11 @@ class CheckResult(BaseModel):
     visibility: str = "visible"
     scenario: str | None = None
     kind: str | None = None
+
+    @field_validator("message")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        return printable(value)
 
 
 class ExerciseResult(BaseModel):

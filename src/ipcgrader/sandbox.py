@@ -1,19 +1,21 @@
 """Run one command of student code: own folder, limits, timeout, and nothing left behind.
 
-The grader starts ``harness/supervise.py`` in a new session (and, where ``unshare`` works,
-as PID 1 of a new PID namespace, so its death takes every process of the run with it). The
-supervisor enforces the wall timeout, the output cap and the process cap and sweeps every
-descendant; the grader only waits, with a hard deadline after which it kills the supervisor
-itself. Output goes to files, never pipes: a grandchild holding a pipe open would hang us.
+The grader starts ``harness/supervise.py`` in a new session, wrapped in the strongest
+isolation level this host has (:mod:`ipcgrader.isolation`: PID/network/IPC/mount namespaces
+via ``unshare``, or bubblewrap with a read-only view of the system). The supervisor enforces
+the wall timeout, the output cap and the process cap, kills every process of the run and
+answers on a pipe that no student process holds: how the run ended, then its output. The
+grader only waits, with a hard deadline after which it kills the supervisor itself (and, in
+a namespace, with it every process of the run), then sweeps by the run's marker.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
+import errno
 import json
 import os
-import shutil
+import re
 import signal
 import subprocess
 import sys
@@ -21,7 +23,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from ipcgrader import isolation
 from ipcgrader.models import Limits
 from ipcgrader.results import RunOutcome
 
@@ -40,9 +44,9 @@ DEFAULT_LIMITS = Limits(
 )
 #: Grace between TERM and KILL when a run is stopped.
 KILL_GRACE_S = 0.2
-#: How long past the timeout the grader waits for the supervisor before killing it.
+#: How long past the timeout (and the grace) the grader waits for the supervisor before
+#: killing it; covers the supervisor's own start-up and its sweep on a loaded machine.
 HARD_MARGIN_S = 0.6
-
 
 _ACTIVE: set[subprocess.Popen[bytes]] = set()
 _ACTIVE_LOCK = threading.Lock()
@@ -51,8 +55,8 @@ _ACTIVE_LOCK = threading.Lock()
 def kill_active_runs() -> int:
     """Kill the supervisor of every run in progress (e.g. on Ctrl-C); return how many.
 
-    With a PID namespace that ends every process of those runs at once; without one, each
-    run's own sweep (in :func:`run`) finishes the job when its wait returns.
+    In a namespace that ends every process of those runs at once; without one, each run's
+    own sweep (in :func:`run`) finishes the job when its wait returns.
     """
     with _ACTIVE_LOCK:
         procs = list(_ACTIVE)
@@ -75,39 +79,14 @@ class RunRequest:
     pythonpath: list[str] = field(default_factory=list)
 
 
-@functools.lru_cache(maxsize=1)
 def namespace_prefix() -> tuple[str, ...]:
-    """The ``unshare`` command that gives a run its own PID namespace, or () if none works.
-
-    Root can create namespaces directly; others need a user namespace (``-r``) first.
-    """
-    unshare = shutil.which("unshare")
-    if unshare is None or sys.platform != "linux":
-        return ()
-    base = ("--pid", "--fork", "--kill-child", "--mount-proc")
-    candidates: list[tuple[str, ...]] = [(unshare, *base)] if os.geteuid() == 0 else []
-    candidates.append((unshare, "--user", "--map-root-user", *base))
-    for prefix in candidates:
-        try:
-            done = subprocess.run(
-                [*prefix, sys.executable, "-I", "-S", "-c", "import os; print(os.getpid())"],
-                capture_output=True,
-                timeout=5,
-                check=False,
-            )
-        except (OSError, subprocess.SubprocessError):
-            continue
-        if done.returncode == 0 and done.stdout.strip() == b"1":
-            return prefix
-    return ()
+    """The ``unshare`` command of the namespaces level, or () where it does not work."""
+    return isolation.unshare_prefix()[0]
 
 
 def isolation_layers() -> list[str]:
-    """Names of the isolation layers runs get on this host."""
-    layers = ["session", "rlimits", "subreaper-sweep"]
-    if namespace_prefix():
-        layers.append("pid-namespace")
-    return layers
+    """Names of the isolation layers runs get on this host (at the chosen level)."""
+    return isolation.layers_of(isolation.chosen_level())
 
 
 def base_environment(workdir: Path) -> dict[str, str]:
@@ -126,47 +105,41 @@ def base_environment(workdir: Path) -> dict[str, str]:
 
 
 def _rlimits(limits: Limits) -> dict[str, int]:
-    merged = DEFAULT_LIMITS.merged(limits)
     values = {"RLIMIT_CORE": 0}
-    if merged.memory_mb:
-        values["RLIMIT_AS"] = merged.memory_mb << 20
-    if merged.cpu_s:
-        values["RLIMIT_CPU"] = merged.cpu_s
-    if merged.file_bytes:
-        values["RLIMIT_FSIZE"] = merged.file_bytes
-    if merged.open_files:
-        values["RLIMIT_NOFILE"] = merged.open_files
+    if limits.memory_mb:
+        values["RLIMIT_AS"] = limits.memory_mb << 20
+    if limits.cpu_s:
+        values["RLIMIT_CPU"] = limits.cpu_s
+    if limits.file_bytes:
+        values["RLIMIT_FSIZE"] = limits.file_bytes
+    if limits.open_files:
+        values["RLIMIT_NOFILE"] = limits.open_files
     return values
 
 
-def read_capped(path: Path, cap: int) -> tuple[str, bool]:
-    """A file's text, keeping the head and the tail when it is over ``cap`` bytes."""
-    try:
-        size = path.stat().st_size
-    except OSError:
-        return "", False
-    with path.open("rb") as handle:
-        if size <= cap:
-            data = handle.read()
-            return data.decode("utf-8", errors="replace"), False
-        half = cap // 2
-        head = handle.read(half)
-        handle.seek(size - half)
-        tail = handle.read(half)
-    dropped = size - 2 * half
+def decode_output(data: bytes, total: int) -> tuple[str, bool]:
+    """Text of one output stream (invalid UTF-8 replaced) and whether some of it was cut.
+
+    ``data`` is the whole stream, or its head and tail halves when ``total`` is larger.
+    """
+    if total <= len(data):
+        return data.decode("utf-8", errors="replace"), False
+    half = len(data) // 2
     text = (
-        head.decode("utf-8", errors="replace")
-        + f"\n[... {dropped} bytes cut by ipcgrader ...]\n"
-        + tail.decode("utf-8", errors="replace")
+        data[:half].decode("utf-8", errors="replace")
+        + f"\n[... {total - 2 * half} bytes cut by ipcgrader ...]\n"
+        + data[half:].decode("utf-8", errors="replace")
     )
     return text, True
 
 
-def sweep_marked(token: str) -> int:
-    """Kill every process whose environment carries ``token`` (when no namespace did it)."""
+def sweep_marked(token: str, budget_s: float = 1.0) -> int:
+    """Kill every process whose environment carries ``token`` (when no namespace did it);
+    give up after ``budget_s`` (the grader must come back)."""
     needle = f"{RUN_MARKER}={token}".encode()
     killed = 0
-    for _ in range(20):
+    give_up = time.monotonic() + budget_s
+    while time.monotonic() < give_up:
         found = []
         for entry in os.listdir("/proc"):
             if not entry.isdigit() or int(entry) == os.getpid():
@@ -189,10 +162,53 @@ def sweep_marked(token: str) -> int:
     return killed
 
 
-def run(request: RunRequest, meta_dir: Path) -> RunOutcome:
+_EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?(?P<name>[A-Za-z_]\w*)(?::|$)")
+
+
+def end_reason(status: dict[str, Any], stderr: str) -> str | None:
+    """Why a run ended abnormally, as one word (see ``RunOutcome.reason``); None if normal."""
+    stopped = status.get("stopped")
+    if isinstance(stopped, str):
+        return stopped
+    sig, code = status.get("signal"), status.get("returncode")
+    if sig == signal.SIGXFSZ:
+        return "file_size"
+    if sig == signal.SIGXCPU:
+        return "cpu"
+    if sig is not None or code not in (0, None):
+        names = {m["name"] for m in map(_EXCEPTION_LINE.match, stderr.splitlines()) if m}
+        if "MemoryError" in names:
+            return "memory"
+        if f"[Errno {errno.EFBIG}]" in stderr:  # Python ignores SIGXFSZ: write() raises
+            return "file_size"
+        return "signal" if sig is not None else "exit"
+    if status.get("leftovers"):
+        return "left_running"
+    return None
+
+
+def _parse_answer(answer: bytes) -> tuple[dict[str, Any], bytes, bytes]:
+    """The supervisor's status and the kept stdout and stderr bytes ({} if it gave none)."""
+    line, _, rest = answer.partition(b"\n")
+    try:
+        status = json.loads(line)
+        out_len, err_len = int(status["stdout_len"]), int(status["stderr_len"])
+    except (ValueError, KeyError, TypeError):
+        return {}, b"", b""
+    if not isinstance(status, dict) or len(rest) != out_len + err_len:
+        return {}, b"", b""
+    return status, rest[:out_len], rest[out_len:]
+
+
+def run(request: RunRequest, meta_dir: Path, *, level: str | None = None) -> RunOutcome:
     """Run ``request`` under the supervisor and return how it ended. Never raises for
-    anything the student's program does; leaves no process of the run alive."""
+    anything the student's program does; leaves no process of the run alive.
+
+    ``level`` (default: :func:`ipcgrader.isolation.chosen_level`) is the isolation level.
+    Raises :class:`ipcgrader.isolation.IsolationError` when the level forced by
+    ``IPCGRADER_ISOLATION`` is not available."""
     limits = DEFAULT_LIMITS.merged(request.limits)
+    level = level or isolation.chosen_level()
     # the grader's pid first, so a test can find the leftovers of its own runs only
     token = f"{os.getpid()}-{os.urandom(6).hex()}"
     env = base_environment(request.cwd)
@@ -200,31 +216,30 @@ def run(request: RunRequest, meta_dir: Path) -> RunOutcome:
     if request.pythonpath:
         env["PYTHONPATH"] = os.pathsep.join(request.pythonpath)
     env[RUN_MARKER] = token
-    stdout, stderr = meta_dir / "stdout", meta_dir / "stderr"
-    status_path = meta_dir / "status.json"
+    cap = limits.output_bytes or DEFAULT_LIMITS.output_bytes or 1 << 20
     config = {
         "argv": request.argv,
         "cwd": str(request.cwd),
         "env": env,
-        "stdout": str(stdout),
-        "stderr": str(stderr),
-        "status": str(status_path),
         "timeout": request.timeout_s,
         "grace": KILL_GRACE_S,
-        "output_cap": limits.output_bytes,
+        "output_cap": cap,
         "max_procs": limits.processes,
         "rlimits": _rlimits(limits),
+        "loopback": level == "namespaces",
     }
-    config_path = meta_dir / "supervise.json"
-    config_path.write_text(json.dumps(config), encoding="utf-8")
-    prefix = namespace_prefix()
-    argv = [*prefix, sys.executable, "-I", "-S", str(SUPERVISOR), str(config_path)]
+    writable = [request.cwd.resolve(), meta_dir.resolve()]
+    shm = limits.file_bytes or 64 << 20
+    argv = [
+        *isolation.wrapper(level, writable, shm),
+        *(sys.executable, "-I", "-S", str(SUPERVISOR)),
+    ]
     started = time.monotonic()
     with open(meta_dir / "supervisor.log", "wb") as log:
         proc = subprocess.Popen(
             argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
             stderr=log,
             start_new_session=True,
             close_fds=True,
@@ -234,40 +249,42 @@ def run(request: RunRequest, meta_dir: Path) -> RunOutcome:
     hard_deadline = request.timeout_s + KILL_GRACE_S + HARD_MARGIN_S
     forced = False
     try:
-        proc.wait(timeout=hard_deadline)
+        answer, _ = proc.communicate(json.dumps(config).encode(), timeout=hard_deadline)
     except subprocess.TimeoutExpired:
         forced = True
-        proc.kill()  # with a PID namespace this kills every process of the run
-        proc.wait()
+        proc.kill()  # in a namespace this kills every process of the run
+        try:
+            answer, _ = proc.communicate(timeout=2.0)
+        except subprocess.TimeoutExpired:  # pragma: no cover - nothing else holds the pipe
+            answer = b""
     finally:
         with _ACTIVE_LOCK:
             _ACTIVE.discard(proc)
+    status, out_bytes, err_bytes = _parse_answer(answer)
+    if proc.returncode != 0:
+        status = {}  # killed from outside mid-answer: trust nothing it said
+    swept = sweep_marked(token) if forced or not status or level == "basic" else 0
     wall = time.monotonic() - started
-    killed_from_outside = proc.returncode != 0
-    swept = 0 if prefix and not (forced or killed_from_outside) else sweep_marked(token)
-    status: dict[str, object] = {}
-    try:
-        status = json.loads(status_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        status = {}
-    out, out_cut = read_capped(stdout, limits.output_bytes or 1 << 20)
-    err, err_cut = read_capped(stderr, limits.output_bytes or 1 << 20)
-    stopped = status.get("stopped")
     if not status:
         # the supervisor itself died (killed by the student, or by us at the hard deadline)
-        stopped = "timeout" if forced else "killed"
-    returncode = status.get("returncode")
-    sig = status.get("signal")
+        status = {"stopped": "timeout" if forced else "killed"}
+    out, out_cut = decode_output(out_bytes, int(status.get("stdout_total", len(out_bytes))))
+    err, err_cut = decode_output(err_bytes, int(status.get("stderr_total", len(err_bytes))))
+    returncode, sig, stopped = status.get("returncode"), status.get("signal"), status["stopped"]
     return RunOutcome(
         returncode=returncode if isinstance(returncode, int) else None,
         signal=sig if isinstance(sig, int) else None,
         timed_out=stopped == "timeout",
-        duration_s=float(status.get("duration_s", wall)),  # type: ignore[arg-type]
+        duration_s=float(status.get("duration_s", wall)),
         stdout=out,
         stderr=err,
         stdout_truncated=out_cut,
         stderr_truncated=err_cut,
         stopped=stopped if isinstance(stopped, str) else None,
-        leftovers=int(status.get("leftovers", 0)) + swept,  # type: ignore[call-overload]
-        isolation=isolation_layers(),
+        leftovers=int(status.get("leftovers", 0)) + swept,
+        isolation=isolation.layers_of(level),
+        reason=end_reason({**status, "leftovers": int(status.get("leftovers", 0)) + swept}, err),
+        limits=limits,
+        wall_s=wall,
+        peak_processes=int(status.get("peak_processes", 0)),
     )

@@ -12,6 +12,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,9 @@ class Options:
     jobs: int | None = None
     timeout: float | None = None
     limits: Limits | None = None
+    #: entered around every sandboxed run; batch grading passes one gate to all its gradings
+    #: to cap the runs made at once across the batch, and it may raise to abort a grading
+    run_gate: AbstractContextManager[object] | None = None
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,8 @@ _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+)')
 
 def crash_from_stderr(stderr: str, workdir: Path) -> StudentError | None:
     """The last uncaught exception in stderr, located in the student's own file."""
-    lines = stderr.splitlines()
+    # split on "\n" only: a "\r" in the exception's text must not start a fake last line
+    lines = stderr.split("\n")
     start = max((i for i, line in enumerate(lines) if line.startswith("Traceback")), default=-1)
     if start < 0:
         return None
@@ -187,7 +192,8 @@ class Grader:
             self.pm.hook.ipcgrader_configure_run(
                 exercise=self.exercise, scenario=scenario, request=request, meta_dir=meta
             )
-            outcome = sandbox.run(request, meta)
+            with self.options.run_gate or nullcontext():
+                outcome = sandbox.run(request, meta)
             files: dict[str, bytes | None] = {}
             for name in self.collected_files(scenario):
                 path = work / name

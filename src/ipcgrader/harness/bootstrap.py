@@ -9,23 +9,28 @@ a JSON account of a student error). It imports the student's module, then calls
 Student errors are told apart from driver bugs: an exception raised while importing the
 student's module, or an ``AttributeError`` on it (a missing function), is written to the
 status file with the student's own file and line, and the process exits with status 3.
+
+Start-up cost matters: imports that only error paths need are made there.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import json
 import os
 import sys
-import traceback
-from types import ModuleType, TracebackType
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import ModuleType, TracebackType
 
 STUDENT_ERROR_EXIT = 3
 
 
 def _student_frame(tb: TracebackType | None, workdir: str) -> tuple[str | None, int | None]:
     """The innermost traceback frame that is in the student's folder."""
+    import traceback
+
     found: tuple[str | None, int | None] = (None, None)
     for frame in traceback.extract_tb(tb):
         path = os.path.abspath(frame.filename)
@@ -41,6 +46,8 @@ def _report(status_path: str | None, record: dict[str, object]) -> None:
 
 
 def _load_driver(path: str) -> ModuleType:
+    import importlib.util
+
     spec = importlib.util.spec_from_file_location("_ipcgrader_driver", path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load driver {path}")
@@ -48,6 +55,12 @@ def _load_driver(path: str) -> ModuleType:
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def _print_exc() -> None:
+    import traceback
+
+    traceback.print_exc()
 
 
 def main() -> int:
@@ -62,6 +75,10 @@ def main() -> int:
         import multiprocessing
 
         multiprocessing.set_start_method(call["start_method"], force=True)
+    # Spawn and forkserver children re-run the main module as __mp_main__ unless it has no
+    # __file__. Nothing here is needed in a child (it unpickles the student's function from
+    # the student's module), so spare every child running this file again.
+    sys.modules["__main__"].__dict__.pop("__file__", None)
     module_name = call["module"]
     try:
         student = importlib.import_module(module_name)
@@ -76,7 +93,7 @@ def main() -> int:
                 "exception": "SyntaxError",
             },
         )
-        traceback.print_exc()
+        _print_exc()
         return STUDENT_ERROR_EXIT
     except BaseException as exc:
         file, line = _student_frame(exc.__traceback__, workdir)
@@ -90,7 +107,7 @@ def main() -> int:
                 "exception": type(exc).__name__,
             },
         )
-        traceback.print_exc()
+        _print_exc()
         return STUDENT_ERROR_EXIT
     driver = _load_driver(call["driver"])
     try:

@@ -2,16 +2,22 @@
 
 Standard library only, and cheap at start-up: it runs before the student's code in the
 main process, in spawn and forkserver children (which import it afresh), and is inherited
-by fork children. It is configured by environment variables that the grader sets:
+by fork children. It is configured by environment variables that the grader sets
+(``ipcgrader.harness_plugin``):
 
 - ``IPCGRADER_DILATION``: factor applied to ``time.sleep`` (0.01: one second is 10 ms);
 - ``IPCGRADER_START_METHOD``: default multiprocessing start method of the run (the
   student may still choose one explicitly);
-- ``IPCGRADER_ATOMIC_WRITES``: JSON list of absolute paths (the exercise's shared files)
-  whose ``open(..., "w")`` writes a temporary file that replaces the real one on close.
-  Readers then never see a half-written file (a torn read is not what these exercises
-  teach, and it would make a correct program fail at random), while lost updates, which
-  they do teach, happen exactly as before.
+- ``IPCGRADER_WORKDIR``: the run's folder, where the student's files are;
+- ``IPCGRADER_SHARED``: the exercise's shared files, relative to the run's folder,
+  separated by ``os.pathsep``;
+- ``IPCGRADER_ATOMIC_WRITES``: when ``1``, ``open(shared_file, "w")`` writes a temporary
+  file that replaces the real one on close. Readers then never see a half-written file (a
+  torn read is not what these exercises teach, and it would make a correct program fail at
+  random), while lost updates, which they do teach, happen exactly as before;
+- ``IPCGRADER_TRACE``: the trace file to append events to (``docs/trace.md``);
+- ``IPCGRADER_AMPLIFY_DIR`` and ``IPCGRADER_AMPLIFY_WAIT``: race amplification's meeting
+  folder and how long a process waits there at most (seconds).
 """
 
 from __future__ import annotations
@@ -22,10 +28,10 @@ import os
 # any constant named TYPE_CHECKING as true.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import IO, Any
+    from types import ModuleType
 
 
-def _dilate_sleep(factor: float) -> None:
+def _dilate_sleep(factor: float, trace: ModuleType | None) -> None:
     import time
 
     real_sleep = time.sleep
@@ -34,10 +40,13 @@ def _dilate_sleep(factor: float) -> None:
         # Validate like the real sleep (TypeError, ValueError for negatives), then shrink.
         if seconds < 0:
             real_sleep(seconds)
+        if trace is not None:
+            trace.emit("sleep", None, None, seconds=seconds)
         real_sleep(seconds * factor)
 
     sleep.__doc__ = real_sleep.__doc__
     time.sleep = sleep  # type: ignore[assignment]
+    time._ipcgrader_real_sleep = real_sleep  # type: ignore[attr-defined]
 
 
 def _default_start_method(method: str) -> None:
@@ -52,74 +61,39 @@ def _default_start_method(method: str) -> None:
         default._default_context = concrete[method]
 
 
-class _AtomicFile:
-    """A file opened for writing that becomes visible under its real name when closed."""
-
-    def __init__(self, handle: IO[Any], temporary: str, final: str) -> None:
-        self._handle = handle
-        self._temporary = temporary
-        self._final = final
-        self._done = False
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._handle, name)
-
-    def __iter__(self) -> Any:
-        return iter(self._handle)
-
-    def __enter__(self) -> _AtomicFile:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self._done:
-            return
-        self._done = True
-        self._handle.close()
-        os.replace(self._temporary, self._final)
-
-    def __del__(self) -> None:
-        # not contextlib.suppress: the harness avoids imports that slow every start-up
-        try:  # noqa: SIM105
-            self.close()
-        except Exception:
-            pass
-
-
-def _atomic_writes(paths: list[str]) -> None:
-    import builtins
-    import io
-
-    targets = set(paths)
-    real_open = builtins.open
-
-    def open(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
-        if "w" in mode and isinstance(file, (str, bytes, os.PathLike)):
-            final = os.path.abspath(os.fsdecode(file))
-            if final in targets:
-                temporary = f"{final}.ipcgrader-{os.getpid()}.tmp"
-                return _AtomicFile(real_open(temporary, mode, *args, **kwargs), temporary, final)
-        return real_open(file, mode, *args, **kwargs)
-
-    open.__doc__ = real_open.__doc__
-    builtins.open = open
-    io.open = open
-
-
 def _install() -> None:
-    factor = os.environ.get("IPCGRADER_DILATION")
-    if factor:
-        _dilate_sleep(float(factor))
-    atomic = os.environ.get("IPCGRADER_ATOMIC_WRITES")
-    if atomic:
-        import json
+    env = os.environ
+    workdir = env.get("IPCGRADER_WORKDIR") or os.getcwd()
+    trace: ModuleType | None = None
+    if env.get("IPCGRADER_TRACE"):
+        import _ipcgrader_trace
 
-        _atomic_writes(json.loads(atomic))
-    method = os.environ.get("IPCGRADER_START_METHOD")
+        if not _ipcgrader_trace.install(env["IPCGRADER_TRACE"], workdir):
+            return  # multiprocessing's resource tracker: no student code runs there
+        trace = _ipcgrader_trace
+    factor = env.get("IPCGRADER_DILATION")
+    if factor:
+        _dilate_sleep(float(factor), trace)
+    shared = [name for name in env.get("IPCGRADER_SHARED", "").split(os.pathsep) if name]
+    atomic = env.get("IPCGRADER_ATOMIC_WRITES") == "1"
+    if shared and (atomic or trace is not None):
+        import _ipcgrader_files
+
+        _ipcgrader_files.install(
+            workdir,
+            shared,
+            atomic,
+            trace is not None,
+            env.get("IPCGRADER_AMPLIFY_DIR"),
+            float(env.get("IPCGRADER_AMPLIFY_WAIT") or 0),
+        )
+    method = env.get("IPCGRADER_START_METHOD")
     if method:
         _default_start_method(method)
+    if trace is not None:
+        import _ipcgrader_mp
+
+        _ipcgrader_mp.install()
 
 
 try:

@@ -1,0 +1,93 @@
+"""Helpers of the bounded_queue drivers (standard library only).
+
+- ``Observations``: what a driver saw, rewritten to ``observed.json`` after every change
+  (new file renamed over the old one), so a run that is stopped still leaves what was seen.
+- ``call``: call a student function in a thread and wait a bounded real time, so one that
+  blocks for ever is reported as "blocked" instead of hanging the run.
+- ``wait``: a real pause. ``time.sleep`` is dilated in graded runs; the drivers' own
+  pauses must not be.
+"""
+
+import json
+import os
+import threading
+import time
+import traceback
+
+OBSERVED = "observed.json"
+
+
+def wait(seconds):
+    threading.Event().wait(seconds)
+
+
+def label(value):
+    """Values as the checks compare them: strings as they are, anything else as repr."""
+    return value if isinstance(value, str) else repr(value)
+
+
+def student_line(tb):
+    """'drain.py:12' for the innermost traceback frame in the student's folder, or ''."""
+    here = os.path.abspath(os.getcwd())
+    found = ""
+    for frame in traceback.extract_tb(tb):
+        path = os.path.abspath(frame.filename)
+        if os.path.dirname(path) == here:
+            found = f"{os.path.basename(path)}:{frame.lineno}"
+    return found
+
+
+class Observations:
+    def __init__(self, path=OBSERVED):
+        self.path = path
+        self.data = {}
+        self.pid = os.getpid()
+        self.lock = threading.Lock()
+
+    def set(self, **values):
+        with self.lock:
+            self.data.update(values)
+            if os.getpid() != self.pid:  # a forked child must not overwrite the parent's
+                return
+            temporary = f"{self.path}.{os.getpid()}.tmp"
+            with open(temporary, "w", encoding="utf-8") as handle:
+                json.dump(self.data, handle, ensure_ascii=False, default=repr)
+            os.replace(temporary, self.path)
+
+
+class Call:
+    """How a call of a student function ended: returned, raised or blocked."""
+
+    def __init__(self):
+        self.outcome = "blocked"
+        self.value = None
+        self.exception = ""
+        self.where = ""
+        self.done = threading.Event()
+
+
+def call(function, *args, limit=1.0, until=None, longest=5.0):
+    """Run ``function(*args)`` in a daemon thread; give up waiting after ``limit`` real
+    seconds, counted from when ``until`` (an Event) is set if given, ``longest`` at most."""
+    result = Call()
+
+    def run():
+        try:
+            result.value = function(*args)
+            result.outcome = "returned"
+        except Exception as exc:
+            result.outcome = "raised"
+            result.exception = type(exc).__name__
+            result.where = student_line(exc.__traceback__)
+            traceback.print_exc()  # the student sees it; no_exception checks read it
+        finally:
+            result.done.set()
+
+    threading.Thread(target=run, daemon=True).start()
+    deadline = time.monotonic() + longest
+    if until is not None:
+        while not result.done.is_set() and not until.wait(0.01):
+            if time.monotonic() > deadline:
+                return result
+    result.done.wait(min(limit, max(0.0, deadline - time.monotonic())))
+    return result

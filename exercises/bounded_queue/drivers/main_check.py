@@ -1,0 +1,111 @@
+"""bounded_queue: the student's main(), watched from inside the main process.
+
+Queue.get(), Process.start() and Process.join() are wrapped (in the main process only):
+
+- before the first get(), wait until the producer has filled the queue (or ended), and a
+  little longer, so a producer that drops items on queue.Full drops them in every run;
+- a join() of a producer that is still alive after a grace period is a deadlock: the
+  producer waits for room in the full Queue(3) while main() waits for it to end. The
+  driver records it, stops the processes and exits with status 1 instead of hanging;
+- a blocking get() while no child is alive any more waits for items that cannot come
+  (the producer ended without its sentinel): recorded, stopped, status 1.
+"""
+
+import multiprocessing
+import multiprocessing.process
+import multiprocessing.queues
+import os
+import queue
+import sys
+import time
+
+sys.path.append(os.path.dirname(os.path.abspath(__file__)))
+from bq_probe import Observations, wait  # noqa: E402
+
+#: how long a join() may wait for a live producer before it is called a deadlock (real s)
+GRACE_S = 1.0
+#: extra wait once the queue is full, before main() may take the first item (real s)
+SETTLE_S = 0.2
+
+
+def stop(seen, **facts):
+    """Record why the run cannot go on, stop the children and end with status 1.
+
+    SystemExit rather than os._exit, so the queues' finalizers still run (no leaked
+    semaphores); nothing is printed, the observations say what happened.
+    """
+    seen.set(**facts)
+    for child in multiprocessing.active_children():
+        child.kill()
+        child.join()
+    raise SystemExit(1)
+
+
+def drive(student):
+    main = student.main
+    seen = Observations()
+    me = os.getpid()
+    gets = [0]
+    started, joined = set(), set()
+    seen.set(started=0, joined=0, gets=0, deadlock=False, starved=False, exitcodes=[])
+
+    real_get = multiprocessing.queues.Queue.get
+    real_start = multiprocessing.process.BaseProcess.start
+    real_join = multiprocessing.process.BaseProcess.join
+
+    def settle(q):
+        deadline = time.monotonic() + 3.0
+        while multiprocessing.active_children() and not q.full():
+            if time.monotonic() > deadline:
+                return
+            wait(0.005)
+        wait(SETTLE_S)
+
+    def get(self, block=True, timeout=None):
+        if os.getpid() != me:
+            return real_get(self, block, timeout)
+        if gets[0] == 0:
+            settle(self)
+        if not block or timeout is not None:
+            item = real_get(self, block, timeout)
+        else:
+            misses = 0
+            while True:
+                alive = bool(multiprocessing.active_children())
+                try:
+                    item = real_get(self, True, 0.05)
+                    break
+                except queue.Empty:
+                    misses = 0 if alive else misses + 1
+                if misses >= 3:
+                    stop(seen, starved=True, gets=gets[0])
+        gets[0] += 1
+        return item
+
+    def start(self):
+        real_start(self)
+        if os.getpid() == me:
+            started.add(id(self))
+            seen.set(started=len(started))
+
+    def join(self, timeout=None):
+        if os.getpid() != me:
+            return real_join(self, timeout)
+        if timeout is None and self.is_alive():
+            real_join(self, GRACE_S)
+            if self.exitcode is None:
+                stop(seen, deadlock=True, gets=gets[0])
+        real_join(self, timeout)
+        if self.exitcode is not None:
+            joined.add(id(self))
+            seen.set(joined=len(joined), gets=gets[0])
+
+    multiprocessing.queues.Queue.get = get
+    multiprocessing.process.BaseProcess.start = start
+    multiprocessing.process.BaseProcess.join = join
+    main()
+    seen.set(
+        unjoined=len(started - joined),
+        all_joined=bool(started) and not started - joined,
+        gets=gets[0],
+    )

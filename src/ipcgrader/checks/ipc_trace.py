@@ -1,0 +1,217 @@
+"""Trace-judged expectations about how processes share a lock and a pipe.
+
+``locked_sections``: every worker prints its start line and its end line inside one
+critical section of one lock that all workers share (mutual exclusion by construction,
+whether or not the lines happened to interleave in this run).
+``pipe_ends``: no end of a pipe is received from by two processes.
+
+Both judge the structure the trace recorded, never timing, so the verdict is the same on
+every run. Findings name the student's lines, never pids (identical findings of many runs
+are reported once).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from ipcgrader import hookimpl
+from ipcgrader.checks.trace_checks import TraceExpectation
+from ipcgrader.plugins import KindRegistry
+from ipcgrader.results import Diagnostic, RunRecord, Verdict
+from ipcgrader.trace import Event, ProcessInfo, Trace
+from ipcgrader.trace.analyses import Held, protects, replay
+
+_SHARE_HINT = (
+    "Create one multiprocessing.Lock in the main program, pass it to every process in "
+    "args=(...), and hold it around both lines: one `with lock:` around the whole section."
+)
+
+
+def _regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression: {exc}") from exc
+    return value
+
+
+def _at(event: Event | None) -> str:
+    if event is None or event.where is None:
+        return "a line outside your files"
+    return event.where
+
+
+@dataclass(frozen=True)
+class _Section:
+    """A worker's start line and the end line that follows it, with the locks held."""
+
+    start: Event
+    end: Event
+    held_start: Held
+    held_end: Held
+    releases: tuple[Event, ...]  # releases by the worker between the two lines
+
+
+def _sections(
+    trace: Trace, process: ProcessInfo, start: re.Pattern[str], end: re.Pattern[str]
+) -> list[_Section]:
+    found: list[_Section] = []
+    opened: tuple[Event, Held] | None = None
+    releases: list[Event] = []
+    for event, held in replay(trace, process):
+        if event.kind == "release" and opened is not None:
+            releases.append(event)
+        if event.kind != "out":
+            continue
+        text = str(event.get("text", ""))
+        if start.search(text):
+            opened, releases = (event, held), []
+        elif end.search(text) and opened is not None:
+            found.append(_Section(opened[0], event, opened[1], held, tuple(releases)))
+            opened = None
+    return found
+
+
+def _shared_tags(trace: Trace, section: _Section) -> set[str]:
+    """Locks held from the start line to the end line without a release in between."""
+    return {
+        tag
+        for tag, hold in section.held_start.items()
+        if protects(trace, tag)
+        and tag in section.held_end
+        and section.held_end[tag].section == hold.section
+    }
+
+
+def _unlocked(trace: Trace, section: _Section) -> Diagnostic:
+    held = [tag for tag in section.held_start if protects(trace, tag)]
+    if not held:
+        others = [trace.lock(tag) for tag in section.held_start]
+        why = (
+            f"holds only a {others[0].kind}, which other processes do not see"
+            if others
+            else "holds no lock"
+        )
+        return Diagnostic(
+            kind="unlocked_output",
+            file=section.start.file,
+            line=section.start.line,
+            message=f"{_at(section.start)} prints a section's first line while the process "
+            f"{why}: another process can print in the middle of the section",
+            hint=_SHARE_HINT,
+        )
+    tag = held[0]
+    release = next((e for e in section.releases if e.obj == tag), None)
+    return Diagnostic(
+        kind="lock_released_early",
+        file=release.file if release is not None else section.end.file,
+        line=release.line if release is not None else section.end.line,
+        message=f"the lock taken at {_at(section.held_start[tag].since)} is released at "
+        f"{_at(release)}, before {_at(section.end)} prints the section's last line: another "
+        "process can print in between",
+        hint="Keep both prints inside the same `with lock:` block.",
+    )
+
+
+class LockedSections(TraceExpectation):
+    """Each worker prints ``start`` and then ``end`` inside one critical section of a lock
+    that every worker shares."""
+
+    kind: Literal["locked_sections"]
+    start: str = Field(description="regex of a section's first line")
+    end: str = Field(description="regex of a section's last line")
+    default_name: ClassVar[str] = "each section is printed under one shared lock"
+
+    @field_validator("start", "end")
+    @classmethod
+    def _valid(cls, value: str) -> str:
+        return _regex(value)
+
+    def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
+        """Fail at the first section printed outside a lock, or when the workers' locks
+        differ (each made its own, so none excludes the others)."""
+        start, end = re.compile(self.start), re.compile(self.end)
+        common: set[str] | None = None
+        seen = 0
+        for process in trace.workers():
+            for section in _sections(trace, process, start, end):
+                seen += 1
+                tags = _shared_tags(trace, section)
+                if not tags:
+                    found = _unlocked(trace, section)
+                    return Verdict(False, found.message, [found])
+                common = tags if common is None else common & tags
+                if not common:
+                    return self._private(trace, section, tags)
+        if seen == 0:
+            return Verdict(False, f"no worker printed a line matching {self.start!r}")
+        return Verdict(True)
+
+    def _private(self, trace: Trace, section: _Section, tags: set[str]) -> Verdict:
+        info = trace.lock(sorted(tags)[0])
+        made = info.created
+        where = f" (made at {made.where})" if made is not None and made.where else ""
+        found = Diagnostic(
+            kind="private_lock",
+            file=made.file if made is not None else section.start.file,
+            line=made.line if made is not None else section.start.line,
+            message=f"the workers hold different locks{where}: each process has a lock of its "
+            "own, so none keeps the others out. A lock made inside the worker, or at module "
+            "level under spawn (each child imports the module again), is not shared",
+            hint=_SHARE_HINT,
+        )
+        return Verdict(False, found.message, [found])
+
+
+def _who(process: ProcessInfo | None) -> str:
+    if process is None:
+        return "a process"
+    if process.role == "main":
+        return "the main process"
+    return f"the child running {process.target}()" if process.target else "a child process"
+
+
+class PipeEnds(TraceExpectation):
+    """No end of a pipe is received from by two processes (each end has one reader)."""
+
+    kind: Literal["pipe_ends"]
+    default_name: ClassVar[str] = "each pipe end has one reader"
+
+    def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
+        """Fail when two processes call recv() on the same end of one pipe."""
+        readers: dict[tuple[str, int], dict[int, Event]] = {}
+        for event in trace.events:
+            if event.kind == "recv" and event.obj is not None:
+                key = (event.obj, int(event.get("end", -1)))
+                readers.setdefault(key, {}).setdefault(event.pid, event)
+        for (tag, _end), by_pid in sorted(readers.items()):
+            if len(by_pid) < 2:
+                continue
+            first, second = sorted(by_pid.values(), key=lambda e: e.t)[:2]
+            made = trace.objects.get(tag)
+            where = f" made at {made.where}" if made is not None and made.where else ""
+            found = Diagnostic(
+                kind="shared_pipe_end",
+                file=second.file,
+                line=second.line,
+                message=f"two processes receive on the same end of the pipe{where}: "
+                f"{_who(trace.processes.get(first.pid))} at {_at(first)} and "
+                f"{_who(trace.processes.get(second.pid))} at {_at(second)}. A message sent "
+                "to that end reaches one of them at random, and what either sends on it goes "
+                "to the other end",
+                hint="a, b = Pipe(): give one end to the child and keep the other; each "
+                "process uses only its own end.",
+            )
+            return Verdict(False, found.message, [found])
+        return Verdict(True)
+
+
+@hookimpl(trylast=True)
+def ipcgrader_add_expectation_kinds(kinds: KindRegistry) -> None:
+    """Register the lock-section and pipe-end kinds."""
+    for model in (LockedSections, PipeEnds):
+        kinds.add(model)

@@ -1,0 +1,191 @@
+"""``json_value``: judge what an exercise's driver observed and wrote to a JSON file.
+
+A driver (``driver = "drivers/x.py"``) can call the student's functions and write what it
+saw (return values, elapsed times, the order of ``start``/``join`` calls, what came out of a
+queue) to a JSON object in the run's folder; the scenario lists the file in ``collect``.
+This kind evaluates an expression over that object's top-level keys and the scenario's
+parameters and compares it with an expected value. ``explain`` turns a failure into a
+precise message: the first entry whose ``when`` holds on the observations is shown.
+
+Drivers should write the file as they go (write a new file and rename it over the old
+one), so that with ``judge_incomplete = true`` a run that hung or crashed is still judged
+on what was seen before it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+import re
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from ipcgrader import hookimpl
+from ipcgrader.expr import ExpressionError, evaluate, resolve
+from ipcgrader.models import Expectation, Strict
+from ipcgrader.plugins import KindRegistry
+from ipcgrader.results import RunRecord, Verdict
+
+Compare = Literal["eq", "ne", "lt", "le", "gt", "ge", "between", "approx"]
+_WORDS = {
+    "eq": "",
+    "ne": "anything but ",
+    "lt": "less than ",
+    "le": "at most ",
+    "gt": "more than ",
+    "ge": "at least ",
+}
+_ORDER = {"lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.ge}
+_FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_SHOWN = 160
+
+
+class Explanation(Strict):
+    """A precise failure message, shown when ``when`` holds on the observations."""
+
+    when: str = Field(description="expression over the observations and parameters")
+    message: str = Field(description="shown instead of the generic detail; {key} is replaced")
+
+
+def shown(value: Any) -> str:
+    """A value as a student reads it in a message, cut when long."""
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
+
+
+def fill(template: str, names: dict[str, Any]) -> str:
+    """Replace ``{key}`` by the observed value of ``key``; unknown keys stay as they are."""
+
+    def one(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in names:
+            return match.group(0)
+        value = names[key]
+        return value if isinstance(value, str) else shown(value)
+
+    return _FIELD.sub(one, template)
+
+
+def load_observations(run: RunRecord, file: str) -> dict[str, Any] | None:
+    """The JSON object a driver left in ``file``, or None if there is none (or not valid)."""
+    data = run.files.get(file)
+    if data is None:
+        return None
+    try:
+        content = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return content if isinstance(content, dict) else None
+
+
+def compare(op: Compare, actual: Any, expected: Any, tolerance: float = 0.0) -> bool:
+    """``actual <op> expected``; ``between`` takes ``[low, high]``, both included."""
+    if op == "eq":
+        return bool(actual == expected)
+    if op == "ne":
+        return bool(actual != expected)
+    if op == "between":
+        low, high = expected
+        return bool(low <= actual <= high)
+    if op == "approx":
+        return math.isfinite(actual) and abs(actual - expected) <= tolerance
+    return bool(_ORDER[op](actual, expected))
+
+
+class JsonValue(Expectation):
+    """An expression over a driver's observations compares to an expected value.
+
+    Example: ``file = "observed.json"``, ``value = "received"``,
+    ``expected = "range(count)"``, with ``explain`` entries such as
+    ``{ when = "stop == 'empty'", message = "drain() stopped when q.empty() was True" }``.
+    """
+
+    kind: Literal["json_value"]
+    file: str = Field(description="JSON object the driver wrote (list it in collect)")
+    value: str = Field(description="expression over the file's top-level keys and params")
+    compare: Compare = "eq"
+    expected: Any = Field(True, description="value, expression, or [low, high] for between")
+    tolerance: float | str = Field(0.0, description="allowed difference for approx")
+    literal: bool = Field(False, description="take a string `expected` as a plain string")
+    explain: list[Explanation] = Field(default_factory=list)
+    judge_incomplete: bool = Field(
+        False,
+        description="judge the observations even when the run hung or crashed (drivers "
+        "that write as they go leave what they saw before it stopped)",
+    )
+    default_name: ClassVar[str] = "observed value"
+    needs_complete_run: ClassVar[bool] = False  # decided in evaluate, see judge_incomplete
+
+    @model_validator(mode="after")
+    def _between_pair(self) -> JsonValue:
+        if self.compare == "between" and not (
+            isinstance(self.expected, list) and len(self.expected) == 2
+        ):
+            raise ValueError("compare = 'between' needs expected = [low, high]")
+        return self
+
+    def _expected(self, names: dict[str, Any]) -> Any:
+        if self.literal:
+            return self.expected
+        if isinstance(self.expected, list) and self.compare == "between":
+            return [resolve(bound, names) for bound in self.expected]
+        return resolve(self.expected, names)
+
+    def _explanation(self, names: dict[str, Any]) -> str | None:
+        for entry in self.explain:
+            try:
+                holds = evaluate(entry.when, names)
+            except ExpressionError:
+                continue  # an observation it needs is absent in this run
+            if holds:
+                return fill(entry.message, names)
+        return None
+
+    def evaluate(self, run: RunRecord) -> Verdict:
+        """Load the observations, evaluate ``value`` and compare; explain a failure."""
+        problem = run.problem()
+        if problem is not None and not self.judge_incomplete:
+            return Verdict(False, f"the program {problem}")
+        observed = load_observations(run, self.file)
+        if observed is None:
+            if problem is not None:
+                return Verdict(False, f"the program {problem}")
+            return Verdict(None, f"the driver left no JSON object in {self.file}")
+        names = {**run.params, **observed}
+        try:
+            expected = self._expected(names)
+            tolerance = float(resolve(self.tolerance, names))
+        except (ExpressionError, TypeError, ValueError) as exc:
+            return Verdict(None, f"bad expected value in the exercise: {exc}")
+        try:
+            actual = evaluate(self.value, names)
+        except ExpressionError as exc:
+            if problem is not None:
+                return Verdict(False, self._explanation(names) or f"the program {problem}")
+            return Verdict(None, f"cannot compute {self.value!r} from {self.file}: {exc}")
+        try:
+            ok = compare(self.compare, actual, expected, tolerance)
+        except TypeError:
+            ok = False
+        if ok:
+            return Verdict(True)
+        detail = self._explanation(names)
+        if detail is None:
+            if self.compare == "between":
+                want = f"between {shown(expected[0])} and {shown(expected[1])}"
+            elif self.compare == "approx":
+                want = f"{shown(expected)} ± {tolerance:g}"
+            else:
+                want = _WORDS[self.compare] + shown(expected)
+            detail = f"{self.value} is {shown(actual)}, expected {want}"
+            if problem is not None:
+                detail += f"; the program {problem}"
+        return Verdict(False, detail)
+
+
+@hookimpl(trylast=True)
+def ipcgrader_add_expectation_kinds(kinds: KindRegistry) -> None:
+    """Register the observation kind."""
+    kinds.add(JsonValue)

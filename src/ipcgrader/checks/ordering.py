@@ -1,0 +1,299 @@
+"""Expectations over what the processes of a run printed, robust to glued lines.
+
+``line_order``: output matching one pattern all comes before output matching the next.
+``no_interleave``: the start and end lines of critical sections never interleave.
+``output_count``: how many times a pattern was printed.
+
+Output is read as a stream of matches, not as whole lines. The grader runs with
+``PYTHONUNBUFFERED=1``, so ``print()`` writes its text and its newline separately, and two
+processes printing at the same moment can glue ``p1开始`` and ``p2开始`` onto one line. Each
+pattern is therefore searched anywhere in a line (a line may hold several matches), and
+matches are ordered by line, then by position in the line. Where the trace gives each line
+with the pid that printed it (see :func:`output_lines`), messages name the process too.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from ipcgrader import hookimpl
+from ipcgrader.expr import ExpressionError, resolve
+from ipcgrader.models import Expectation
+from ipcgrader.plugins import KindRegistry
+from ipcgrader.results import RunRecord, Verdict
+
+Stream = Literal["stdout", "stderr"]
+
+
+@dataclass(frozen=True)
+class OutputLine:
+    """One line of output; ``pid`` is known only when the trace recorded who printed it."""
+
+    number: int
+    text: str
+    pid: int | None = None
+
+
+@dataclass(frozen=True)
+class Mark:
+    """One match of a pattern in the output, in stream order (``line``, then ``column``)."""
+
+    line: OutputLine
+    column: int
+    text: str
+    pattern: int
+    name: str | None
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """Sort key: where in the output stream the match is."""
+        return (self.line.number, self.column)
+
+    def describe(self) -> str:
+        """``'p1开始打印了' (line 3, pid 812)`` for messages."""
+        where = f"line {self.line.number}"
+        if self.line.pid is not None:
+            where += f", pid {self.line.pid}"
+        return f"{self.text!r} ({where})"
+
+
+def _trace_lines(run: RunRecord, stream: Stream) -> list[OutputLine] | None:
+    """Output lines with pids from the trace, if a plugin attached them.
+
+    A plugin may put a list of ``{"pid": int, "text": str}`` (or objects with ``pid`` and
+    ``text`` attributes) in ``run.artifacts["output_lines"]`` (stdout) or
+    ``run.artifacts["stderr_lines"]``, each a complete line of one process, in the order
+    the lines were completed.
+    """
+    raw = run.artifacts.get("output_lines" if stream == "stdout" else "stderr_lines")
+    if not raw:
+        return None
+    lines = []
+    for number, item in enumerate(raw, start=1):
+        pid = item.get("pid") if isinstance(item, dict) else getattr(item, "pid", None)
+        text = item.get("text") if isinstance(item, dict) else getattr(item, "text", None)
+        if not isinstance(text, str):
+            return None
+        lines.append(OutputLine(number, text, pid if isinstance(pid, int) else None))
+    return lines
+
+
+def output_lines(run: RunRecord, stream: Stream = "stdout") -> list[OutputLine]:
+    """The run's output as lines: from the trace when it has them (with pids, and each
+    process's text reassembled so nothing is glued), else the captured text."""
+    traced = _trace_lines(run, stream)
+    if traced is not None:
+        return traced
+    text = run.outcome.stdout if stream == "stdout" else run.outcome.stderr
+    return [OutputLine(n, line) for n, line in enumerate(text.splitlines(), start=1)]
+
+
+def find_marks(lines: Iterable[OutputLine], patterns: Sequence[re.Pattern[str]]) -> list[Mark]:
+    """Every match of every pattern, in stream order. Where two patterns match at the same
+    place, the earlier pattern wins; overlapping matches are dropped."""
+    marks: list[Mark] = []
+    for line in lines:
+        found: list[Mark] = []
+        for index, regex in enumerate(patterns):
+            for match in regex.finditer(line.text):
+                name = match.groupdict().get("name")
+                found.append(Mark(line, match.start(), match.group(0), index, name))
+        found.sort(key=lambda m: (m.column, m.pattern))
+        end = -1
+        for mark in found:
+            if mark.column >= end:  # overlapping matches: the first one found wins
+                marks.append(mark)
+                end = mark.column + max(len(mark.text), 1)
+    return marks
+
+
+def _compile(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression: {exc}") from exc
+    return value
+
+
+def _glued(*marks: Mark) -> str:
+    lines = {m.line.number for m in marks}
+    if len(lines) < len(marks):
+        return " (printed onto one line: the processes were writing at the same moment)"
+    return ""
+
+
+class LineOrder(Expectation):
+    """Output matching each pattern comes after all output matching the previous one.
+
+    Give ``before`` and ``after``, or a ``sequence`` of two or more patterns. Every pattern
+    must match at least once. Example: ``before = "is gone"``, ``after = "主进程"``.
+    """
+
+    kind: Literal["line_order"]
+    before: str | None = Field(None, description="regex of the lines that must come first")
+    after: str | None = Field(None, description="regex of the lines that must come later")
+    sequence: list[str] | None = Field(None, description="regexes, in their required order")
+    stream: Stream = "stdout"
+    default_name: ClassVar[str] = "output order"
+
+    @field_validator("before", "after")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        return None if value is None else _compile(value)
+
+    @field_validator("sequence")
+    @classmethod
+    def _regexes(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else [_compile(v) for v in value]
+
+    @model_validator(mode="after")
+    def _one_form(self) -> LineOrder:
+        pair = self.before is not None or self.after is not None
+        if pair == (self.sequence is not None):
+            raise ValueError("give either before and after, or sequence")
+        if pair and (self.before is None or self.after is None):
+            raise ValueError("before and after go together")
+        if self.sequence is not None and len(self.sequence) < 2:
+            raise ValueError("sequence needs at least two patterns")
+        return self
+
+    def patterns(self) -> list[str]:
+        """The patterns in their required order."""
+        if self.sequence is not None:
+            return list(self.sequence)
+        return [self.before or "", self.after or ""]
+
+    def evaluate(self, run: RunRecord) -> Verdict:
+        """Fail at the first pattern whose first match precedes the previous one's last."""
+        sources = self.patterns()
+        regexes = [re.compile(p) for p in sources]
+        marks = find_marks(output_lines(run, self.stream), regexes)
+        by_pattern: list[list[Mark]] = [[] for _ in sources]
+        for mark in marks:
+            by_pattern[mark.pattern].append(mark)
+        for source, found in zip(sources, by_pattern, strict=True):
+            if not found:
+                return Verdict(False, f"nothing printed matches {source!r}")
+        for earlier, later in itertools.pairwise(by_pattern):
+            last = max(earlier, key=lambda m: m.position)
+            first = min(later, key=lambda m: m.position)
+            if first.position < last.position:
+                return Verdict(
+                    False,
+                    f"{first.describe()} came before {last.describe()}{_glued(first, last)}",
+                )
+        return Verdict(True)
+
+
+class NoInterleave(Expectation):
+    """Each start line is followed by its own end line before any other start line.
+
+    If the patterns have a group named ``name`` (``(?P<name>p\\d)开始打印了``), an end line
+    must carry the same name as the start it closes; without it, and with pids from the
+    trace, the same process must print both.
+    """
+
+    kind: Literal["no_interleave"]
+    start: str = Field(description="regex of a section's first line")
+    end: str = Field(description="regex of a section's last line")
+    sections: int | str | None = Field(
+        None, description="how many sections there must be (a number or an expression)"
+    )
+    stream: Stream = "stdout"
+    default_name: ClassVar[str] = "sections do not interleave"
+
+    @field_validator("start", "end")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        return _compile(value)
+
+    def _owner(self, mark: Mark) -> Any:
+        return mark.name if mark.name is not None else mark.line.pid
+
+    def evaluate(self, run: RunRecord) -> Verdict:
+        """Walk the start and end marks in stream order; at most one section is open."""
+        try:
+            wanted = None if self.sections is None else resolve(self.sections, run.params)
+        except ExpressionError as exc:
+            return Verdict(None, f"bad sections value in the exercise: {exc}")
+        regexes = [re.compile(self.start), re.compile(self.end)]
+        marks = find_marks(output_lines(run, self.stream), regexes)
+        open_mark: Mark | None = None
+        closed = 0
+        for mark in marks:
+            if mark.pattern == 0:
+                if open_mark is not None:
+                    return Verdict(
+                        False,
+                        f"{mark.describe()} was printed while the section started by "
+                        f"{open_mark.describe()} was still going (its end line had not come "
+                        f"yet){_glued(mark, open_mark)}",
+                    )
+                open_mark = mark
+                continue
+            if open_mark is None:
+                return Verdict(False, f"{mark.describe()} ends a section that never started")
+            owner, opener = self._owner(mark), self._owner(open_mark)
+            if owner is not None and opener is not None and owner != opener:
+                return Verdict(
+                    False,
+                    f"{mark.describe()} was printed while the section started by "
+                    f"{open_mark.describe()} was still going{_glued(mark, open_mark)}",
+                )
+            open_mark = None
+            closed += 1
+        if open_mark is not None:
+            return Verdict(False, f"{open_mark.describe()} was never followed by its end line")
+        if wanted is not None and closed != wanted:
+            return Verdict(
+                False, f"expected {wanted} complete start/end section(s), found {closed}"
+            )
+        if closed == 0:
+            return Verdict(False, f"nothing printed matches {self.start!r}")
+        return Verdict(True)
+
+
+class OutputCount(Expectation):
+    """How many times ``pattern`` occurs in the output, counted as matches, not lines.
+
+    Unlike ``stdout_count``, two messages glued onto one line by concurrent processes
+    count twice, so use this where several processes print at the same time.
+    """
+
+    kind: Literal["output_count"]
+    pattern: str
+    expected: int | str = Field(description="a number or an expression of the parameters")
+    compare: Literal["eq", "ge", "le"] = "eq"
+    stream: Stream = "stdout"
+    default_name: ClassVar[str] = "output count"
+
+    @field_validator("pattern")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        return _compile(value)
+
+    def evaluate(self, run: RunRecord) -> Verdict:
+        """Count the matches and compare."""
+        try:
+            expected = resolve(self.expected, run.params)
+        except ExpressionError as exc:
+            return Verdict(None, f"bad expected value in the exercise: {exc}")
+        count = len(find_marks(output_lines(run, self.stream), [re.compile(self.pattern)]))
+        ok = {"eq": count == expected, "ge": count >= expected, "le": count <= expected}
+        if ok[self.compare]:
+            return Verdict(True)
+        word = {"eq": "exactly", "ge": "at least", "le": "at most"}[self.compare]
+        return Verdict(False, f"expected {word} {expected} × {self.pattern!r}, printed {count}")
+
+
+@hookimpl(trylast=True)
+def ipcgrader_add_expectation_kinds(kinds: KindRegistry) -> None:
+    """Register the output-ordering kinds."""
+    for model in (LineOrder, NoInterleave, OutputCount):
+        kinds.add(model)

@@ -1,0 +1,185 @@
+"""Expectations judged on the trace: ``no_race``, ``atomic_update``, ``concurrent``,
+``children_ok``. Each failure explains itself with the student's lines (see
+:mod:`ipcgrader.checks.explain`).
+
+A run without a trace, or with an incomplete one (a process that left no exit event, a line
+cut off), is "could not check", never a pass. Plugins that judge traces subclass
+:class:`TraceExpectation` and implement ``judge_trace``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from ipcgrader import hookimpl
+from ipcgrader.checks import explain
+from ipcgrader.models import Exercise, Expectation, Scenario
+from ipcgrader.plugins import KindRegistry
+from ipcgrader.results import RunRecord, Verdict
+from ipcgrader.trace import (
+    Trace,
+    atomicity_violations,
+    crashed_children,
+    find_races,
+    overlapping_workers,
+    trace_of,
+)
+
+_CONSEQUENCE = Field(
+    None,
+    description="what goes wrong, in the exercise's words, e.g. 'two buyers can both read "
+    "count=1 and both buy the last ticket'",
+)
+
+
+class TraceExpectation(Expectation):
+    """Base of expectations judged on a run's trace: fetches the trace and calls
+    :meth:`judge_trace`.
+
+    A run that was stopped (timeout) or lost part of its trace is still judged on what was
+    recorded: a finding there is real and fails the check, but the absence of one proves
+    nothing, so it is "could not check", never a pass.
+    """
+
+    needs_complete_run: ClassVar[bool] = False
+
+    def evaluate(self, run: RunRecord) -> Verdict:
+        """Judge the run's trace; "could not check" without a complete trace."""
+        if run.student_error is not None:
+            return Verdict(False, f"the program {run.problem()}")
+        trace = trace_of(run)
+        if trace is None:
+            return Verdict(None, "this run was not traced (trace.enabled = false)")
+        verdict = self.judge_trace(trace, run)
+        if trace.complete or verdict.passed is False:
+            return verdict
+        reason = trace.problems[0] if run.outcome.stopped is None else run.problem()
+        return Verdict(None, f"the trace of this run is incomplete: {reason}", verdict.diagnostics)
+
+    def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
+        """Judge a complete trace. Subclasses must implement this."""
+        raise NotImplementedError(f"expectation kind {self.kind!r} does not judge traces")
+
+
+class NoRace(TraceExpectation):
+    """No two processes access a shared file unordered and without a common lock, one of
+    them writing (lockset analysis with start/join ordering)."""
+
+    kind: Literal["no_race"]
+    file: str = Field(description="a file listed in the exercise's shared_files")
+    ignore_read_only: bool = Field(
+        False,
+        description="judge only read-modify-writes and writes: a read whose value feeds no "
+        "write of the same process (looking at the count) is not a race",
+    )
+    consequence: str | None = _CONSEQUENCE
+    default_name: ClassVar[str] = "no race on the shared file"
+
+    def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
+        """Fail with an explanation of the first race found."""
+        races = find_races(trace, self.file, self.ignore_read_only)
+        if not races:
+            return Verdict(True)
+        found = explain.race(trace, self.file, races, self.consequence)
+        found.extend(explain.unused_locks_found(trace))
+        return Verdict(False, found[0].message, found)
+
+
+class AtomicUpdate(TraceExpectation):
+    """Each read of the shared file and the write after it are in one critical section
+    of one process lock (no release in between)."""
+
+    kind: Literal["atomic_update"]
+    file: str = Field(description="a file listed in the exercise's shared_files")
+    consequence: str | None = _CONSEQUENCE
+    default_name: ClassVar[str] = "read and write back under one lock"
+
+    def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
+        """Fail with an explanation of the first read-modify-write that is not atomic."""
+        violations = atomicity_violations(trace, self.file)
+        if not violations:
+            return Verdict(True)
+        found = explain.atomicity(trace, self.file, violations[0], self.consequence)
+        return Verdict(False, found[0].message, found)
+
+
+class Concurrent(TraceExpectation):
+    """The workers could run at the same time: start/join do not serialise them."""
+
+    kind: Literal["concurrent"]
+    min_workers: int = Field(2, ge=2, description="how many worker processes must run")
+    default_name: ClassVar[str] = "workers run at the same time"
+
+    def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
+        """Fail when fewer workers ran than expected or every pair was ordered by join."""
+        workers = trace.workers()
+        if len(workers) < self.min_workers:
+            return Verdict(
+                False,
+                f"only {len(workers)} worker process(es) ran; expected at least {self.min_workers}",
+            )
+        if overlapping_workers(trace):
+            return Verdict(True)
+        found = explain.serialised(trace, workers)
+        return Verdict(False, found[0].message, found)
+
+
+class ChildrenOk(TraceExpectation):
+    """No child process died of an uncaught exception or a signal (the parent's exit
+    status does not show it)."""
+
+    kind: Literal["children_ok"]
+    default_name: ClassVar[str] = "no child process crashes"
+
+    def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
+        """Fail with the first crashed child's exception and line."""
+        crashed = crashed_children(trace)
+        if not crashed:
+            return Verdict(True)
+        found = explain.crashes(crashed)
+        return Verdict(False, found[0].message, found)
+
+
+KINDS: tuple[type[TraceExpectation], ...] = (NoRace, AtomicUpdate, Concurrent, ChildrenOk)
+
+
+@hookimpl(trylast=True)
+def ipcgrader_add_expectation_kinds(kinds: KindRegistry) -> None:
+    """Register the trace kinds."""
+    for model in KINDS:
+        kinds.add(model)
+
+
+@hookimpl
+def ipcgrader_exercise_loaded(exercise: Exercise, exercise_dir: Path) -> None:
+    """A trace expectation must name a declared shared file (only those are traced)."""
+    for scenario in exercise.scenarios:
+        for expectation in scenario.expect:
+            file = getattr(expectation, "file", None)
+            if isinstance(expectation, (NoRace, AtomicUpdate)) and (
+                file not in exercise.shared_files
+            ):
+                raise ValueError(
+                    f"scenario {scenario.id!r}: {expectation.kind}.file = {file!r} is not in "
+                    f"shared_files {exercise.shared_files}; only shared files are traced"
+                )
+
+
+@hookimpl(trylast=True)
+def ipcgrader_run_finished(
+    exercise: Exercise, scenario: Scenario, record: RunRecord, meta_dir: Path
+) -> None:
+    """Attach the diagnostics of every expectation's verdict on this run to the run, so
+    that reports show them (each distinct finding once per grading). Runs last, after
+    every plugin attached its artefacts."""
+    for expectation in scenario.expect:
+        if expectation.needs_complete_run and record.problem() is not None:
+            continue
+        try:
+            verdict = expectation.evaluate(record)
+        except Exception:
+            continue
+        record.diagnostics.extend(verdict.diagnostics)

@@ -1,0 +1,174 @@
+"""Files made from the gradebook: grades.csv, one JSON per submission, JUnit XML and a
+Markdown summary. Pure functions of the stored gradings, so they can be remade at any time
+(an unchanged rerun of a batch rewrites them in milliseconds)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+
+from ipcgrader.gradebook import Grading
+from ipcgrader.reporters import junit
+from ipcgrader.reporters.json_report import result_object
+from ipcgrader.reporters.markdown import cell
+from ipcgrader.results import Status
+
+#: How many of the slowest gradings the summary lists.
+SLOWEST = 5
+_BAR = 30
+
+
+def _points(value: float) -> str:
+    return f"{value:g}"
+
+
+def exercise_ids(gradings: Sequence[Grading]) -> list[str]:
+    """Exercises present in ``gradings``, sorted."""
+    return sorted({g.exercise for g in gradings})
+
+
+def grades_csv(gradings: Sequence[Grading]) -> str:
+    """One row per student, one column per exercise (the score; empty if not graded) and
+    the total."""
+    exercises = exercise_ids(gradings)
+    scores: dict[str, dict[str, float]] = {}
+    for g in gradings:
+        scores.setdefault(g.student, {})[g.exercise] = g.result.score
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["student", *exercises, "total"])
+    for student in sorted(scores):
+        row = scores[student]
+        writer.writerow(
+            [
+                student,
+                *(_points(row[e]) if e in row else "" for e in exercises),
+                _points(round(sum(row.values()), 6)),
+            ]
+        )
+    return out.getvalue()
+
+
+def junit_xml(gradings: Sequence[Grading]) -> str:
+    """One testsuite per student × exercise, one testcase per check."""
+    return junit.document(
+        junit.testsuite(g.result, f"{g.student}/{g.exercise}", f"{g.student}.{g.exercise}")
+        for g in gradings
+    )
+
+
+def _distribution(scores: list[float], max_score: float) -> list[str]:
+    buckets = [0] * 11  # 0-9%, ..., 90-99%, 100%
+    for score in scores:
+        fraction = score / max_score if max_score else 1.0
+        index = 10 if fraction >= 1 - 1e-9 else min(int(fraction * 10), 9)
+        buckets[index] += 1
+    widest = max(buckets) or 1
+    lines = ["| score | gradings | |", "|---|---:|---|"]
+    for index in range(10, -1, -1):
+        label = "100%" if index == 10 else f"{index * 10}–{index * 10 + 9}%"
+        bar = "█" * round(_BAR * buckets[index] / widest)
+        lines.append(f"| {label} | {buckets[index]} | {bar} |")
+    return lines
+
+
+def summary_markdown(gradings: Sequence[Grading], note: str = "") -> str:
+    """The class at a glance: score distribution per exercise, the pass rate of every check
+    (the most common mistake first), the slowest gradings and any grader errors."""
+    students = {g.student for g in gradings}
+    full = sum(1 for g in gradings if g.result.status is Status.passed)
+    errors = [g for g in gradings if g.result.status is Status.error]
+    lines = [
+        "## ipcgrader: batch summary",
+        "",
+        f"**{len(students)} students**, {len(gradings)} gradings: {full} with full marks, "
+        f"{len(gradings) - full - len(errors)} below, {len(errors)} grader errors.",
+    ]
+    if note:
+        lines += ["", note]
+    for exercise in exercise_ids(gradings):
+        mine = [g for g in gradings if g.exercise == exercise]
+        scores = [g.result.score for g in mine]
+        max_score = max(g.result.max_score for g in mine)
+        lines += [
+            "",
+            f"### {exercise} (out of {_points(max_score)})",
+            "",
+            f"mean {statistics.fmean(scores):.1f}, median {_points(statistics.median(scores))}, "
+            f"min {_points(min(scores))}, max {_points(max(scores))}; full marks "
+            f"{sum(1 for g in mine if g.result.status is Status.passed)}/{len(mine)}",
+            "",
+            *_distribution(scores, max_score),
+        ]
+    lines += ["", *_check_rates(gradings)]
+    # ranked by the submission's own run time: wall time in a batch includes queueing
+    slowest = sorted(gradings, key=lambda g: g.run_time_s, reverse=True)[:SLOWEST]
+    lines += ["", "### Slowest submissions (time of their runs, summed)", ""]
+    lines += ["| student | exercise | run time | status |", "|---|---|---:|---|"]
+    for g in slowest:
+        lines.append(
+            f"| {cell(g.student)} | {g.exercise} | {g.run_time_s:.1f} s | {g.result.status.value} |"
+        )
+    if errors:
+        lines += ["", "### Grader errors (graded again on the next run)", ""]
+        lines += [f"- {cell(g.student)}/{g.exercise}: {cell(g.result.error or '')}" for g in errors]
+    return "\n".join(lines) + "\n"
+
+
+def _check_rates(gradings: Sequence[Grading]) -> list[str]:
+    rates: dict[tuple[str, str], list[int]] = {}
+    names: dict[tuple[str, str], str] = {}
+    for g in gradings:
+        for check in g.result.checks:
+            key = (g.exercise, check.id)
+            names.setdefault(key, check.name)
+            passed_total = rates.setdefault(key, [0, 0])
+            passed_total[0] += check.status is Status.passed
+            passed_total[1] += 1
+    lines = [
+        "### Checks by pass rate (most common mistake first)",
+        "",
+        "| exercise | check | passed | rate |",
+        "|---|---|---:|---:|",
+    ]
+    order = sorted(rates, key=lambda k: (rates[k][0] / rates[k][1], k))
+    for key in order:
+        passed, total = rates[key]
+        lines.append(
+            f"| {key[0]} | `{key[1]}` {cell(names[key])} | {passed}/{total} | "
+            f"{100 * passed / total:.0f}% |"
+        )
+    return lines
+
+
+def write_exports(
+    gradings: Sequence[Grading], out: Path, note: str = "", step_summary: Path | None = None
+) -> list[Path]:
+    """Write every export into ``out``; append the summary to ``step_summary`` (GitHub's
+    ``$GITHUB_STEP_SUMMARY``) when given. Returns the files written (per-submission JSON
+    files as their folder)."""
+    out.mkdir(parents=True, exist_ok=True)
+    results = out / "results"
+    for g in gradings:
+        path = results / g.student / f"{g.exercise}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = result_object(g.result)
+        path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    summary = summary_markdown(gradings, note)
+    files = {
+        out / "grades.csv": grades_csv(gradings),
+        out / "junit.xml": junit_xml(gradings),
+        out / "summary.md": summary,
+    }
+    for path, text in files.items():
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)  # readers never see half a file
+    if step_summary is not None:
+        with step_summary.open("a", encoding="utf-8") as handle:
+            handle.write(summary)
+    return [*files, results]

@@ -1,0 +1,264 @@
+"""The exercise's shared files: atomic writes, recorded accesses, race amplification.
+
+Standard library only. Accesses are seen through the ``open`` and ``os.rename`` audit events
+(``open()``, ``io.open``, ``os.open``, ``pathlib`` all raise them), so the student can use any
+of them. Amplification (``docs/trace.md``) makes a worker that read a shared file without holding
+a process lock wait, bounded, until a second worker has read it too: an unprotected
+read-modify-write then really loses an update in that run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import _ipcgrader_trace as _rec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import FrameType
+    from typing import IO, Any
+
+#: absolute path -> name in the exercise (``ticket.json``) and index
+_shared: dict[str, tuple[str, int]] = {}
+_basenames: set[str] = set()
+#: whether events are recorded (otherwise only atomic writes are on)
+_tracing = False
+_replacing = False
+_amplify_dir: str | None = None
+_amplify_wait = 0.0
+#: per shared file: unprotected reads so far; reads not yet followed by a write
+_meetings: dict[int, int] = {}
+_stale: set[int] = set()
+_real_sleep: Any = None
+
+
+def shared_name(path: Any) -> tuple[str, int] | None:
+    """The exercise's name and index of ``path`` if it is a shared file."""
+    if isinstance(path, int) or path is None:
+        return None
+    try:
+        text = os.fsdecode(os.fspath(path))
+    except TypeError:
+        return None
+    if text.rpartition(os.sep)[2] not in _basenames:
+        return None
+    return _shared.get(os.path.abspath(text))
+
+
+class _AtomicFile:
+    """A file opened for writing that becomes visible under its real name when closed."""
+
+    def __init__(self, handle: IO[Any], temporary: str, final: str) -> None:
+        self._handle = handle
+        self._temporary = temporary
+        self._final = final
+        self._done = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._handle, name)
+
+    def __iter__(self) -> Any:
+        return iter(self._handle)
+
+    def __enter__(self) -> _AtomicFile:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        global _replacing
+        if self._done:
+            return
+        self._done = True
+        self._handle.close()
+        _replacing = True
+        try:
+            os.replace(self._temporary, self._final)
+        finally:
+            _replacing = False
+
+    def __del__(self) -> None:
+        # not contextlib.suppress: the harness avoids imports that slow every start-up
+        try:  # noqa: SIM105
+            self.close()
+        except Exception:
+            pass
+
+
+def _holds_file_lock_on(path: str) -> bool:
+    """A process that flocks the shared file itself relies on writing it in place."""
+    if not _tracing or not _rec.file_locks:
+        return False
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return False
+    locks = _rec.file_locks.values()
+    return any(dev == stat.st_dev and ino == stat.st_ino for _, dev, ino in locks)
+
+
+def _atomic_writes() -> None:
+    import builtins
+    import io
+
+    real_open = builtins.open
+
+    def open(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if "w" in mode and isinstance(file, (str, bytes, os.PathLike)):
+            found = shared_name(file)
+            if found is not None:
+                final = os.path.abspath(os.fsdecode(os.fspath(file)))
+                if not _holds_file_lock_on(final):
+                    _accessed(found, "write", mode, sys._getframe(1))
+                    temporary = f"{final}.ipcgrader-{os.getpid()}.tmp"
+                    handle = real_open(temporary, mode, *args, **kwargs)
+                    return _AtomicFile(handle, temporary, final)
+        return real_open(file, mode, *args, **kwargs)
+
+    open.__doc__ = real_open.__doc__
+    builtins.open = open
+    io.open = open
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if event == "open" or event == "os.rename":
+        # not contextlib.suppress: the harness avoids imports; a hook that raised would
+        # break the student's open()
+        try:  # noqa: SIM105
+            _seen(event, args, sys._getframe(1))
+        except Exception:
+            pass
+
+
+def _seen(event: str, args: tuple[Any, ...], frame: FrameType) -> None:
+    if event == "open":
+        found = shared_name(args[0])
+        if found is None:
+            return
+        mode, flags = args[1], args[2]
+        if isinstance(mode, str):
+            reads = "r" in mode or "+" in mode
+            writes = any(c in mode for c in "wax+")
+        else:
+            access = flags & os.O_ACCMODE
+            reads = access in (os.O_RDONLY, os.O_RDWR)
+            writes = access != os.O_RDONLY
+        shown = mode if isinstance(mode, str) else None
+        if reads:
+            _accessed(found, "read", shown, frame)
+        if writes:
+            _accessed(found, "write", shown, frame)
+    elif not _replacing:
+        found = shared_name(args[1])
+        if found is not None:
+            _accessed(found, "write", "rename", frame)
+
+
+def _accessed(found: tuple[str, int], op: str, mode: str | None, frame: FrameType) -> None:
+    if not _tracing or not _rec.enabled():
+        return
+    name, index = found
+    _rec.emit(op, name, frame, mode=mode)
+    if op == "write":
+        _stale.discard(index)
+    elif _amplify_dir is not None and _rec.role() != "main":
+        # not contextlib.suppress (start-up cost); amplification is best effort
+        try:  # noqa: SIM105
+            _before_read(index, name, frame)
+        except Exception:
+            pass
+
+
+# --- amplification --------------------------------------------------------------------------
+
+
+def _protected() -> bool:
+    """Whether a lock that other processes can hold is held (a lock this process created
+    itself cannot keep its siblings out)."""
+    me = str(_rec.pid())
+    for tag in _rec.held:
+        if tag[0] in "FM":
+            return True
+        if tag[0] == "L" and tag[1:].partition(".")[0] != me:
+            return True
+    return False
+
+
+def _partner(prefix: str, own: str) -> bool:
+    assert _amplify_dir is not None
+    return any(e.startswith(prefix) and e != own for e in os.listdir(_amplify_dir))
+
+
+def _mark(entry: str) -> None:
+    assert _amplify_dir is not None
+    os.close(os.open(os.path.join(_amplify_dir, entry), os.O_CREAT | os.O_WRONLY, 0o600))
+
+
+def _before_read(index: int, name: str, frame: FrameType) -> None:
+    """Mark this worker's arrival at its n-th unprotected read of the file; it waits for a
+    partner at its next event, when the read is done. Two workers that meet there have
+    both read the old value before either can write it back."""
+    _stale.add(index)
+    if _protected():
+        return
+    generation = _meetings[index] = _meetings.get(index, 0) + 1
+    prefix = f"{index}-{generation}-"
+    own = f"{prefix}{_rec.pid()}"
+    _mark(own)
+
+    def meet() -> None:
+        began = _rec._monotonic()
+        deadline = began + _amplify_wait
+        met = _partner(prefix, own)
+        while not met and _rec._monotonic() < deadline:
+            _real_sleep(0.001)
+            met = _partner(prefix, own)
+        waited = round(_rec._monotonic() - began, 4)
+        _rec.emit("meet", name, frame, generation=generation, partner=met, waited=waited)
+
+    _rec.before_next_event = meet
+
+
+def _after_release() -> None:
+    """Released a lock while holding a value read from a shared file: let another process
+    in to read the same value before this one writes it back."""
+    if _stale and _tracing and _rec.role() != "main":
+        _real_sleep(min(_amplify_wait, 0.005))
+
+
+def _forget() -> None:
+    _meetings.clear()
+    _stale.clear()
+
+
+def install(
+    workdir: str,
+    names: list[str],
+    atomic: bool,
+    tracing: bool,
+    amplify_dir: str | None = None,
+    amplify_wait: float = 0.0,
+) -> None:
+    """Watch the shared files ``names`` (relative to ``workdir``, the run's folder):
+    atomic writes if ``atomic``, recorded accesses if ``tracing``."""
+    global _tracing, _amplify_dir, _amplify_wait, _real_sleep
+    import time
+
+    _real_sleep = getattr(time, "_ipcgrader_real_sleep", time.sleep)
+    for index, name in enumerate(names):
+        path = os.path.normpath(os.path.join(workdir, name))
+        _shared[path] = (name, index)
+        _basenames.add(os.path.basename(path))
+    _tracing = tracing
+    os.register_at_fork(after_in_child=_forget)
+    if atomic:
+        _atomic_writes()
+    if tracing:
+        sys.addaudithook(_audit)
+        if amplify_dir:
+            _amplify_dir, _amplify_wait = amplify_dir, amplify_wait
+            import _ipcgrader_mp
+
+            _ipcgrader_mp.after_release.append(_after_release)

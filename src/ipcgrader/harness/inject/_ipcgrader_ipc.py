@@ -1,0 +1,331 @@
+"""Harness patches for queues, pipes, Manager locks, threading locks and fcntl locks.
+
+Standard library only; installed by :mod:`_ipcgrader_mp` when each module is first imported.
+Queues and pipes are tagged where the student creates them and keep their tag through
+pickling (spawn); Manager lock proxies are named by their token, the same everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import _ipcgrader_mp as mp
+import _ipcgrader_trace as trace
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import FrameType, ModuleType
+    from typing import Any
+
+_MARK = "_ipcgrader"
+_TAG = "_ipcgrader_tag"
+
+
+def _user_frame(package: str) -> FrameType | None:
+    """The frame that called into multiprocessing, or None when multiprocessing itself
+    made the object (a Pool's queues, a Queue's pipe)."""
+    frame: FrameType | None = sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        if not frame.f_code.co_filename.endswith("context.py"):
+            return None
+        frame = frame.f_back
+    return frame
+
+
+# --- queues ---------------------------------------------------------------------------------
+
+
+def _patch_queues(module: ModuleType) -> None:
+    package = os.path.dirname(module.__file__ or "") + os.sep
+    full, empty = module.Full, module.Empty
+    for cls in (module.Queue, module.JoinableQueue, module.SimpleQueue):
+        _patch_queue_class(cls, package, full, empty)
+
+
+def _patch_queue_class(
+    cls: Any, package: str, full: type[BaseException], empty: type[BaseException]
+) -> None:
+    real_init, real_get_state, real_set_state = cls.__init__, cls.__getstate__, cls.__setstate__
+    real_put, real_get = cls.__dict__.get("put"), cls.__dict__.get("get")
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        real_init(self, *args, **kwargs)
+        if _TAG in self.__dict__ or not trace.enabled():
+            return  # JoinableQueue.__init__ calls Queue.__init__: tag once
+        frame = _user_frame(package)
+        if frame is None:
+            return
+        tag = trace.new_tag("Q")
+        self.__dict__[_TAG] = tag
+        maxsize = getattr(self, "_maxsize", 0)
+        limited = isinstance(maxsize, int) and 0 < maxsize < 2**31 - 1
+        trace.emit("queue_new", tag, frame, queue=cls.__name__, maxsize=maxsize if limited else 0)
+
+    def __getstate__(self: Any) -> Any:
+        state = real_get_state(self)
+        tag = self.__dict__.get(_TAG)
+        return state if tag is None or cls.__name__ == "JoinableQueue" else (_MARK, state, tag)
+
+    def __setstate__(self: Any, state: Any) -> None:
+        if isinstance(state, tuple) and len(state) == 3 and state[0] == _MARK:
+            self.__dict__[_TAG] = state[2]
+            state = state[1]
+        real_set_state(self, state)
+
+    cls.__init__, cls.__getstate__, cls.__setstate__ = __init__, __getstate__, __setstate__
+    if real_put is not None:
+        cls.put = _traced_call("put", real_put, full)
+    if real_get is not None:
+        cls.get = _traced_call("get", real_get, empty)
+
+
+def _traced_call(kind: str, real: Any, refusal: type[BaseException]) -> Any:
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        tag = self.__dict__.get(_TAG)
+        if tag is None:
+            return real(self, *args, **kwargs)
+        rest = args[1:] if kind == "put" else args
+        block = rest[0] if rest else kwargs.get("block", True)
+        timeout = rest[1] if len(rest) > 1 else kwargs.get("timeout")
+        trace.emit(kind, tag, None, block=bool(block), timeout=timeout)
+        try:
+            result = real(self, *args, **kwargs)
+        except refusal:
+            trace.emit(f"{kind}_done", tag, None, outcome=refusal.__name__)
+            raise
+        except BaseException as exc:
+            trace.emit(f"{kind}_done", tag, None, outcome=type(exc).__name__)
+            raise
+        trace.emit(f"{kind}_done", tag, None, outcome="ok")
+        return result
+
+    call.__name__ = kind
+    call.__doc__ = getattr(real, "__doc__", None)
+    return call
+
+
+# --- pipes ----------------------------------------------------------------------------------
+
+
+def _rebuild_connection(rebuild: Any, args: Any, tag: str) -> Any:
+    """Unpickle a tagged pipe end (runs in the child)."""
+    connection = rebuild(*args)
+    connection.__dict__[_TAG] = tag
+    return connection
+
+
+def _patch_connection(module: ModuleType) -> None:
+    package = os.path.dirname(module.__file__ or "") + os.sep
+    real_pipe = module.Pipe
+    base = module._ConnectionBase
+    real_send, real_recv = base.send, base.recv
+
+    def Pipe(duplex: bool = True) -> Any:
+        ends = real_pipe(duplex)
+        frame = _user_frame(package)
+        if frame is not None and trace.enabled():
+            tag = trace.new_tag("P")
+            ends[0].__dict__[_TAG] = f"{tag}:0"
+            ends[1].__dict__[_TAG] = f"{tag}:1"
+            trace.emit("pipe_new", tag, frame, duplex=bool(duplex))
+        return ends
+
+    def send(self: Any, obj: Any) -> None:
+        tag = self.__dict__.get(_TAG)
+        if tag is None:
+            return real_send(self, obj)  # type: ignore[no-any-return]
+        pipe, _, end = tag.partition(":")
+        trace.emit("send", pipe, None, end=int(end or 0))
+        try:
+            real_send(self, obj)
+        except BaseException as exc:
+            trace.emit("send_done", pipe, None, end=int(end or 0), outcome=type(exc).__name__)
+            raise
+        trace.emit("send_done", pipe, None, end=int(end or 0), outcome="ok")
+        return None
+
+    def recv(self: Any) -> Any:
+        tag = self.__dict__.get(_TAG)
+        if tag is None:
+            return real_recv(self)
+        pipe, _, end = tag.partition(":")
+        trace.emit("recv", pipe, None, end=int(end or 0))
+        try:
+            result = real_recv(self)
+        except BaseException as exc:
+            trace.emit("recv_done", pipe, None, end=int(end or 0), outcome=type(exc).__name__)
+            raise
+        trace.emit("recv_done", pipe, None, end=int(end or 0), outcome="ok")
+        return result
+
+    real_reduce = getattr(module, "reduce_connection", None)
+
+    def reduce_connection(connection: Any) -> Any:
+        rebuild, args = real_reduce(connection)  # type: ignore[misc]
+        tag = connection.__dict__.get(_TAG)
+        if tag is None:
+            return rebuild, args
+        return _rebuild_connection, (rebuild, args, tag)
+
+    setattr(module, "Pipe", Pipe)  # noqa: B010 - mypy: ModuleType has no Pipe
+    base.send, base.recv = send, recv
+    if real_reduce is not None and hasattr(module, "Connection"):
+        module.reduction.register(module.Connection, reduce_connection)
+
+
+# --- Manager lock proxies -------------------------------------------------------------------
+
+
+def _patch_managers(module: ModuleType) -> None:
+    proxy = module.AcquirerProxy
+    real_acquire, real_release = proxy.acquire, proxy.release
+    announced: set[str] = set()
+
+    def tag_of(self: Any) -> str:
+        token = self._token
+        tag = f"M{token.id}@{token.address}"
+        if tag not in announced and trace.enabled():
+            announced.add(tag)
+            trace.emit("lock_new", tag, None, lock=f"Manager.{token.typeid}", value=None)
+        return tag
+
+    def acquire(self: Any, blocking: bool = True, timeout: float | None = None) -> Any:
+        tag = tag_of(self)
+        trace.emit("acquire", tag, None, block=bool(blocking))
+        ok = real_acquire(self, blocking, timeout)
+        trace.acquired(tag, bool(ok), sys._getframe(1))
+        return ok
+
+    def release(self: Any) -> Any:
+        tag = tag_of(self)
+        trace.released(tag, sys._getframe(1))
+        result = real_release(self)
+        mp._released()
+        return result
+
+    def __enter__(self: Any) -> Any:
+        return acquire(self)
+
+    def __exit__(self: Any, *args: Any) -> Any:
+        return release(self)
+
+    proxy.acquire, proxy.release, proxy.__enter__, proxy.__exit__ = (
+        acquire,
+        release,
+        __enter__,
+        __exit__,
+    )
+
+
+# --- threading locks made by the student ----------------------------------------------------
+
+
+class _ThreadLock:
+    """A threading lock the student made, recorded like the others but marked ``T``: it
+    cannot exclude another process (each process has its own copy)."""
+
+    def __init__(self, lock: Any, tag: str) -> None:
+        self._lock = lock
+        self._tag = tag
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        trace.emit("acquire", self._tag, None, block=bool(blocking))
+        ok = bool(self._lock.acquire(blocking, timeout))
+        trace.acquired(self._tag, ok, sys._getframe(1))
+        return ok
+
+    def release(self) -> None:
+        trace.released(self._tag, sys._getframe(1))
+        self._lock.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *args: object) -> None:
+        self.release()
+
+    def locked(self) -> bool:
+        return bool(self._lock.locked())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._lock, name)
+
+    def __reduce__(self) -> Any:
+        raise TypeError(f"cannot pickle '{type(self._lock).__name__}' object")
+
+    def __repr__(self) -> str:
+        return repr(self._lock)
+
+
+def _patch_threading(module: ModuleType) -> None:
+    for name in ("Lock", "RLock"):
+        real = getattr(module, name)
+        setattr(module, name, _thread_lock_factory(real, name))
+
+
+def _thread_lock_factory(real: Any, name: str) -> Any:
+    def factory(*args: Any, **kwargs: Any) -> Any:
+        lock = real(*args, **kwargs)
+        frame = sys._getframe(1)
+        if not trace.enabled() or not trace.is_student_file(frame.f_code.co_filename):
+            return lock
+        tag = trace.new_tag("T")
+        trace.emit("lock_new", tag, frame, lock=f"threading.{name}", value=1)
+        return _ThreadLock(lock, tag)
+
+    factory.__name__ = name
+    factory.__doc__ = getattr(real, "__doc__", None)
+    return factory
+
+
+# --- fcntl.flock / fcntl.lockf --------------------------------------------------------------
+
+
+def patch_fcntl(module: ModuleType) -> None:
+    """Record ``flock``/``lockf`` as locks named by the locked file's inode."""
+    real_flock, real_lockf = module.flock, module.lockf
+    unlock, shared, nonblocking = module.LOCK_UN, module.LOCK_SH, module.LOCK_NB
+
+    def locked(kind: str, real: Any, fd: Any, operation: int, *rest: Any) -> Any:
+        if not trace.enabled():
+            return real(fd, operation, *rest)
+        number = fd if isinstance(fd, int) else fd.fileno()
+        stat = os.fstat(number)
+        tag = f"F{stat.st_dev}:{stat.st_ino}"
+        frame = sys._getframe(2)
+        if tag not in trace.file_locks and tag not in trace.held:
+            try:
+                name = os.path.basename(os.readlink(f"/proc/self/fd/{number}"))
+            except OSError:
+                name = None
+            trace.emit("lock_new", tag, frame, lock=kind, value=1, name=name)
+        if operation & ~nonblocking == unlock:
+            trace.file_locks.pop(tag, None)
+            trace.released(tag, frame)
+            result = real(fd, operation, *rest)
+            mp._released()
+            return result
+        mode = "sh" if operation & shared else "ex"
+        trace.emit("acquire", tag, frame, block=not operation & nonblocking, mode=mode)
+        try:
+            result = real(fd, operation, *rest)
+        except OSError:
+            trace.emit("acquired", tag, frame, ok=False, mode=mode)
+            raise
+        if tag not in trace.held:
+            trace.acquired(tag, True, frame, mode=mode)
+        else:
+            trace.emit("acquired", tag, frame, ok=True, mode=mode)
+        trace.file_locks[tag] = (number, stat.st_dev, stat.st_ino)
+        return result
+
+    def flock(fd: Any, operation: int) -> Any:
+        return locked("flock", real_flock, fd, operation)
+
+    def lockf(fd: Any, cmd: int, *rest: Any) -> Any:
+        return locked("lockf", real_lockf, fd, cmd, *rest)
+
+    flock.__doc__, lockf.__doc__ = real_flock.__doc__, real_lockf.__doc__
+    setattr(module, "flock", flock)  # noqa: B010
+    setattr(module, "lockf", lockf)  # noqa: B010

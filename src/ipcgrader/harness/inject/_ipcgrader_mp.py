@@ -1,0 +1,269 @@
+"""Harness patches for multiprocessing, threading locks and fcntl. Standard library only.
+
+Modules are patched when they are first imported (an import hook that runs the patch right
+after the module's own code), so a process that never creates a Queue never pays for it.
+Only objects the student's code (or the exercise's driver) creates are traced: the locks a
+Queue or a Condition makes for itself are left alone, judged by where they were created.
+
+Lock identity: each traced lock gets a tag when created (``L<pid>.<n>``; see
+docs/trace.md). Fork children inherit the tagged object; spawn and forkserver children get
+it through pickling, which carries the tag along.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import _ipcgrader_trace as trace
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import FrameType, ModuleType
+    from typing import Any
+
+_MARK = "_ipcgrader"
+_TAG = "_ipcgrader_tag"
+#: Called after a lock was really released (amplification hooks in).
+after_release: list[Callable[[], None]] = []
+
+
+def _released() -> None:
+    for hook in after_release:
+        hook()
+
+
+def _tag_of(obj: object) -> str | None:
+    tag = getattr(obj, "__dict__", {}).get(_TAG)
+    return tag if isinstance(tag, str) else None
+
+
+def _origin(frame: FrameType | None) -> str | None:
+    if frame is None:
+        return None
+    return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
+
+
+# --- import hook ---------------------------------------------------------------------------
+
+
+class _PatchingLoader:
+    """Runs a module's own loader, then patches the module."""
+
+    def __init__(self, loader: Any, patch: Callable[[ModuleType], None]) -> None:
+        self._loader = loader
+        self._patch = patch
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
+
+    def create_module(self, spec: Any) -> Any:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        self._loader.exec_module(module)
+        module.__loader__ = self._loader
+        if module.__spec__ is not None:
+            module.__spec__.loader = self._loader
+        _run_patch(self._patch, module)
+
+
+def _run_patch(patch: Callable[[ModuleType], None], module: ModuleType) -> None:
+    try:
+        patch(module)
+    except Exception as exc:  # a harness bug must not break the student's program
+        os.write(2, f"ipcgrader harness: cannot watch {module.__name__}: {exc!r}\n".encode())
+
+
+class _Watcher:
+    """A meta path finder that finds nothing itself: it wraps the loader of the modules we
+    patch so that the patch runs as soon as the module is loaded."""
+
+    def __init__(self, patches: dict[str, Callable[[ModuleType], None]]) -> None:
+        self.patches = patches
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        patch = self.patches.pop(name, None)
+        if patch is None:
+            return None
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            if finder is self or find is None:
+                continue
+            spec = find(name, path, target)
+            if spec is not None:
+                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                    spec.loader = _PatchingLoader(spec.loader, patch)
+                return spec
+        return None
+
+
+# --- multiprocessing.process: start, join, the life of a child ----------------------------
+
+
+def _patch_process(module: ModuleType) -> None:
+    base = module.BaseProcess
+    real_start, real_join, real_bootstrap = base.start, base.join, base._bootstrap
+
+    def start(self: Any) -> None:
+        began = trace._monotonic()
+        real_start(self)
+        method = getattr(getattr(self, "_popen", None), "method", None)
+        trace.emit("start", None, None, t=began, child=self.pid, name=self.name, method=method)
+
+    def join(self: Any, timeout: float | None = None) -> None:
+        child = self.pid
+        trace.emit("join", None, None, child=child, timeout=timeout)
+        real_join(self, timeout)
+        trace.emit("joined", None, None, child=child, exitcode=self.exitcode)
+
+    def _bootstrap(self: Any, *args: Any, **kwargs: Any) -> int:
+        target = getattr(self, "_target", None)
+        trace.begin_run(self.name, getattr(target, "__qualname__", None))
+        crash: list[dict[str, Any]] = []
+        real_run = self.run
+
+        def run() -> None:
+            try:
+                real_run()
+            except SystemExit:
+                raise
+            except BaseException as exc:
+                crash.append(trace.exception_info(exc, exc.__traceback__))
+                raise
+
+        self.run = run
+        code: int = real_bootstrap(self, *args, **kwargs)
+        trace.process_exit(code, crash[0] if crash else None)
+        return code
+
+    base.start, base.join, base._bootstrap = start, join, _bootstrap
+
+
+# --- multiprocessing.synchronize: Lock, RLock, Semaphore, BoundedSemaphore, Condition -------
+
+
+def _creator(lock: Any, module: ModuleType) -> tuple[FrameType | None, str] | None:
+    """The frame that asked for ``lock`` and the kind to call it, or None when it was made
+    by multiprocessing for itself (a Queue's locks, an Event's Condition ...)."""
+    sync_file = module.__file__
+    package = os.path.dirname(sync_file or "") + os.sep
+    kind = type(lock).__name__
+    frame: FrameType | None = sys._getframe(2)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if filename == sync_file:
+            owner = frame.f_locals.get("self")
+            if owner is lock:
+                frame = frame.f_back
+                continue
+            if isinstance(owner, module.Condition) and kind == "RLock":
+                kind = "Condition"  # the lock of a Condition() made without one
+                frame = frame.f_back
+                continue
+            return None
+        if filename.startswith(package):
+            if filename.endswith("context.py"):
+                frame = frame.f_back
+                continue
+            return None
+        return frame, kind
+    return None
+
+
+def _wrap_semlock(lock: Any, tag: str) -> None:
+    semlock = lock._semlock
+    real_acquire, real_release = semlock.acquire, semlock.release
+
+    def acquire(*args: Any, **kwargs: Any) -> bool:
+        block = args[0] if args else kwargs.get("block", True)
+        trace.emit("acquire", tag, None, block=bool(block))
+        ok = real_acquire(*args, **kwargs)
+        trace.acquired(tag, bool(ok), sys._getframe(1))
+        return bool(ok)
+
+    def release() -> None:
+        trace.released(tag, sys._getframe(1))
+        real_release()
+        _released()
+
+    lock.acquire, lock.release = acquire, release
+
+
+def _patch_synchronize(module: ModuleType) -> None:
+    semlock = module.SemLock
+    real_init, real_make = semlock.__init__, semlock._make_methods
+    real_get, real_set = semlock.__getstate__, semlock.__setstate__
+    real_enter, real_exit = semlock.__enter__, semlock.__exit__
+
+    def __init__(self: Any, kind: int, value: int, maxvalue: int, *args: Any, **kw: Any) -> None:
+        real_init(self, kind, value, maxvalue, *args, **kw)
+        found = _creator(self, module)
+        if found is None or not trace.enabled():
+            return
+        frame, name = found
+        exclusive = name in ("Lock", "RLock", "Condition") or value <= 1
+        tag = trace.new_tag("L" if exclusive else "S")
+        self.__dict__[_TAG] = tag
+        trace.emit("lock_new", tag, frame, lock=name, value=value, origin=_origin(frame))
+        _wrap_semlock(self, tag)
+
+    def _make_methods(self: Any) -> None:
+        real_make(self)
+        tag = _tag_of(self)
+        if tag is not None:
+            _wrap_semlock(self, tag)
+
+    def __getstate__(self: Any) -> Any:
+        state = real_get(self)
+        tag = _tag_of(self)
+        return state if tag is None else (_MARK, state, tag)
+
+    def __setstate__(self: Any, state: Any) -> None:
+        if isinstance(state, tuple) and len(state) == 3 and state[0] == _MARK:
+            self.__dict__[_TAG] = state[2]
+            state = state[1]
+        real_set(self, state)
+
+    def __enter__(self: Any) -> Any:
+        tag = _tag_of(self)
+        if tag is None:
+            return real_enter(self)
+        trace.emit("acquire", tag, None, block=True)
+        result = real_enter(self)
+        trace.acquired(tag, True, sys._getframe(1))
+        return result
+
+    def __exit__(self: Any, *args: Any) -> Any:
+        tag = _tag_of(self)
+        if tag is None:
+            return real_exit(self, *args)
+        trace.released(tag, sys._getframe(1))
+        result = real_exit(self, *args)
+        _released()
+        return result
+
+    semlock.__init__, semlock._make_methods = __init__, _make_methods
+    semlock.__getstate__, semlock.__setstate__ = __getstate__, __setstate__
+    semlock.__enter__, semlock.__exit__ = __enter__, __exit__
+
+
+def install() -> None:
+    """Patch what is already imported; patch the rest when it is first imported."""
+    import _ipcgrader_ipc as ipc
+
+    patches: dict[str, Callable[[ModuleType], None]] = {
+        "multiprocessing.process": _patch_process,
+        "multiprocessing.synchronize": _patch_synchronize,
+        "multiprocessing.queues": ipc._patch_queues,
+        "multiprocessing.connection": ipc._patch_connection,
+        "multiprocessing.managers": ipc._patch_managers,
+        "threading": ipc._patch_threading,
+        "fcntl": ipc.patch_fcntl,
+    }
+    for name in list(patches):
+        module = sys.modules.get(name)
+        if module is not None:
+            _run_patch(patches.pop(name), module)
+    sys.meta_path.insert(0, _Watcher(patches))

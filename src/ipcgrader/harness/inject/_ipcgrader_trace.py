@@ -1,0 +1,340 @@
+"""Event recorder of ipcgrader's harness. Standard library only; imported by sitecustomize.
+
+Each event is one JSON line appended with a single ``os.write`` to a file opened with
+``O_APPEND``, so lines of concurrent processes never interleave and an event is on disk as
+soon as it happened (a process killed a moment later loses nothing). Format and event kinds:
+``docs/trace.md``. Every public function here is a no-op until :func:`install` ran, and none
+may raise into the student's code.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+import time
+from _thread import get_ident
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import FrameType, TracebackType
+    from typing import Any
+
+try:
+    from _json import encode_basestring_ascii as _quote
+except ImportError:  # pragma: no cover - CPython always has _json
+    from json.encoder import py_encode_basestring_ascii as _quote
+
+#: Events one process may record; after that one ``lost`` event and silence.
+MAX_EVENTS = 50_000
+#: Longest ``out``/``err`` text kept per line.
+MAX_TEXT = 500
+
+_monotonic = time.monotonic
+_fd = -1
+_pid = 0
+_ppid = 0
+_counter = itertools.count()
+_recorded = 0
+_role = "main"
+_exited = False
+_main_ident = 0
+_inside: set[int] = set()
+_workdirs: tuple[str, ...] = ()
+_located: dict[str, str | None] = {}
+_exception: dict[str, Any] | None = None
+#: lock tag -> times held by this process (for amplification and file-lock release)
+held: dict[str, int] = {}
+#: file-lock tag -> (fd, st_dev, st_ino): released implicitly when that fd is closed
+file_locks: dict[str, tuple[int, int, int]] = {}
+_lock_numbers = itertools.count(1)
+#: run once before this process's next event (race amplification's meeting point)
+before_next_event: Callable[[], None] | None = None
+
+
+def enabled() -> bool:
+    """Whether events are being recorded in this process."""
+    return _fd >= 0
+
+
+def role() -> str:
+    """``main``, ``spawned``, ``forked`` or ``forkserver``; ``worker`` once it runs a target."""
+    return _role
+
+
+def pid() -> int:
+    """This process's pid, kept current across fork."""
+    return _pid
+
+
+def new_tag(prefix: str) -> str:
+    """A tag unique in the run: prefix, creating pid, number (``L4242.1``)."""
+    return f"{prefix}{_pid}.{next(_lock_numbers)}"
+
+
+def _encode(value: Any) -> str:
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, float):
+        return repr(value) if value == value and abs(value) != float("inf") else "null"
+    if isinstance(value, str):
+        return str(_quote(value))
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_encode(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_quote(str(k))}:{_encode(v)}" for k, v in value.items()) + "}"
+    return str(_quote(repr(value)))
+
+
+def student_location(frame: FrameType | None) -> tuple[str | None, int | None]:
+    """The innermost frame in the student's files: its file (relative) and line."""
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        name = _located.get(filename, "?")
+        if name == "?":
+            name = _locate(filename)
+        if name is not None:
+            return name, frame.f_lineno
+        frame = frame.f_back
+    return None, None
+
+
+def is_student_file(filename: str) -> bool:
+    """Whether code from ``filename`` is the student's (in the run's working folder)."""
+    name = _located.get(filename, "?")
+    return (_locate(filename) if name == "?" else name) is not None
+
+
+def _locate(filename: str) -> str | None:
+    name: str | None = None
+    if filename and not filename.startswith("<"):
+        path = os.path.normpath(os.path.join(_workdirs[0], filename)) if _workdirs else filename
+        for workdir in _workdirs:
+            if path.startswith(workdir + os.sep):
+                name = path[len(workdir) + 1 :]
+                break
+    _located[filename] = name
+    return name
+
+
+def emit(kind: str, obj: str | None = None, frame: FrameType | None = None, **fields: Any) -> None:
+    """Record one event of this process. ``frame`` is where to start looking for the
+    student's line (default: the caller); ``t`` in ``fields`` overrides the time."""
+    global before_next_event
+    if _fd < 0:
+        return
+    if before_next_event is not None:
+        hook, before_next_event = before_next_event, None
+        try:  # noqa: SIM105 - no contextlib: start-up cost
+            hook()
+        except Exception:
+            pass
+    ident = get_ident()
+    if ident in _inside:
+        return  # an event caused by recording an event
+    _inside.add(ident)
+    try:
+        if file_locks:
+            _check_file_locks(ident)
+        file, line = student_location(frame if frame is not None else sys._getframe(1))
+        _write(kind, obj, file, line, ident, fields)
+    except Exception:
+        pass
+    finally:
+        _inside.discard(ident)
+
+
+def _write(
+    kind: str, obj: str | None, file: str | None, line: int | None, ident: int, fields: Any
+) -> None:
+    global _recorded, _fd
+    _recorded += 1
+    if _recorded > MAX_EVENTS:
+        if _recorded == MAX_EVENTS + 1:
+            kind, obj, fields = "lost", None, {}
+        else:
+            return
+    t = fields.pop("t", None) or _monotonic()
+    parts = [f'{{"pid":{_pid},"ppid":{_ppid},"seq":{next(_counter)},"t":{t!r},"kind":"{kind}"']
+    if obj is not None:
+        parts.append(f',"obj":{_quote(obj)}')
+    if file is not None:
+        parts.append(f',"file":{_quote(file)},"line":{line or 0}')
+    if ident != _main_ident:
+        parts.append(f',"tid":{ident}')
+    for key, value in fields.items():
+        parts.append(f',"{key}":{_encode(value)}')
+    parts.append("}\n")
+    data = "".join(parts).encode("ascii")
+    try:
+        os.write(_fd, data)
+    except OSError:
+        _fd = -1  # the student closed our descriptor: stop rather than write elsewhere
+
+
+def _check_file_locks(ident: int) -> None:
+    """A file lock is released when its descriptor is closed: notice it before the next
+    event, so that the release is ordered right with what follows."""
+    for tag, (fd, dev, ino) in list(file_locks.items()):
+        try:
+            stat = os.fstat(fd)
+            if (stat.st_dev, stat.st_ino) == (dev, ino):
+                continue
+        except OSError:
+            pass
+        del file_locks[tag]
+        held.pop(tag, None)
+        _write("release", tag, None, None, ident, {"implicit": True})
+
+
+def acquired(tag: str, ok: bool, frame: FrameType | None, **fields: Any) -> None:
+    """Record a finished acquire and count the lock as held."""
+    if ok:
+        held[tag] = held.get(tag, 0) + 1
+    emit("acquired", tag, frame, ok=bool(ok), **fields)
+
+
+def released(tag: str, frame: FrameType | None, **fields: Any) -> None:
+    """Record a release (before it happens, so it sorts before the next holder's acquire)."""
+    count = held.get(tag, 0)
+    if count <= 1:
+        held.pop(tag, None)
+    else:
+        held[tag] = count - 1
+    emit("release", tag, frame, **fields)
+
+
+def exception_info(exc: BaseException, tb: TracebackType | None) -> dict[str, Any]:
+    """Type, message and the student's innermost line of an exception."""
+    file = line = None
+    while tb is not None:
+        name = _located.get(tb.tb_frame.f_code.co_filename, "?")
+        if name == "?":
+            name = _locate(tb.tb_frame.f_code.co_filename)
+        if name is not None:
+            file, line = name, tb.tb_lineno
+        tb = tb.tb_next
+    return {"type": type(exc).__name__, "message": str(exc)[:MAX_TEXT], "file": file, "line": line}
+
+
+def begin_run(name: str, target: str | None) -> None:
+    """A multiprocessing child starts running its target."""
+    global _role
+    _role = "worker"
+    emit("run", None, None, name=name, target=target)
+
+
+def process_exit(code: int | None, exc: dict[str, Any] | None = None) -> None:
+    """Record the end of this process (once)."""
+    global _exited
+    if _exited or _fd < 0:
+        return
+    _exited = True
+    for stream in (sys.stdout, sys.stderr):
+        flush = getattr(stream, "_ipcgrader_flush", None)
+        if flush is not None:
+            flush()
+    emit("exit", None, None, code=code, exc=exc if exc is not None else _exception)
+
+
+def _at_exit() -> None:
+    process_exit(None)
+
+
+def _excepthook(real: Any) -> Any:
+    def excepthook(kind: type[BaseException], exc: BaseException, tb: Any) -> Any:
+        global _exception
+        _exception = exception_info(exc, tb)
+        return real(kind, exc, tb)
+
+    return excepthook
+
+
+def _after_fork_in_child() -> None:
+    global _pid, _ppid, _counter, _recorded, _exited, _role, _main_ident, _exception
+    _pid, _ppid = os.getpid(), os.getppid()
+    _counter = itertools.count()
+    _recorded = 0
+    _exited = False
+    _exception = None
+    _role = "forked"
+    _main_ident = get_ident()
+    _inside.clear()
+    for stream in (sys.stdout, sys.stderr):
+        reset = getattr(stream, "_ipcgrader_reset", None)
+        if reset is not None:
+            reset()
+    emit("proc", None, None, role="forked")
+
+
+def _watch_stream(stream: Any, kind: str) -> None:
+    """Record each complete line written to ``stream`` (the text is written unchanged)."""
+    real_write = stream.write
+    pending: list[str] = []
+
+    def write(text: str) -> int:
+        result: int = real_write(text)
+        if _fd >= 0 and isinstance(text, str):
+            if "\n" not in text:
+                pending.append(text)
+            else:
+                lines = ("".join(pending) + text).split("\n")
+                tail = lines.pop()
+                pending[:] = [tail] if tail else []
+                frame = sys._getframe(1)
+                for line in lines:
+                    emit(kind, None, frame, text=line[:MAX_TEXT])
+        return result
+
+    def flush_partial() -> None:
+        if pending and _fd >= 0:
+            emit(kind, None, None, text="".join(pending)[:MAX_TEXT], partial=True)
+        pending.clear()
+
+    stream.write = write
+    stream._ipcgrader_flush = flush_partial
+    stream._ipcgrader_reset = pending.clear
+
+
+def _role_of_process() -> str:
+    command = " ".join(getattr(sys, "orig_argv", sys.argv))
+    if "multiprocessing.resource_tracker" in command:
+        return "helper"
+    if "multiprocessing.forkserver" in command:
+        return "forkserver"
+    if "spawn_main" in command or "--multiprocessing-fork" in command:
+        return "spawned"
+    return "main"
+
+
+def install(path: str, workdir: str) -> bool:
+    """Start recording into ``path``; ``workdir`` is the run's folder (the student's files).
+    Returns False in processes that run no student code (the resource tracker)."""
+    global _fd, _pid, _ppid, _role, _main_ident, _workdirs
+    _role = _role_of_process()
+    if _role == "helper":
+        return False
+    real = os.path.realpath(workdir)
+    _workdirs = (workdir,) if real == workdir else (workdir, real)
+    _pid, _ppid = os.getpid(), os.getppid()
+    _main_ident = get_ident()
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+    _fd = os.open(path, flags, 0o600)
+    emit("proc", None, None, role=_role)
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+    import atexit
+
+    atexit.register(_at_exit)
+    sys.excepthook = _excepthook(sys.excepthook)
+    if sys.stdout is not None:
+        _watch_stream(sys.stdout, "out")
+    if sys.stderr is not None:
+        _watch_stream(sys.stderr, "err")
+    return True

@@ -1,0 +1,90 @@
+"""``--format gradescope``: Gradescope's autograder ``results.json``.
+
+The one line of a ``run_autograder`` script (Gradescope puts the student's files in
+``/autograder/submission`` and reads ``/autograder/results/results.json``)::
+
+    ipcgrade /autograder/source/exercises/lock_ticket --submission /autograder/submission \\
+        --format gradescope --output /autograder/results/results.json
+
+Each check becomes a test with its points, status, visibility and the message and hint as
+output; findings in the student's code go in the top-level output.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ipcgrader import hookimpl
+from ipcgrader.plugins import ReporterRegistry
+from ipcgrader.results import CheckResult, ExerciseResult, Status
+
+_VISIBILITIES = {"visible", "hidden", "after_due_date", "after_published"}
+
+
+def _test(number: int, check: CheckResult) -> dict[str, Any]:
+    lines = []
+    if check.status is Status.error:
+        lines.append("This check could not be made (no points).")
+    if check.message:
+        lines.append(check.message)
+    if check.hint:
+        lines.append(f"Hint: {check.hint}")
+    tags = [t for t in (check.scenario, check.kind) if t]
+    return {
+        "name": check.name,
+        "number": str(number),
+        "score": check.score,
+        "max_score": check.max_score,
+        # Gradescope knows only passed and failed; "could not check" earned no points
+        "status": "passed" if check.status is Status.passed else "failed",
+        "visibility": check.visibility if check.visibility in _VISIBILITIES else "visible",
+        "output": "\n".join(lines),
+        "tags": tags,
+        "extra_data": {"id": check.id, "ipcgrader_status": check.status.value},
+    }
+
+
+def results_json(result: ExerciseResult) -> dict[str, Any]:
+    """The Gradescope results object of one grading."""
+    lines = [f"{result.exercise}: {result.score:g}/{result.max_score:g} points"]
+    if result.status is Status.error:
+        lines.append(f"The grader failed, please tell your instructor: {result.error}")
+    if result.diagnostics:
+        lines.append("")
+        lines.append("What we found in your code:")
+        for d in result.diagnostics:
+            where = f"{d.file}:{d.line}: " if d.file and d.line else f"{d.file}: " if d.file else ""
+            lines.append(f"- {where}{d.message}")
+            if d.hint:
+                lines.append(f"  hint: {d.hint}")
+    return {
+        "score": result.score,
+        "execution_time": max(result.duration_s, 0.0),
+        "output": "\n".join(lines),
+        "output_format": "text",
+        "test_output_format": "text",
+        "tests": [_test(n, check) for n, check in enumerate(result.checks, start=1)],
+        "extra_data": {
+            "exercise": result.exercise,
+            "status": result.status.value,
+            "max_score": result.max_score,
+        },
+    }
+
+
+class GradescopeReporter:
+    """Gradescope autograder results (write it to /autograder/results/results.json)."""
+
+    name = "gradescope"
+    description = "Gradescope results.json (use with --output in run_autograder)"
+
+    def render(self, result: ExerciseResult) -> str:
+        """The result as Gradescope's results.json text."""
+        return json.dumps(results_json(result), ensure_ascii=False, indent=2) + "\n"
+
+
+@hookimpl(trylast=True)
+def ipcgrader_add_reporters(reporters: ReporterRegistry) -> None:
+    """Register the Gradescope reporter."""
+    reporters.add(GradescopeReporter())

@@ -1,0 +1,290 @@
+"""Analyses over a trace: locksets, atomicity of read-modify-write, overlap, crashes.
+
+All of them judge what the program *could* do, not only what happened to happen: two
+accesses are racing when no start/join edge orders them and no common lock protects them,
+whether or not they overlapped in this run (the Eraser lockset idea, with happens-before
+through start and join so that a parent's set-up before ``start()`` is not a race).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import pairwise
+
+from ipcgrader.trace.events import Event, LockInfo, ProcessInfo, Trace
+
+#: Beyond this many distinct accesses to one file, pairs are checked on a sample.
+MAX_ACCESSES = 400
+
+
+@dataclass(frozen=True)
+class Hold:
+    """One lock held at some point: which critical section and since when."""
+
+    section: int
+    since: Event
+    mode: str = "ex"
+
+
+Held = dict[str, Hold]
+
+
+@dataclass(frozen=True, eq=False)
+class Access:
+    """A read or write of a shared file, with the locks its thread held at that moment."""
+
+    event: Event
+    op: str
+    held: Held
+
+    @property
+    def pid(self) -> int:
+        """The process that made the access."""
+        return self.event.pid
+
+    @property
+    def line(self) -> int | None:
+        """The student's line of the access."""
+        return self.event.line
+
+
+@dataclass(frozen=True, eq=False)
+class Race:
+    """Two accesses from different processes, unordered, not both reads, no common lock."""
+
+    first: Access
+    second: Access
+
+
+@dataclass(frozen=True, eq=False)
+class AtomicityViolation:
+    """A read of a file and the write after it that are not in one critical section.
+
+    ``reason`` is ``read_unlocked`` (no process lock held at the read), ``released``
+    (``lock`` was released in between, at ``released``), ``write_unlocked`` or
+    ``different_locks``.
+    """
+
+    read: Access
+    write: Access
+    reason: str
+    lock: str | None = None
+    released: Event | None = None
+
+
+class _Holds:
+    """The locks each thread of one process holds, updated event by event."""
+
+    def __init__(self, trace: Trace, pid: int) -> None:
+        self.trace = trace
+        self.threads: dict[int | None, dict[str, tuple[int, Hold]]] = {}
+        self.section = pid * 1_000_000
+
+    def snapshot(self, tid: int | None) -> Held:
+        return {tag: hold for tag, (_, hold) in self.threads.get(tid, {}).items()}
+
+    def apply(self, event: Event) -> None:
+        tag = event.obj
+        if tag is None or event.kind not in ("acquired", "release"):
+            return
+        mine = self.threads.setdefault(event.tid, {})
+        count, hold = mine.get(tag, (0, None))
+        if event.kind == "acquired" and event.get("ok", True):
+            if count == 0 or hold is None:
+                self.section += 1
+                hold = Hold(self.section, event, str(event.get("mode", "ex")))
+            nests = not self.trace.lock(tag).is_file_lock
+            mine[tag] = (count + 1 if nests else 1, hold)
+        elif event.kind == "release" and hold is not None:
+            if count <= 1:
+                del mine[tag]
+            else:
+                mine[tag] = (count - 1, hold)
+
+
+def replay(trace: Trace, process: ProcessInfo) -> Iterator[tuple[Event, Held]]:
+    """Each event of a process with the locks its thread held just before it."""
+    holds = _Holds(trace, process.pid)
+    for event in process.events:
+        yield event, holds.snapshot(event.tid)
+        holds.apply(event)
+
+
+def final_holds(trace: Trace) -> dict[str, list[tuple[ProcessInfo, Hold]]]:
+    """Who holds each lock after the last event of every process."""
+    holders: dict[str, list[tuple[ProcessInfo, Hold]]] = {}
+    for process in trace.processes.values():
+        holds = _Holds(trace, process.pid)
+        for event in process.events:
+            holds.apply(event)
+        for threads in holds.threads.values():
+            for tag, (_, hold) in threads.items():
+                holders.setdefault(tag, []).append((process, hold))
+    return holders
+
+
+def accesses(trace: Trace, file: str) -> list[Access]:
+    """Every read and write of ``file`` (as named in the exercise), in per-process order."""
+    found: list[Access] = []
+    for process in trace.processes.values():
+        for event, held in replay(trace, process):
+            if event.kind in ("read", "write") and event.obj == file:
+                found.append(Access(event, event.kind, held))
+    return found
+
+
+def read_modify_writes(found: list[Access]) -> list[tuple[Access | None, Access]]:
+    """Each write with the read that feeds it: the last read of the file by the same thread
+    before the write and after its previous write (None for a blind write)."""
+    pairs: list[tuple[Access | None, Access]] = []
+    last_read: dict[tuple[int, int | None], Access] = {}
+    for access in sorted(found, key=lambda a: (a.pid, a.event.seq)):
+        key = (access.pid, access.event.tid)
+        if access.op == "read":
+            last_read[key] = access
+        else:
+            pairs.append((last_read.pop(key, None), access))
+    return pairs
+
+
+def update_accesses(found: list[Access]) -> list[Access]:
+    """The accesses of read-modify-writes: every write and the read that feeds it."""
+    kept: list[Access] = []
+    for read, write in read_modify_writes(found):
+        if read is not None:
+            kept.append(read)
+        kept.append(write)
+    return kept
+
+
+def protects(trace: Trace, tag: str) -> bool:
+    """Whether holding ``tag`` in two processes keeps them apart."""
+    info = trace.lock(tag)
+    return info.process_shared and info.exclusive
+
+
+def common_locks(trace: Trace, a: Access, b: Access) -> set[str]:
+    """Locks held at both accesses that exclude each other."""
+    shared = set(a.held) & set(b.held)
+    return {
+        tag
+        for tag in shared
+        if protects(trace, tag) and "ex" in (a.held[tag].mode, b.held[tag].mode)
+    }
+
+
+def _distinct(found: list[Access]) -> list[Access]:
+    """One access per (process, op, line, lockset): enough to find every kind of race."""
+    seen: set[tuple[int, str, int | None, tuple[str, ...]]] = set()
+    kept = []
+    for access in found:
+        key = (access.pid, access.op, access.line, tuple(sorted(access.held)))
+        if key not in seen:
+            seen.add(key)
+            kept.append(access)
+    return kept[:MAX_ACCESSES]
+
+
+def find_races(trace: Trace, file: str, ignore_read_only: bool = False) -> list[Race]:
+    """Pairs of racing accesses to ``file``.
+
+    With ``ignore_read_only``, reads that feed no write of the same process (a process
+    that only looks, like the ticket program's ``search()``) are left out: only
+    read-modify-writes and writes are judged.
+    """
+    found = accesses(trace, file)
+    if ignore_read_only:
+        found = update_accesses(found)
+    candidates = _distinct(found)
+    races = []
+    for index, a in enumerate(candidates):
+        for b in candidates[index + 1 :]:
+            if a.pid == b.pid or (a.op == "read" and b.op == "read"):
+                continue
+            if trace.concurrent(a.event, b.event) and not common_locks(trace, a, b):
+                races.append(Race(a, b))
+    return races
+
+
+def atomicity_violations(trace: Trace, file: str) -> list[AtomicityViolation]:
+    """Read-modify-writes of ``file`` whose read and write are not in one critical section
+    of one process-shared lock."""
+    violations = []
+    for read, write in read_modify_writes(accesses(trace, file)):
+        if read is None:
+            continue
+        same = [
+            tag
+            for tag, hold in read.held.items()
+            if protects(trace, tag)
+            and tag in write.held
+            and write.held[tag].section == hold.section
+        ]
+        if same:
+            continue
+        violations.append(_violation(trace, read, write))
+    return violations
+
+
+def _violation(trace: Trace, read: Access, write: Access) -> AtomicityViolation:
+    read_locks = [t for t in read.held if protects(trace, t)]
+    write_locks = [t for t in write.held if protects(trace, t)]
+    if not read_locks:
+        return AtomicityViolation(read, write, "read_unlocked")
+    for tag in read_locks:
+        if tag in write.held:
+            released = next(
+                (
+                    e
+                    for e in trace.events_of(read.pid, ["release"])
+                    if e.obj == tag and read.event.seq < e.seq < write.event.seq
+                ),
+                None,
+            )
+            return AtomicityViolation(read, write, "released", tag, released)
+    if not write_locks:
+        return AtomicityViolation(read, write, "write_unlocked", read_locks[0])
+    return AtomicityViolation(read, write, "different_locks", read_locks[0])
+
+
+def overlapping_workers(trace: Trace) -> list[tuple[ProcessInfo, ProcessInfo]]:
+    """Pairs of workers whose lifetimes are not ordered by start/join (they could run at
+    the same time)."""
+    workers = trace.workers()
+    pairs = []
+    for index, a in enumerate(workers):
+        for b in workers[index + 1 :]:
+            if not trace.happens_before(a.events[-1], b.events[0]) and not (
+                trace.happens_before(b.events[-1], a.events[0])
+            ):
+                pairs.append((a, b))
+    return pairs
+
+
+def serialised_workers(trace: Trace) -> list[tuple[ProcessInfo, ProcessInfo]]:
+    """If every worker ends before the next starts (join right after start), the pairs of
+    consecutive workers; empty when some workers overlap or there are fewer than two."""
+    workers = trace.workers()
+    if len(workers) < 2 or overlapping_workers(trace):
+        return []
+    return list(pairwise(workers))
+
+
+def crashed_children(trace: Trace) -> list[ProcessInfo]:
+    """Worker processes that died of an uncaught exception or a signal, or exited non-zero."""
+    return [
+        p
+        for p in trace.workers()
+        if p.exception is not None or (p.exitcode is not None and p.exitcode != 0)
+    ]
+
+
+def unused_locks(trace: Trace) -> list[LockInfo]:
+    """Process locks that were created but never acquired by anyone."""
+    acquired = {e.obj for e in trace.events if e.kind == "acquire"}
+    return [
+        info
+        for tag, info in trace.locks.items()
+        if tag not in acquired and info.process_shared and not info.is_file_lock
+    ]

@@ -1,0 +1,228 @@
+"""Hang diagnosis: when a run timed out, who was blocked on what.
+
+Every blocking call leaves a begin event (``acquire``, ``join``, ``get``, ``put``, ``recv``,
+``send``) and, if it returned, an end event. A process whose last begin event has no end
+was blocked there when the run was stopped; lock holders come from replaying acquire and
+release events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ipcgrader.results import Diagnostic
+from ipcgrader.trace.analyses import Hold, final_holds
+from ipcgrader.trace.events import Event, ProcessInfo, Trace
+
+#: begin event kind -> (end event kind, what the process waits in)
+BLOCKING = {
+    "acquire": ("acquired", "lock"),
+    "join": ("joined", "join"),
+    "get": ("get_done", "get"),
+    "put": ("put_done", "put"),
+    "recv": ("recv_done", "recv"),
+    "send": ("send_done", "send"),
+}
+
+
+@dataclass(eq=False)
+class Blocked:
+    """A process that had not ended when the run was stopped.
+
+    ``waits_in`` is ``lock``, ``join``, ``get``, ``put``, ``recv``, ``send`` or ``running``
+    (not blocked in anything the harness sees); ``event`` is the blocking call, or the
+    process's last event when it was running; ``holders`` are who held the awaited lock.
+    """
+
+    process: ProcessInfo
+    waits_in: str
+    event: Event
+    holders: list[tuple[ProcessInfo, Hold]] = field(default_factory=list)
+
+
+def _pending(process: ProcessInfo) -> Event | None:
+    pending: Event | None = None
+    for event in process.events:
+        if event.kind in BLOCKING:
+            pending = event
+        elif (
+            pending is not None
+            and event.kind == BLOCKING[pending.kind][0]
+            and event.obj == pending.obj
+            and event.get("child") == pending.get("child")
+        ):
+            pending = None
+    return pending
+
+
+def blocked_processes(trace: Trace) -> list[Blocked]:
+    """Every traced process that did not end, with what it was waiting for."""
+    holds = final_holds(trace)
+    found = []
+    for process in trace.processes.values():
+        if (
+            process.finished
+            or not process.events
+            or (not process.is_worker and (process.role != "main"))
+        ):
+            continue
+        pending = _pending(process)
+        if pending is None:
+            found.append(Blocked(process, "running", process.events[-1]))
+            continue
+        waits_in = BLOCKING[pending.kind][1]
+        holders = holds.get(pending.obj or "", []) if waits_in == "lock" else []
+        found.append(Blocked(process, waits_in, pending, holders))
+    return found
+
+
+def _line(event: Event | None) -> str:
+    return f"line {event.line}" if event is not None and event.line else "a line outside your files"
+
+
+def _state(trace: Trace, process: ProcessInfo, by_pid: dict[int, Blocked]) -> str:
+    """What a lock holder was doing at the end, in words."""
+    if process.finished:
+        return "ended without releasing it"
+    blocked = by_pid.get(process.pid)
+    if blocked is None or blocked.waits_in == "running":
+        last = process.events[-1] if process.events else None
+        return f"never releases it (still running after {_line(last)})"
+    return f"is itself stuck at {_line(blocked.event)} ({_WAITS[blocked.waits_in]})"
+
+
+_WAITS = {
+    "lock": "waiting for a lock",
+    "join": "in join()",
+    "get": "in get() on an empty queue",
+    "put": "in put() on a full queue",
+    "recv": "in recv()",
+    "send": "in send()",
+    "running": "running",
+}
+
+
+def _diagnose_lock(trace: Trace, item: Blocked, by_pid: dict[int, Blocked]) -> Diagnostic:
+    event = item.event
+    mine = [hold for process, hold in item.holders if process is item.process]
+    if mine:
+        return Diagnostic(
+            kind="hang_self_deadlock",
+            file=event.file,
+            line=event.line,
+            message=f"stuck at {_line(event)}: the process acquires a lock it already holds "
+            f"(acquired at {_line(mine[0].since)}). A Lock is not re-entrant: the second "
+            "acquire() waits for the process itself, forever.",
+            hint="Acquire the lock once around the whole critical section "
+            "(one `with lock:`), or use an RLock if a function that holds it calls another.",
+        )
+    if not item.holders:
+        return Diagnostic(
+            kind="hang_lock_wait",
+            file=event.file,
+            line=event.line,
+            message=f"stuck at {_line(event)}: waiting for a lock that nobody seems to hold "
+            "(a Semaphore(0) that is never released?)",
+        )
+    holder, hold = item.holders[0]
+    state = _state(trace, holder, by_pid)
+    if holder.finished:
+        return Diagnostic(
+            kind="hang_lock_never_released",
+            file=event.file,
+            line=event.line,
+            message=f"stuck at {_line(event)}: waiting for a lock that was acquired at "
+            f"{_line(hold.since)} by a process that {state}. Every other process now waits "
+            "for it forever.",
+            hint="Release the lock on every path, also when there is nothing left to do "
+            "(an early return, an if without else); `with lock:` releases it for you.",
+        )
+    return Diagnostic(
+        kind="hang_lock_wait",
+        file=event.file,
+        line=event.line,
+        message=f"stuck at {_line(event)}: waiting for a lock held since {_line(hold.since)} "
+        f"by a process that {state}",
+        hint="Two processes that each hold one lock and wait for the other's deadlock; "
+        "take locks in one fixed order, and hold a lock only as long as needed.",
+    )
+
+
+def diagnose_hang(trace: Trace) -> list[Diagnostic]:
+    """Explanations, with the student's lines, of why a timed-out run did not end."""
+    blocked = blocked_processes(trace)
+    by_pid = {item.process.pid: item for item in blocked}
+    found: list[Diagnostic] = []
+    for item in blocked:
+        event = item.event
+        if item.waits_in == "lock":
+            found.append(_diagnose_lock(trace, item, by_pid))
+        elif item.waits_in == "running":
+            if event.file is None or event.kind == "sleep":
+                continue  # nothing to point at, or merely starved of CPU in a short sleep
+            found.append(
+                Diagnostic(
+                    kind="hang_running",
+                    file=event.file,
+                    line=event.line,
+                    message="still running when the time was up, not waiting for a lock, a "
+                    f"join, a queue or a pipe: it kept running after {_line(event)}. A loop "
+                    "that never ends?",
+                    hint="Check the condition that should end the loop.",
+                )
+            )
+        elif event.file is None:
+            continue  # blocked in the exercise's own driver: the workers tell the story
+        elif item.waits_in == "join":
+            found.append(
+                Diagnostic(
+                    kind="hang_join",
+                    file=event.file,
+                    line=event.line,
+                    message=f"stuck at {_line(event)}: join() waits for a child process "
+                    "that never ends",
+                )
+            )
+        elif item.waits_in in ("get", "put"):
+            found.append(_diagnose_queue(trace, item))
+        else:
+            found.append(
+                Diagnostic(
+                    kind=f"hang_pipe_{item.waits_in}",
+                    file=event.file,
+                    line=event.line,
+                    message=f"stuck at {_line(event)}: {item.waits_in}() waits for the other "
+                    "end of the pipe, which never "
+                    + ("sends anything" if item.waits_in == "recv" else "reads"),
+                    hint="Every recv() needs a send() on the other end, and a process that "
+                    "is done with an end should close() it.",
+                )
+            )
+    return found
+
+
+def _diagnose_queue(trace: Trace, item: Blocked) -> Diagnostic:
+    event = item.event
+    created = trace.objects.get(event.obj or "")
+    where = f" (created at {_line(created)})" if created is not None and created.line else ""
+    if item.waits_in == "get":
+        return Diagnostic(
+            kind="hang_queue_get",
+            file=event.file,
+            line=event.line,
+            message=f"stuck at {_line(event)}: get() waits on an empty queue{where} and no "
+            "process puts anything more into it",
+            hint="Get only as many items as are put, or use get(timeout=...) / "
+            "get(block=False) and handle queue.Empty.",
+        )
+    size = created.get("maxsize") if created is not None else None
+    limit = f" (maxsize {size})" if isinstance(size, int) and size > 0 else ""
+    return Diagnostic(
+        kind="hang_queue_put",
+        file=event.file,
+        line=event.line,
+        message=f"stuck at {_line(event)}: put() waits on a full queue{limit}{where} that "
+        "no process reads from any more",
+        hint="Something must get() items out; put(block=False) raises queue.Full instead "
+        "of waiting.",
+    )

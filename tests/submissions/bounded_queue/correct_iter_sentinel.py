@@ -1,0 +1,43 @@
+# bounded_queue variant — correct: drain() as iter(q.get, None), offer() with put_nowait.
+from multiprocessing import Process, Queue
+import queue
+
+
+def producer(q, items):
+    """Put every item into q, in order, then the sentinel None."""
+    for item in items:
+        q.put(item)  # blocks while the queue is full: nothing is lost
+    q.put(None)
+
+
+def drain(q):
+    return [item for item in iter(q.get, None)]
+
+
+def offer(q, item):
+    try:
+        q.put_nowait(item)
+        return True
+    except queue.Full:
+        return False
+
+
+def poll(q, timeout):
+    """Get one item from q, waiting at most timeout seconds. Return None if none came."""
+    try:
+        return q.get(timeout=timeout)
+    except queue.Empty:
+        return None
+
+
+def main():
+    q = Queue(3)
+    p = Process(target=producer, args=(q, list(range(10))))
+    p.start()
+    received = drain(q)  # drain first: the producer needs room to finish
+    p.join()
+    print(received)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,46 @@
+# bounded_queue variant — wrong: poll() lets queue.Empty escape.
+from multiprocessing import Process, Queue
+import queue
+
+
+def producer(q, items):
+    """Put every item into q, in order, then the sentinel None."""
+    for item in items:
+        q.put(item)  # blocks while the queue is full: nothing is lost
+    q.put(None)
+
+
+def drain(q):
+    """Get items from q until the sentinel None; return them as a list, in order."""
+    received = []
+    while True:
+        item = q.get()  # blocks until something comes: no busy loop, no q.empty()
+        if item is None:
+            return received
+        received.append(item)
+
+
+def offer(q, item):
+    """Put item into q without waiting. Return True if it went in, False if q was full."""
+    try:
+        q.put(item, block=False)
+    except queue.Full:
+        return False
+    return True
+
+
+def poll(q, timeout):
+    return q.get(timeout=timeout)
+
+
+def main():
+    q = Queue(3)
+    p = Process(target=producer, args=(q, list(range(10))))
+    p.start()
+    received = drain(q)  # drain first: the producer needs room to finish
+    p.join()
+    print(received)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,46 @@
+# 抢票系统 (ticket system) — correct: an fcntl.flock on a lock file
+from multiprocessing import Process
+from multiprocessing import Lock
+import json
+import time
+import os
+import fcntl
+import random
+
+
+def search():
+    """查看余票: print how many tickets are left (concurrently, no lock needed)."""
+    time.sleep(random.randint(1, 3))
+    with open('ticket.json', encoding='utf-8') as f1:
+        dic = json.load(f1)
+        print(f'{os.getpid()}查看了票数,剩余{dic["count"]}')
+
+
+def paid():
+    """支付: buy one ticket if any is left, holding an exclusive lock on ticket.lock."""
+    with open('ticket.lock', 'w') as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)  # released when lock_file is closed
+        with open('ticket.json', encoding='utf-8') as f1:
+            dic = json.load(f1)
+        if dic['count'] > 0:
+            dic['count'] -= 1
+            time.sleep(random.randint(1, 3))
+            with open('ticket.json', encoding='utf-8', mode='w') as f1:
+                json.dump(dic, f1)
+            print(f'{os.getpid()}购买成功')
+
+
+def task(lock):
+    search()
+    paid()  # the file lock does the job; the Lock passed in is not needed
+
+
+if __name__ == '__main__':
+    mutex = Lock()
+    buyers = []
+    for i in range(6):
+        p = Process(target=task, args=(mutex,))
+        p.start()
+        buyers.append(p)
+    for p in buyers:
+        p.join()

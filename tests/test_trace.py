@@ -1,0 +1,295 @@
+"""The trace analyses on small hand-written traces (no processes are started)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ipcgrader.trace import (
+    accesses,
+    atomicity_violations,
+    crashed_children,
+    diagnose_hang,
+    find_races,
+    overlapping_workers,
+    parse_trace,
+    serialised_workers,
+    unused_locks,
+)
+from ipcgrader.trace.events import Trace
+
+LOCK = "L1.1"
+
+
+class Recorder:
+    """Builds trace lines: one clock for all processes, a seq counter per process."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.seq: dict[int, int] = {}
+        self.t = 0.0
+
+    def __call__(self, pid: int, kind: str, obj: str | None = None, **fields: Any) -> None:
+        self.t += 1.0
+        seq = self.seq.get(pid, 0)
+        self.seq[pid] = seq + 1
+        event = {"pid": pid, "ppid": 1 if pid != 1 else 0, "seq": seq, "t": self.t, "kind": kind}
+        if obj is not None:
+            event["obj"] = obj
+        if "line" in fields:
+            event["file"] = "ticket.py"
+        event.update(fields)
+        self.lines.append(json.dumps(event))
+
+    def trace(self) -> Trace:
+        return parse_trace(self.lines)
+
+
+def buyers(pattern: str, count: int = 2, ticket_lock: bool = True) -> Recorder:
+    """A main process (pid 1) that creates a lock, starts ``count`` buyers and joins them;
+    each buyer runs ``pattern``: letters r (read), w (write), a (acquire), x (release),
+    s (a read-only search read, no lock)."""
+    ev = Recorder()
+    ev(1, "proc", role="main")
+    if ticket_lock:
+        ev(1, "lock_new", LOCK, lock="Lock", value=1, line=36)
+    ev(1, "write", "ticket.json", line=40)  # set-up before start(): not a race
+    children = list(range(2, 2 + count))
+    for pid in children:
+        ev(1, "start", child=pid, name=f"Process-{pid - 1}")
+    for pid in children:
+        ev(pid, "proc", role="forked")
+        ev(pid, "run", name=f"Process-{pid - 1}", target="task")
+    lines = {"s": 12, "r": 20, "w": 25, "a": 30, "x": 30}
+    for step in pattern:
+        for pid in children:  # interleaved, step by step
+            if step in "rs":
+                ev(pid, "read", "ticket.json", line=lines[step], mode="r")
+            elif step == "w":
+                ev(pid, "write", "ticket.json", line=25, mode="w")
+            elif step == "a":
+                ev(pid, "acquire", LOCK, line=30, block=True)
+                ev(pid, "acquired", LOCK, line=30, ok=True)
+            elif step == "x":
+                ev(pid, "release", LOCK, line=30)
+    for pid in children:
+        ev(pid, "exit", code=0, exc=None)
+    for pid in children:
+        ev(1, "join", child=pid)
+        ev(1, "joined", child=pid, exitcode=0)
+    ev(1, "read", "ticket.json", line=45)  # after join: not a race either
+    ev(1, "exit", code=None, exc=None)
+    return ev
+
+
+def test_unlocked_read_modify_write_is_a_race_and_not_atomic() -> None:
+    trace = buyers("rw").trace()
+    assert trace.complete, trace.problems
+    races = find_races(trace, "ticket.json")
+    assert races
+    assert {races[0].first.pid, races[0].second.pid} == {2, 3}
+    violations = atomicity_violations(trace, "ticket.json")
+    assert [v.reason for v in violations] == ["read_unlocked", "read_unlocked"]
+    assert (violations[0].read.line, violations[0].write.line) == (20, 25)
+
+
+def test_locked_read_modify_write_passes_with_unlocked_search() -> None:
+    trace = buyers("sarwx").trace()
+    assert find_races(trace, "ticket.json", ignore_read_only=True) == []
+    assert atomicity_violations(trace, "ticket.json") == []
+    # without ignore_read_only the unlocked search read races with the locked writes
+    assert find_races(trace, "ticket.json", ignore_read_only=False)
+
+
+def test_parent_setup_and_reads_after_join_are_ordered() -> None:
+    trace = buyers("arwx").trace()
+    setup = next(e for e in trace.events if e.kind == "write" and e.pid == 1)
+    after = [e for e in trace.events if e.kind == "read" and e.pid == 1][-1]
+    child = next(e for e in trace.events if e.kind == "write" and e.pid == 2)
+    assert trace.happens_before(setup, child)
+    assert trace.happens_before(child, after)
+    assert not trace.happens_before(child, setup)
+
+
+def test_lock_released_between_read_and_write_is_an_atomicity_violation() -> None:
+    trace = buyers("arxaw x".replace(" ", "")).trace()
+    assert find_races(trace, "ticket.json", ignore_read_only=True) == []  # lockset holds
+    violations = atomicity_violations(trace, "ticket.json")
+    assert violations and violations[0].reason == "released"
+    assert violations[0].released is not None and violations[0].lock == LOCK
+
+
+def test_read_outside_write_inside_is_a_race() -> None:
+    trace = buyers("rawx").trace()
+    races = find_races(trace, "ticket.json", ignore_read_only=True)
+    assert races
+    assert atomicity_violations(trace, "ticket.json")[0].reason == "read_unlocked"
+
+
+def test_threading_lock_and_counting_semaphore_do_not_protect() -> None:
+    for tag, kind, value in (("T1.1", "threading.Lock", 1), ("S1.1", "Semaphore", 2)):
+        ev = buyers("", ticket_lock=False)
+        ev.lines = ev.lines[:1]
+        ev.seq = {1: 1}
+        ev(1, "lock_new", tag, lock=kind, value=value, line=36)
+        for pid in (2, 3):
+            ev(1, "start", child=pid)
+        for pid in (2, 3):
+            ev(pid, "proc", role="forked")
+            ev(pid, "run", name="p", target="task")
+            ev(pid, "acquired", tag, line=30, ok=True)
+            ev(pid, "read", "ticket.json", line=20)
+        for pid in (2, 3):
+            ev(pid, "write", "ticket.json", line=25)
+            ev(pid, "release", tag, line=30)
+            ev(pid, "exit", code=0)
+        for pid in (2, 3):
+            ev(1, "joined", child=pid, exitcode=0)
+        ev(1, "exit", code=None)
+        trace = ev.trace()
+        assert trace.complete, trace.problems
+        assert find_races(trace, "ticket.json"), kind
+        assert atomicity_violations(trace, "ticket.json"), kind
+
+
+def test_a_lock_per_process_does_not_protect() -> None:
+    ev = Recorder()
+    ev(1, "proc", role="main")
+    for pid in (2, 3):
+        ev(1, "start", child=pid)
+    for pid in (2, 3):
+        ev(pid, "proc", role="forked")
+        ev(pid, "lock_new", f"L{pid}.1", lock="Lock", value=1, line=31)
+        ev(pid, "acquired", f"L{pid}.1", line=32, ok=True)
+        ev(pid, "read", "ticket.json", line=20)
+        ev(pid, "write", "ticket.json", line=25)
+        ev(pid, "release", f"L{pid}.1", line=32)
+        ev(pid, "exit", code=0)
+    for pid in (2, 3):
+        ev(1, "joined", child=pid, exitcode=0)
+    ev(1, "exit", code=None)
+    trace = ev.trace()
+    assert find_races(trace, "ticket.json")
+    assert atomicity_violations(trace, "ticket.json") == []
+
+
+def test_file_lock_released_by_close_then_retaken_counts_once() -> None:
+    ev = Recorder()
+    ev(1, "proc", role="main")
+    ev(1, "start", child=2)
+    ev(2, "proc", role="forked")
+    for _ in range(2):
+        ev(2, "acquired", "F1:2", line=20, ok=True, mode="ex")
+        ev(2, "acquired", "F1:2", line=20, ok=True, mode="ex")  # re-flock: no nesting
+        ev(2, "read", "ticket.json", line=21)
+        ev(2, "write", "ticket.json", line=24)
+        ev(2, "release", "F1:2", implicit=True)
+    ev(2, "read", "ticket.json", line=30)
+    ev(2, "exit", code=0)
+    ev(1, "joined", child=2, exitcode=0)
+    ev(1, "exit", code=None)
+    trace = ev.trace()
+    assert accesses(trace, "ticket.json")[-1].held == {}
+    assert atomicity_violations(trace, "ticket.json") == []
+
+
+def test_serialised_workers_and_overlap() -> None:
+    ev = Recorder()
+    ev(1, "proc", role="main")
+    for pid in (2, 3):
+        ev(1, "start", child=pid, line=40)
+        ev(pid, "proc", role="forked")
+        ev(pid, "run", name="p", target="task")
+        ev(pid, "exit", code=0)
+        ev(1, "join", child=pid, line=41)
+        ev(1, "joined", child=pid, exitcode=0, line=41)
+    ev(1, "exit", code=None)
+    trace = ev.trace()
+    assert overlapping_workers(trace) == []
+    assert [(a.pid, b.pid) for a, b in serialised_workers(trace)] == [(2, 3)]
+    assert overlapping_workers(buyers("r").trace())
+
+
+def test_crashed_children_and_unused_locks() -> None:
+    ev = buyers("r")
+    text = ev.lines
+    crashed = [
+        line.replace('"exc": null', '"exc": {"type": "KeyError", "message": "x", "line": 9}')
+        if '"pid": 2' in line and '"exit"' in line
+        else line
+        for line in text
+    ]
+    trace = parse_trace(crashed)
+    assert [p.pid for p in crashed_children(trace)] == [2]
+    assert [info.tag for info in unused_locks(trace)] == [LOCK]
+
+
+def test_incomplete_traces_say_why() -> None:
+    ev = buyers("rw")
+    without_exit = [line for line in ev.lines if not ('"pid": 3' in line and '"exit"' in line)]
+    never_joined = [
+        line for line in without_exit if not ('"child": 3' in line and "joined" in line)
+    ]
+    assert any("process 3" in p for p in parse_trace(never_joined).problems)
+    cut = [*ev.lines[:-1], ev.lines[-1][:20]]
+    assert any("not events" in p for p in parse_trace(cut).problems)
+    gap = ev.lines[:5] + ev.lines[6:]
+    assert not parse_trace(gap).complete
+    assert parse_trace([]).problems
+    # a child whose exit code its parent learnt is finished even without an exit event
+    killed = [
+        line.replace('"exitcode": 0', '"exitcode": -9') if '"child": 3' in line else line
+        for line in without_exit
+    ]
+    assert parse_trace(killed).complete
+
+
+def test_hang_diagnosis_names_the_lines() -> None:
+    ev = Recorder()
+    ev(1, "proc", role="main")
+    ev(1, "lock_new", LOCK, lock="Lock", value=1)
+    for pid in (2, 3, 4):
+        ev(1, "start", child=pid)
+    ev(1, "join", child=2)
+    # 2 takes the lock twice; 3 waits for it; 4 gets from an empty queue
+    ev(2, "proc", role="forked")
+    ev(2, "run", name="a", target="task")
+    ev(2, "acquire", LOCK, line=26)
+    ev(2, "acquired", LOCK, line=26, ok=True)
+    ev(2, "acquire", LOCK, line=27)
+    ev(3, "proc", role="forked")
+    ev(3, "run", name="b", target="task")
+    ev(3, "acquire", LOCK, line=26)
+    ev(4, "proc", role="forked")
+    ev(4, "run", name="c", target="task")
+    ev(4, "queue_new", "Q4.1", line=8, maxsize=3)
+    ev(4, "get", "Q4.1", line=12, block=True)
+    trace = ev.trace()
+    assert not trace.complete
+    found = {d.kind: d for d in diagnose_hang(trace)}
+    assert found["hang_self_deadlock"].line == 27
+    assert "acquired at line 26" in found["hang_self_deadlock"].message
+    assert found["hang_lock_wait"].line == 26
+    assert "stuck at line 27" in found["hang_lock_wait"].message
+    assert found["hang_queue_get"].line == 12
+    assert "hang_join" not in found  # the join is in no student file
+
+
+def test_hang_lock_never_released() -> None:
+    ev = Recorder()
+    ev(1, "proc", role="main")
+    for pid in (2, 3):
+        ev(1, "start", child=pid)
+    ev(2, "proc", role="forked")
+    ev(2, "run", name="a", target="task")
+    ev(2, "acquired", LOCK, line=28, ok=True)
+    ev(2, "exit", code=0)
+    ev(3, "proc", role="forked")
+    ev(3, "run", name="b", target="task")
+    ev(3, "acquire", LOCK, line=28)
+    ev(1, "join", child=3, line=47)
+    found = diagnose_hang(ev.trace())
+    kinds = [d.kind for d in found]
+    assert "hang_lock_never_released" in kinds and "hang_join" in kinds
+    never = found[kinds.index("hang_lock_never_released")]
+    assert "acquired at line 28 by a process that ended without releasing it" in never.message
