@@ -10,7 +10,8 @@ them as .zip files. Reported (speeds as ratios, nothing is asserted about time):
 - the time of an unchanged rerun against the first run;
 - that every student got a result, the exports exist and no process was left behind.
 
-Usage: ``python bench/bench_batch.py [--students 112] [--timeout 2] [--jobs 1,2]``
+Usage: ``python bench/bench_batch.py [--students 112] [--timeout S] [--jobs 1,2]``
+(default: the exercise's own timeouts).
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ EXERCISE = ROOT / "exercises" / "lock_ticket"
 SOLUTION = ROOT / "solutions" / "lock_ticket" / "ticket.py"
 VARIANTS = ROOT / "tests" / "submissions" / "lock_ticket"
 RUN_MARKER = b"IPCGRADER_RUN="
+#: Runs of the benched batches work under this folder (their TMPDIR), so that leftovers are
+#: told apart from the runs of anything else on the machine.
+RUNS_DIR = "runs"
 
 # Runs a command and reports its own children's peak RSS (a fresh process per measurement,
 # since ru_maxrss is a maximum over all children ever waited for).
@@ -86,13 +90,17 @@ def tree_rss_kb(root: int) -> int:
     return total
 
 
-def run_batch(subs: Path, out: Path, jobs: int, timeout: float) -> dict[str, float]:
+def run_batch(subs: Path, out: Path, jobs: int, timeout: float | None) -> dict[str, float]:
     """One ``ipcgrade batch``: wall time, exit code, peak memory."""
     argv = [sys.executable, "-c", _WRAPPER, sys.executable, "-m", "ipcgrader", "batch",
             str(EXERCISE), "--submissions", str(subs), "--out", str(out), "-j", str(jobs),
-            "--timeout", str(timeout), "--progress", "plain"]  # fmt: skip
+            "--progress", "plain"]  # fmt: skip
+    if timeout is not None:
+        argv += ["--timeout", str(timeout)]
+    runs = subs.parent / RUNS_DIR
+    runs.mkdir(exist_ok=True)
     started = time.monotonic()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, env={**os.environ, "TMPDIR": str(runs)})
     peak = [0]
     done = threading.Event()
 
@@ -127,17 +135,19 @@ def check_output(out: Path, students: int) -> dict[str, int]:
     return statuses
 
 
-def leftovers() -> list[int]:
-    """Live processes that carry the run marker of a graded run."""
+def leftovers(runs: Path) -> list[int]:
+    """Live processes of a graded run (they carry the run marker) working under ``runs``."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/environ", "rb") as handle:
-                    if any(v.startswith(RUN_MARKER) for v in handle.read().split(b"\0")):
-                        found.append(int(entry))
+                    marked = any(v.startswith(RUN_MARKER) for v in handle.read().split(b"\0"))
+                cwd = os.readlink(f"/proc/{entry}/cwd")
             except OSError:
                 continue
+            if marked and cwd.startswith(str(runs)):
+                found.append(int(entry))
     return found
 
 
@@ -145,7 +155,7 @@ def main() -> None:
     """Build the class, grade it with each -j, rerun unchanged, print the numbers."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--students", type=int, default=112)
-    parser.add_argument("--timeout", type=float, default=2.0)
+    parser.add_argument("--timeout", type=float, default=None)
     parser.add_argument("--jobs", default="1,2")
     args = parser.parse_args()
     os.environ.setdefault("IPCGRADER_DISABLE_PLUGIN_AUTOLOAD", "1")
@@ -153,19 +163,20 @@ def main() -> None:
         subs = Path(tmp) / "submissions"
         subs.mkdir()
         mix = make_class(subs, args.students)
-        print(f"class: {args.students} students, {mix}; timeout {args.timeout:g} s; "
+        timeout = f"{args.timeout:g} s" if args.timeout else "the exercise's own"
+        print(f"class: {args.students} students, {mix}; timeout {timeout}; "
               f"{os.cpu_count()} cores; load {os.getloadavg()[0]:.1f}")  # fmt: skip
         results: dict[int, dict[str, float]] = {}
         for jobs in (int(j) for j in args.jobs.split(",")):
             out = Path(tmp) / f"out-j{jobs}"
             results[jobs] = run = run_batch(subs, out, jobs, args.timeout)
             statuses = check_output(out, args.students)
-            left = leftovers()
+            left = leftovers(subs.parent / RUNS_DIR)
             print(f"-j {jobs}: {run['wall_s']:.1f} s, "
                   f"{args.students / run['wall_s']:.2f} gradings/s, exit {run['code']:g}, "
                   f"largest process {run['maxrss_mb']:.0f} MiB, "
                   f"batch tree peak {run['tree_rss_mb']:.0f} MiB, {statuses}, "
-                  f"left behind: {len(left)}")  # fmt: skip
+                  f"left behind: {len(left)}; load {os.getloadavg()[0]:.1f}")  # fmt: skip
         last = max(results)
         rerun = run_batch(subs, Path(tmp) / f"out-j{last}", last, args.timeout)
         first = results[last]["wall_s"]
@@ -173,8 +184,10 @@ def main() -> None:
               f"{100 * rerun['wall_s'] / first:.1f}% of the first run")  # fmt: skip
         if 1 in results and 2 in results:
             print(f"speed-up -j2/-j1: {results[1]['wall_s'] / results[2]['wall_s']:.2f}x")
-        print(f"bench process children peak RSS (any single process): "
-              f"{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MiB")
+        print(
+            f"bench process children peak RSS (any single process): "
+            f"{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MiB"
+        )
 
 
 if __name__ == "__main__":

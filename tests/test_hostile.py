@@ -5,6 +5,8 @@ property of the run's record, not of this test's clock), and no process of the r
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import socket
@@ -269,4 +271,63 @@ def test_printed_text_is_never_the_graders_result(
     terminal = capsys.readouterr().out
     assert "\x1b" not in terminal and "\u202e" not in terminal
     assert "FAILED" in terminal.splitlines()[-1]
+    assert leftovers() == []
+
+
+#: Well-behaved students of the hostile exercise, with the score each must get (of 3).
+NORMAL = {
+    "good_workers": (
+        "import multiprocessing as mp\n"
+        "def work(lock, n):\n"
+        "    with lock:\n"
+        "        print('worker', n, flush=True)\n"
+        "if __name__ == '__main__':\n"
+        "    lock = mp.Lock()\n"
+        "    workers = [mp.Process(target=work, args=(lock, n)) for n in range(4)]\n"
+        "    for w in workers: w.start()\n"
+        "    for w in workers: w.join()\n"
+        "    print('WORK DONE')\n",
+        3.0,
+    ),
+    "good_plain": ("print('WORK DONE')\n", 3.0),
+    "forgets_to_say": ("print('work done, I think')\n", 2.0),
+    "exits_badly": ("print('WORK DONE')\nraise SystemExit(4)\n", 1.0),  # only "finishes"
+}
+BATCH_HOSTILE = ["swarm", "fork_bomb", "memory_creep", "output_flood", "big_file", "escapee",
+                 "ignore_sigterm", "kill_parent", "kill_group", "fake_pass", "crash_signal",
+                 "recursion_import"]  # fmt: skip
+
+
+def test_batch_under_fire(tmp_path: Path) -> None:
+    """A class where most students attack the grader: every normal submission still gets
+    exactly its score, every hostile one a recorded status, and nothing is left running."""
+    from ipcgrader.batch_cli import cmd_batch
+    from ipcgrader.gradebook import Gradebook
+
+    subs, out = tmp_path / "submissions", tmp_path / "out"
+    for student, (source, _) in NORMAL.items():
+        (subs / student).mkdir(parents=True)
+        (subs / student / "hostile.py").write_text(source, encoding="utf-8")
+    for case in BATCH_HOSTILE:
+        (subs / case).mkdir(parents=True)
+        text = (HOSTILE / "cases" / f"{case}.py").read_text(encoding="utf-8")
+        (subs / case / "hostile.py").write_text(text, encoding="utf-8")
+    printed = io.StringIO()
+    argv = [str(EXERCISE), "--submissions", str(subs), "--out", str(out), "-j", "2"]
+    with contextlib.redirect_stdout(printed):
+        code = cmd_batch([*argv, "--timeout", "2", "--no-plugins"], stream=printed)
+    assert code == 1, printed.getvalue()  # graded, some below full marks
+    with Gradebook(out / "gradebook.sqlite") as book:
+        found = {row.student: row.result for row in book.gradings()}
+    assert sorted(found) == sorted([*NORMAL, *BATCH_HOSTILE])
+    for student, (_, score) in NORMAL.items():
+        assert found[student].score == score, (student, found[student])
+    for student in BATCH_HOSTILE:
+        status = found[student].status.value
+        assert status in ("passed", "failed"), (student, found[student])
+        result = json.loads((out / "results" / student / "hostile.json").read_text())
+        assert result["status"] == status
+        if student != "kill_parent":  # a normal end where the supervisor is PID 1
+            assert result["status"] == "failed"
+            assert any(c["status"] == "failed" and c["message"] for c in result["checks"])
     assert leftovers() == []

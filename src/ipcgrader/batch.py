@@ -12,16 +12,16 @@ gradings finish roughly in order and each is recorded as soon as it finishes.
 
 Timeouts are confirmed alone. Next to submissions that spin on the CPU (an infinite loop is
 six busy processes per run), a correct submission's run can be slowed past its wall
-timeout. A grading that hit a timeout in the parallel pass is therefore recorded as
-*provisional* at once and graded again at the end, one grading at a time, under the same
-conditions as a single ``ipcgrade``: that verdict is the one kept. So a hostile program
-never changes another submission's verdict, at the price of about one timeout per
-submission that really hangs.
+timeout. So in the parallel pass a grading is abandoned as soon as one of its runs has run
+for its whole timeout (its other runs are not started), and at the end every such grading
+is made again one at a time, under the same conditions as a single ``ipcgrade``: only that
+verdict is recorded. A hostile program never changes another submission's verdict, and a
+submission that really hangs costs about two timeouts of wall time instead of nine.
 
 Stopping. On Ctrl-C (or SIGTERM, which the CLI turns into the same) the gate is closed
 (runs not yet started raise :class:`BatchStopped`), every run in progress is killed, and the
 gradings that were cut short are discarded: only gradings finished before the stop are in
-the gradebook, and the next run grades the rest (and confirms provisional ones).
+the gradebook, and the next run grades the rest.
 """
 
 from __future__ import annotations
@@ -42,10 +42,16 @@ from ipcgrader.session import MAX_PARALLEL_RUNS, Options, grade, internal_error
 
 #: Runs of the batch made at once per core given with ``-j`` (see the module docstring).
 RUNS_PER_CORE = 2
+#: Most gradings in flight: each brings up to 9 runs (threads), so this fills any gate.
+MAX_IN_FLIGHT = 32
 
 
 class BatchStopped(Exception):
     """Raised inside a grading when the batch is stopping; the grading is discarded."""
+
+
+class Abandoned(BatchStopped):
+    """Raised inside a grading of the parallel pass after one of its runs timed out."""
 
 
 class RunGate:
@@ -89,6 +95,31 @@ class RunGate:
             self._cond.notify_all()
 
 
+class _GradingGate:
+    """The gate as one grading sees it: in the parallel pass, once a run of this grading
+    has been inside for ``timeout_s`` (it can only have been stopped by its timeout), the
+    grading's runs not started yet raise :class:`Abandoned`."""
+
+    def __init__(self, gate: RunGate, timeout_s: float | None) -> None:
+        self.gate = gate
+        self.timeout_s = timeout_s
+        self.timed_out = False
+        self._started = threading.local()  # the runs of one grading overlap
+
+    def __enter__(self) -> _GradingGate:
+        if self.timed_out:
+            raise Abandoned("a run of this grading timed out")
+        self.gate.__enter__()
+        self._started.at = time.monotonic()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.gate.__exit__(*exc_info)
+        elapsed = time.monotonic() - self._started.at
+        if self.timeout_s is not None and elapsed >= self.timeout_s:
+            self.timed_out = True
+
+
 @dataclass(frozen=True)
 class Graded:
     """A finished grading of the batch."""
@@ -98,7 +129,7 @@ class Graded:
     valid: bool
     #: seconds the submission's own runs took, summed (its cost, without queueing)
     run_time_s: float = 0.0
-    #: some run hit its wall timeout
+    #: a run hit its wall timeout in the parallel pass: grade it again alone
     timed_out: bool = False
 
 
@@ -109,7 +140,7 @@ class BatchReport:
     total: int = 0
     skipped: int = 0
     graded: int = 0
-    #: gradings with a timeout that were graded again alone
+    #: gradings with a timeout in the parallel pass that were made again alone
     confirmed: int = 0
     discarded: int = 0
     interrupted: bool = False
@@ -117,20 +148,29 @@ class BatchReport:
     results: list[ExerciseResult] = field(default_factory=list)
 
 
-def _grade_job(job: Job, gate: RunGate) -> Graded:
-    """Grade one job; never raises."""
+def _grade_job(job: Job, gate: RunGate, alone: bool) -> Graded:
+    """Grade one job; never raises. Unless ``alone``, give up on the first timeout."""
     setup = job.exercise
+    spec = setup.loaded.spec
+    shortest = min(
+        (setup.options.timeout or s.timeout or spec.timeout for s in spec.scenarios),
+        default=None,
+    )
+    mine = _GradingGate(gate, None if alone else shortest)
     options = Options(
         jobs=setup.options.jobs,
         timeout=setup.options.timeout,
         limits=setup.options.limits,
-        run_gate=gate,
+        run_gate=mine,
     )
     runs: list[RunRecord] = []
+    unfinished = internal_error(setup.id, job.folder, RuntimeError("not finished"))
     try:
         result = grade(setup.loaded, job.folder, setup.pm, options, on_run=runs.append)
+    except Abandoned:
+        return Graded(unfinished, valid=not gate.stopped, timed_out=True)
     except BatchStopped:
-        return Graded(internal_error(setup.id, job.folder, RuntimeError("stopped")), False)
+        return Graded(unfinished, valid=False)
     except Exception as exc:  # a grader bug sinks this grading only, never the batch
         result = internal_error(setup.id, job.folder, exc)
     # checked after grade() returned: a run killed by a stop happens only after stop()
@@ -140,7 +180,8 @@ def _grade_job(job: Job, gate: RunGate) -> Graded:
         diagnostics.insert(0, Diagnostic(kind="bad_archive", message=job.problem))
     result = result.model_copy(update={"submission": job.display, "diagnostics": diagnostics})
     run_time = round(sum(r.outcome.duration_s for r in runs), 4)
-    return Graded(result, valid, run_time, any(r.outcome.timed_out for r in runs))
+    timed_out = not alone and (mine.timed_out or any(r.outcome.timed_out for r in runs))
+    return Graded(result, valid, run_time, timed_out)
 
 
 def _pump(
@@ -148,6 +189,7 @@ def _pump(
     gate: RunGate,
     in_flight: int,
     done: Callable[[Job, Graded], None],
+    alone: bool = False,
 ) -> None:
     """Grade ``jobs`` with ``in_flight`` gradings at once, calling ``done`` in this thread
     as each finishes. On Ctrl-C: stop the gate, kill every run, hand over the gradings that
@@ -158,7 +200,7 @@ def _pump(
         try:
             while True:
                 while len(pending) < in_flight and (job := next(queue, None)) is not None:
-                    pending[pool.submit(_grade_job, job, gate)] = job
+                    pending[pool.submit(_grade_job, job, gate, alone)] = job
                 if not pending:
                     return
                 # a short wait keeps the main thread responsive to Ctrl-C
@@ -197,46 +239,38 @@ def run_batch(
     confirm: list[Job] = []
     for job in jobs:
         known = stored.get((job.student, job.exercise.id))
-        if force or known is None or known.fingerprint != job.fingerprint:
+        stale = force or known is None or known.fingerprint != job.fingerprint
+        # a grader error is always tried again
+        if stale or known is None or known.result.status is Status.error:
             todo.append(job)
-        elif known.provisional:
-            confirm.append(job)  # graded, but its timeout was not confirmed yet
-        elif known.result.status is Status.error:
-            todo.append(job)  # the grader failed: always try again
         else:
             report.skipped += 1
             report.results.append(known.result)
     progress.start(report.total, report.skipped)
 
-    def keep(job: Job, graded: Graded, provisional: bool) -> None:
+    def keep(job: Job, graded: Graded) -> None:
         if not graded.valid:
             report.discarded += 1
-            return
-        gradebook.record(
-            job.student, job.fingerprint, graded.result, graded.run_time_s, provisional
-        )
-        if provisional:
-            confirm.append(job)
-            return
-        report.graded += 1
-        report.results.append(graded.result)
-        progress.advance(f"{job.student}/{job.exercise.id}", graded.result)
-
-    def first_pass(job: Job, graded: Graded) -> None:
-        keep(job, graded, provisional=graded.timed_out)
+        elif graded.timed_out:
+            confirm.append(job)  # nothing recorded: only the verdict made alone counts
+        else:
+            gradebook.record(job.student, job.fingerprint, graded.result, graded.run_time_s)
+            report.graded += 1
+            report.results.append(graded.result)
+            progress.advance(f"{job.student}/{job.exercise.id}", graded.result)
 
     def confirmed(job: Job, graded: Graded) -> None:
         report.confirmed += graded.valid
-        keep(job, graded, provisional=False)
+        keep(job, graded)
 
     slots = RUNS_PER_CORE * max(1, cores)
     try:
-        _pump(todo, RunGate(slots), slots, first_pass)
+        _pump(todo, RunGate(slots), min(slots, MAX_IN_FLIGHT), keep)
         if confirm:
             progress.note(f"ipcgrade batch: {len(confirm)} gradings hit a timeout; grading them "
                           "again one at a time to confirm")  # fmt: skip
             # alone, with every run at once: the conditions of a single `ipcgrade`
-            _pump(list(confirm), RunGate(MAX_PARALLEL_RUNS), 1, confirmed)
+            _pump(list(confirm), RunGate(MAX_PARALLEL_RUNS), 1, confirmed, alone=True)
     except KeyboardInterrupt:
         report.interrupted = True
         progress.note("ipcgrade batch: stopped; finished gradings are kept")

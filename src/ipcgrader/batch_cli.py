@@ -21,7 +21,7 @@ from types import FrameType
 from typing import TextIO
 
 from ipcgrader.batch import BatchReport, run_batch
-from ipcgrader.batch_inputs import discover, plan, setup_exercise, unpack
+from ipcgrader.batch_inputs import ExerciseSetup, discover, plan, setup_exercise, unpack
 from ipcgrader.exports import write_exports
 from ipcgrader.gradebook import Gradebook, GradebookError
 from ipcgrader.loader import SpecError, load_exercise
@@ -103,6 +103,26 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _exercises(args: argparse.Namespace) -> list[ExerciseSetup] | None:
+    """Load and hash every exercise, each with its own plugin manager; None after an error
+    has been printed."""
+    limits = Limits(memory_mb=args.memory_mb) if args.memory_mb else None
+    options = Options(timeout=args.timeout, limits=limits)
+    setups = []
+    for folder in args.exercises:
+        pm = get_plugin_manager(autoload=False if args.no_plugins else None)
+        try:
+            setups.append(setup_exercise(load_exercise(folder, pm), pm, options))
+        except SpecError as exc:
+            _error(str(exc))
+            return None
+    ids = [s.id for s in setups]
+    if len(set(ids)) != len(ids):
+        _error(f"an exercise is given twice: {', '.join(ids)}")
+        return None
+    return setups
+
+
 def _exit_code(report: BatchReport) -> int:
     if report.interrupted:
         return INTERRUPTED
@@ -123,21 +143,16 @@ def cmd_batch(argv: Sequence[str], stream: TextIO | None = None) -> int:
     if args.jobs is not None and args.jobs < 1:
         _error("-j must be at least 1")
         return 2
-    limits = Limits(memory_mb=args.memory_mb) if args.memory_mb else None
-    options = Options(timeout=args.timeout, limits=limits)
-    setups = []
-    for folder in args.exercises:
-        pm = get_plugin_manager(autoload=False if args.no_plugins else None)
-        try:
-            setups.append(setup_exercise(load_exercise(folder, pm), pm, options))
-        except SpecError as exc:
-            _error(str(exc))
-            return 2
-    ids = [s.id for s in setups]
-    if len(set(ids)) != len(ids):
-        _error(f"an exercise is given twice: {', '.join(ids)}")
+    setups = _exercises(args)
+    if setups is None:
         return 2
-    students, warnings = discover(submissions)
+    ids = [s.id for s in setups]
+    try:
+        # the output folder may sit inside the submissions folder: it is not a student
+        students, warnings = discover(submissions, exclude={out.resolve()})
+    except OSError as exc:
+        _error(f"cannot read {submissions}: {exc}")
+        return 2
     for warning in warnings:
         print(f"ipcgrade batch: {warning}", file=stream)
     if not students:
@@ -166,12 +181,12 @@ def cmd_batch(argv: Sequence[str], stream: TextIO | None = None) -> int:
                     "of this batch are done; run the same command again to finish._"
                 )
             summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
-            write_exports(
-                list(gradebook.gradings()),
-                out,
-                note,
-                Path(summary_file) if summary_file else None,
-            )
+            try:
+                step_summary = Path(summary_file) if summary_file else None
+                write_exports(list(gradebook.gradings()), out, note, step_summary)
+            except OSError as exc:  # the gradebook is intact: the exports can be remade
+                _error(f"cannot write the exports: {exc}")
+                return 3
     state = "interrupted" if report.interrupted else "done"
     confirmed = f" ({report.confirmed} timeouts confirmed alone)" if report.confirmed else ""
     print(

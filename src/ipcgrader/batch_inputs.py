@@ -52,15 +52,18 @@ class StudentSubmission:
         return self.source.suffix.lower() == ".zip"
 
 
-def discover(folder: Path) -> tuple[list[StudentSubmission], list[str]]:
+def discover(
+    folder: Path, exclude: Collection[Path] = ()
+) -> tuple[list[StudentSubmission], list[str]]:
     """Students in ``folder`` (sorted by name) and warnings about entries that were skipped.
 
     A student is a sub-folder or a ``.zip``; the name is the folder name or the zip's stem.
+    Entries whose resolved path is in ``exclude`` (the output folder) are not students.
     """
     found: dict[str, StudentSubmission] = {}
     warnings: list[str] = []
     for entry in sorted(folder.iterdir()):
-        if entry.name.startswith(".") or entry.name in _JUNK:
+        if entry.name.startswith(".") or entry.name in _JUNK or entry.resolve() in exclude:
             continue
         if entry.is_dir():
             name = entry.name

@@ -36,7 +36,6 @@ CREATE TABLE IF NOT EXISTS gradings (
     max_score       REAL NOT NULL,
     duration_s      REAL NOT NULL,  -- wall time of the grading (in a batch: with queueing)
     run_time_s      REAL NOT NULL,  -- the submission's own runs, summed (its cost)
-    provisional     INTEGER NOT NULL,  -- 1: hit a timeout in parallel, not yet confirmed alone
     graded_at       TEXT NOT NULL,  -- ISO 8601, UTC
     diagnostics     TEXT NOT NULL,  -- JSON list of {kind, file, line, message, hint}
     error           TEXT,           -- why the grader itself failed, if it did
@@ -82,8 +81,6 @@ class Grading:
     result: ExerciseResult
     graded_at: str
     run_time_s: float = 0.0
-    #: the grading hit a timeout next to other gradings and awaits a grading alone
-    provisional: bool = False
 
 
 class Gradebook:
@@ -126,7 +123,6 @@ class Gradebook:
         fingerprint: Fingerprint,
         result: ExerciseResult,
         run_time_s: float = 0.0,
-        provisional: bool = False,
     ) -> None:
         """Store ``result`` as the current grading of ``student`` (replacing an older one)
         and commit at once."""
@@ -137,7 +133,7 @@ class Gradebook:
             self._db.execute("DELETE FROM checks WHERE student = ? AND exercise = ?", key)
             self._db.execute("DELETE FROM gradings WHERE student = ? AND exercise = ?", key)
             self._db.execute(
-                "INSERT INTO gradings VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO gradings VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     student,
                     result.exercise,
@@ -150,7 +146,6 @@ class Gradebook:
                     result.max_score,
                     result.duration_s,
                     run_time_s,
-                    int(provisional),
                     now,
                     json.dumps(diagnostics, ensure_ascii=False),
                     result.error,
@@ -183,9 +178,9 @@ class Gradebook:
         """Every stored grading, by student then exercise."""
         rows = self._db.execute(
             "SELECT student, exercise, submission_hash, spec_hash, grader_version, result, "
-            "graded_at, run_time_s, provisional FROM gradings ORDER BY student, exercise"
+            "graded_at, run_time_s FROM gradings ORDER BY student, exercise"
         )
-        for student, exercise, sub, spec, version, result, graded_at, run_time, prov in rows:
+        for student, exercise, sub, spec, version, result, graded_at, run_time in rows:
             yield Grading(
                 student=student,
                 exercise=exercise,
@@ -193,7 +188,6 @@ class Gradebook:
                 result=ExerciseResult.model_validate_json(result),
                 graded_at=graded_at,
                 run_time_s=run_time,
-                provisional=bool(prov),
             )
 
     def count(self) -> int:

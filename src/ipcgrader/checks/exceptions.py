@@ -17,7 +17,7 @@ from pydantic import Field
 from ipcgrader import hookimpl
 from ipcgrader.models import Expectation
 from ipcgrader.plugins import KindRegistry
-from ipcgrader.results import RunRecord, Verdict
+from ipcgrader.results import Diagnostic, RunRecord, Verdict
 
 _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+)(?:, in (?P<func>\S+))?')
 _CHAINED = ("During handling of the above exception", "The above exception was the direct")
@@ -118,7 +118,14 @@ class NoException(Expectation):
                 text += " (in a child process)"
             if escaped.detail:
                 text += f": {escaped.detail}"
-            return Verdict(False, text)
+            # the grader already reports the main process's own crash; a child's crash, or
+            # one a driver caught (the run still exits 0), would otherwise go unlisted
+            shown_elsewhere = not escaped.child and run.outcome.returncode not in (0, None)
+            found = [] if shown_elsewhere else [
+                Diagnostic(kind="uncaught_exception", file=escaped.file, line=escaped.line,
+                           message=text)
+            ]  # fmt: skip
+            return Verdict(False, text, found)
         return Verdict(True)
 
 

@@ -3,7 +3,7 @@
 ``locked_sections``: every worker prints its start line and its end line inside one
 critical section of one lock that all workers share (mutual exclusion by construction,
 whether or not the lines happened to interleave in this run).
-``pipe_ends``: no end of a pipe is received from by two processes.
+``pipe_ends``: no end of a pipe is used (send or recv) by two processes.
 
 Both judge the structure the trace recorded, never timing, so the verdict is the same on
 every run. Findings name the student's lines, never pids (identical findings of many runs
@@ -105,14 +105,19 @@ def _unlocked(trace: Trace, section: _Section) -> Diagnostic:
             hint=_SHARE_HINT,
         )
     tag = held[0]
+    taken = section.held_start[tag].since
     release = next((e for e in section.releases if e.obj == tag), None)
+    if release is not None and release.where == taken.where:
+        released = "when that `with` block ends"  # a with statement releases at its own line
+    else:
+        released = f"at {_at(release)}"
     return Diagnostic(
         kind="lock_released_early",
         file=release.file if release is not None else section.end.file,
         line=release.line if release is not None else section.end.line,
-        message=f"the lock taken at {_at(section.held_start[tag].since)} is released at "
-        f"{_at(release)}, before {_at(section.end)} prints the section's last line: another "
-        "process can print in between",
+        message=f"the lock taken at {_at(taken)} is released {released}, before "
+        f"{_at(section.end)} prints the section's last line: another process can print in "
+        "between",
         hint="Keep both prints inside the same `with lock:` block.",
     )
 
@@ -176,38 +181,47 @@ def _who(process: ProcessInfo | None) -> str:
 
 
 class PipeEnds(TraceExpectation):
-    """No end of a pipe is received from by two processes (each end has one reader)."""
+    """No end of a pipe is used (send or recv) by two processes: each process talks on its
+    own end. The multiprocessing docs warn that data may be corrupted otherwise."""
 
     kind: Literal["pipe_ends"]
-    default_name: ClassVar[str] = "each pipe end has one reader"
+    default_name: ClassVar[str] = "each process uses its own end of the pipe"
 
     def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
-        """Fail when two processes call recv() on the same end of one pipe."""
-        readers: dict[tuple[str, int], dict[int, Event]] = {}
+        """Fail when two processes call send() or recv() on the same end of one pipe."""
+        users: dict[tuple[str, int], dict[int, Event]] = {}
         for event in trace.events:
-            if event.kind == "recv" and event.obj is not None:
+            if event.kind in ("send", "recv") and event.obj is not None:
                 key = (event.obj, int(event.get("end", -1)))
-                readers.setdefault(key, {}).setdefault(event.pid, event)
-        for (tag, _end), by_pid in sorted(readers.items()):
+                users.setdefault(key, {}).setdefault(event.pid, event)
+        for (tag, _end), by_pid in sorted(users.items()):
             if len(by_pid) < 2:
                 continue
-            first, second = sorted(by_pid.values(), key=lambda e: e.t)[:2]
+            # main process first, then by line: the same words in every run
+            first, second = sorted(by_pid.values(), key=lambda e: self._order(trace, e))[:2]
             made = trace.objects.get(tag)
             where = f" made at {made.where}" if made is not None and made.where else ""
             found = Diagnostic(
                 kind="shared_pipe_end",
                 file=second.file,
                 line=second.line,
-                message=f"two processes receive on the same end of the pipe{where}: "
-                f"{_who(trace.processes.get(first.pid))} at {_at(first)} and "
-                f"{_who(trace.processes.get(second.pid))} at {_at(second)}. A message sent "
-                "to that end reaches one of them at random, and what either sends on it goes "
-                "to the other end",
+                message=f"two processes use the same end of the pipe{where}: "
+                f"{_who(trace.processes.get(first.pid))} calls {first.kind}() at {_at(first)} "
+                f"and {_who(trace.processes.get(second.pid))} calls {second.kind}() at "
+                f"{_at(second)}. What is sent on an end arrives at the other end, so these two "
+                "do not talk to each other, and two readers of one end get its messages at "
+                "random",
                 hint="a, b = Pipe(): give one end to the child and keep the other; each "
                 "process uses only its own end.",
             )
             return Verdict(False, found.message, [found])
         return Verdict(True)
+
+    @staticmethod
+    def _order(trace: Trace, event: Event) -> tuple[bool, str, int, str]:
+        process = trace.processes.get(event.pid)
+        main = process is not None and process.role == "main"
+        return (not main, event.file or "", event.line or 0, event.kind)
 
 
 @hookimpl(trylast=True)

@@ -24,7 +24,7 @@ from pydantic import Field
 from ipcgrader import hookimpl
 from ipcgrader.models import Expectation
 from ipcgrader.plugins import KindRegistry
-from ipcgrader.results import RunRecord, Verdict
+from ipcgrader.results import Diagnostic, RunRecord, Verdict
 
 #: Objects that processes share only if they are passed to the child (args=...).
 SHARED_FACTORIES = frozenset(
@@ -330,7 +330,11 @@ class SpawnSafe(Expectation):
             findings.extend(static_findings(name, data.decode("utf-8", errors="replace")))
         if findings:
             more = f" (and {len(findings) - 1} more)" if len(findings) > 1 else ""
-            return Verdict(False, f"{findings[0].message}{more}. {WHY}")
+            diagnostics = [
+                Diagnostic(kind="fork_only", file=f.file, line=f.line, message=f.message, hint=WHY)
+                for f in findings
+            ]
+            return Verdict(False, f"{findings[0].message}{more}. {WHY}", diagnostics)
         for needle, meaning in _RUNTIME:
             if needle in run.outcome.stderr:
                 return Verdict(False, f"{meaning}. {WHY}")

@@ -17,7 +17,7 @@ that answer.
 from __future__ import annotations
 
 import contextlib
-import ctypes
+import fcntl
 import json
 import os
 import resource
@@ -26,104 +26,44 @@ import signal
 import sys
 import time
 
+try:
+    from . import confine
+except ImportError:  # run as a script, as the sandbox does: the module is next to us
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import confine  # type: ignore[import-not-found, no-redef]
+
 POLL_S = 0.02
 F_SETPIPE_SZ = 1031
 #: After the main process exits, how long the rest may take to exit by themselves
 #: (multiprocessing's resource tracker does so a moment later) before they count as left over.
 LINGER_S = 0.5
-PR_SET_DUMPABLE = 4
-PR_CAPBSET_DROP = 24
-PR_SET_CHILD_SUBREAPER = 36
-PR_SET_NO_NEW_PRIVS = 38
-PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
-PR_SET_SECUREBITS, SECBIT_NOROOT_AND_LOCKED = 28, 0x3
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 #: Python ignores these; exec keeps ignored signals ignored, so the student gets defaults back.
 _RESET_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD, *_STOP_SIGNALS)
 
 
-_LIBC: list[ctypes.CDLL] = []
-
-
-def _prctl(option: int, value: int, arg: int = 0) -> bool:
+def _stat(pid: int | str) -> list[bytes]:
+    """Fields of /proc/PID/stat after the command name (state, ppid, ...); [] if gone."""
     try:
-        if not _LIBC:
-            _LIBC.append(ctypes.CDLL(None, use_errno=True))
-        return bool(_LIBC[0].prctl(option, value, arg, 0, 0) == 0)
-    except (OSError, AttributeError):
-        return False
-
-
-def drop_privileges() -> None:
-    """In the child, before exec: no capabilities after exec, and no way to regain any.
-
-    Root (also root of a user namespace) gets every capability again at exec unless told
-    not to; with them a root student could raise its own rlimits. Each step may fail for
-    want of CAP_SETPCAP (then there is nothing to drop); no_new_privs alone already stops
-    exec from granting more than the supervisor has.
-    """
-    _prctl(PR_SET_NO_NEW_PRIVS, 1)
-    _prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)  # ambient ones would survive exec
-    _prctl(PR_SET_SECUREBITS, SECBIT_NOROOT_AND_LOCKED)  # uid 0 is no reason for caps
-    try:
-        with open("/proc/sys/kernel/cap_last_cap", encoding="ascii") as handle:
-            last = int(handle.read())
-    except (OSError, ValueError):
-        last = 40
-    for cap in range(last + 1):
-        _prctl(PR_CAPBSET_DROP, cap)
-
-
-def raise_priority() -> bool:
-    """Real-time scheduling for the supervisor (where permitted: root), so hundreds of busy
-    student processes cannot starve it of the CPU it needs to count and kill them. It sleeps
-    almost all the time; its children start with ordinary scheduling (reset on fork)."""
-    try:
-        policy = os.SCHED_RR | os.SCHED_RESET_ON_FORK
-        os.sched_setscheduler(0, policy, os.sched_param(1))
-    except (OSError, AttributeError):
-        return False
-    return True
-
-
-def loopback_up() -> None:
-    """Bring up ``lo`` in a fresh network namespace (``unshare --net`` leaves it down), so
-    a program may talk to itself over 127.0.0.1 and still reach nothing outside."""
-    import fcntl
-    import socket
-    import struct
-
-    siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
-    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        request = struct.pack("16sH22x", b"lo", 0)
-        flags = struct.unpack("16sH", fcntl.ioctl(s.fileno(), siocgifflags, request)[:18])[1]
-        fcntl.ioctl(s.fileno(), siocsifflags, struct.pack("16sH22x", b"lo", flags | iff_up))
-
-
-def _children_map() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as stat:
-                data = stat.read()
-        except OSError:
-            continue
-        # comm may hold spaces and parentheses: the fields after the last ')' are safe
-        fields = data[data.rfind(b")") + 2 :].split()
-        if len(fields) > 1:
-            children.setdefault(int(fields[1]), []).append(int(entry))
-    return children
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            data = stat.read()
+    except OSError:
+        return []
+    return data[data.rfind(b")") + 2 :].split()  # the name may hold spaces and ')'
 
 
 def run_processes(me: int) -> list[int]:
     """Every process of the run but the supervisor (zombies included: they hold a pid).
 
     As PID 1 of the run's own namespace that is simply everything /proc shows."""
+    entries = [e for e in os.listdir("/proc") if e.isdigit()]
     if me == 1:
-        return [int(e) for e in os.listdir("/proc") if e.isdigit() and e != "1"]
-    children = _children_map()
+        return [int(e) for e in entries if e != "1"]
+    children: dict[int, list[int]] = {}
+    for entry in entries:
+        fields = _stat(entry)
+        if len(fields) > 1:
+            children.setdefault(int(fields[1]), []).append(int(entry))
     found: list[int] = []
     frontier = [me]
     while frontier:
@@ -131,6 +71,26 @@ def run_processes(me: int) -> list[int]:
             found.append(child)
             frontier.append(child)
     return found
+
+
+#: Processes multiprocessing starts for itself; they end on their own when the main process
+#: has gone (a loaded machine may take a while), so they never count as left running.
+_HELPERS = (b"multiprocessing.resource_tracker", b"multiprocessing.forkserver")
+
+
+def left_running(pids: list[int]) -> int:
+    """How many of ``pids`` are live processes of the student's, not helpers or zombies."""
+    count = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                command = cmdline.read()
+        except OSError:
+            continue
+        state = _stat(pid)[:1]
+        if state and state != [b"Z"] and not any(h in command for h in _HELPERS):
+            count += 1
+    return count
 
 
 class Capture:
@@ -146,8 +106,6 @@ class Capture:
         # Room for a poll interval's worth of output: then we need not wake up (and preempt
         # the writer, reordering concurrent lines) at every write.
         with contextlib.suppress(OSError):
-            import fcntl
-
             fcntl.fcntl(fd, F_SETPIPE_SZ, 1 << 20)
 
     def pump(self) -> None:
@@ -198,7 +156,7 @@ def start_child(config: dict[str, object], out_w: int, err_w: int) -> int:
             # the soft CPU limit sends SIGXCPU (a clear status), the hard one SIGKILL
             hard = soft + 1 if name == "RLIMIT_CPU" else soft
             resource.setrlimit(getattr(resource, name), (soft, hard))
-        drop_privileges()
+        confine.drop_privileges()
         stdin = os.open(os.devnull, os.O_RDONLY)
         os.dup2(stdin, 0)
         os.dup2(out_w, 1)
@@ -239,12 +197,11 @@ def _signal_all(me: int, pids: list[int], sig: int) -> None:
             os.kill(pid, sig)
 
 
-def kill_all(me: int, main_pid: int, state: dict[str, int | None], grace: float) -> int:
-    """TERM (when ``grace`` > 0), then KILL every process of the run; return how many were
-    alive at first."""
+def kill_all(me: int, main_pid: int, state: dict[str, int | None], grace: float) -> None:
+    """TERM (when ``grace`` > 0), then KILL every process of the run."""
     first = run_processes(me)
     if not first:
-        return 0
+        return
     if grace > 0:
         _signal_all(me, first, signal.SIGTERM)
         deadline = time.monotonic() + grace
@@ -262,17 +219,17 @@ def kill_all(me: int, main_pid: int, state: dict[str, int | None], grace: float)
         _signal_all(me, alive, signal.SIGKILL)
         time.sleep(0.002)
     reap(main_pid, state)
-    return len(first)
 
 
 def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Capture]]:
     """Make the run; return its status and the captured output."""
     me = os.getpid()
-    subreaper = me == 1 or _prctl(PR_SET_CHILD_SUBREAPER, 1)
-    _prctl(PR_SET_DUMPABLE, 0)  # no same-user process may ptrace us or open our fds
-    realtime = raise_priority()
+    subreaper = me == 1 or confine.prctl(confine.PR_SET_CHILD_SUBREAPER, 1)
+    # no process of the same user may ptrace us or open our file descriptors
+    confine.prctl(confine.PR_SET_DUMPABLE, 0)
+    realtime = confine.raise_priority()
     if config.get("loopback"):
-        loopback_up()
+        confine.loopback_up()
     timeout = float(config["timeout"])  # type: ignore[arg-type]
     grace = float(config.get("grace", 0.2))  # type: ignore[arg-type]
     cap = int(config.get("output_cap", 1 << 20))  # type: ignore[call-overload]
@@ -334,7 +291,9 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
             next_count = now + (POLL_S if me == 1 else 5 * POLL_S)
     if duration is None:
         duration = time.monotonic() - started
-    leftovers = kill_all(me, main_pid, state, grace if stopped else 0.0)
+    reap(main_pid, state)
+    leftovers = left_running(run_processes(me)) if stopped is None else 0
+    kill_all(me, main_pid, state, grace if stopped else 0.0)
     for capture in captures:  # every writer is gone: read to the end
         capture.pump()
     status = state["status"]
@@ -343,7 +302,7 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
         "signal": None,
         "stopped": stopped,
         "duration_s": duration,
-        "leftovers": leftovers if stopped is None else 0,
+        "leftovers": leftovers,
         "peak_processes": peak,
         "subreaper": subreaper,
         "pid1": me == 1,
@@ -365,10 +324,8 @@ def main() -> int:
     result, captures = supervise(config)
     kept = [c.kept() for c in captures]
     result["stdout_len"], result["stderr_len"] = len(kept[0]), len(kept[1])
-    answer = json.dumps(result).encode() + b"\n" + kept[0] + kept[1]
-    view = memoryview(answer)
-    while view:
-        view = view[os.write(1, view) :]
+    with open(1, "wb", closefd=False) as out:
+        out.write(json.dumps(result).encode() + b"\n" + kept[0] + kept[1])
     return 0
 
 

@@ -149,13 +149,23 @@ def read_modify_writes(found: list[Access]) -> list[tuple[Access | None, Access]
 
 
 def update_accesses(found: list[Access]) -> list[Access]:
-    """The accesses of read-modify-writes: every write and the read that feeds it."""
-    kept: list[Access] = []
-    for read, write in read_modify_writes(found):
-        if read is not None:
-            kept.append(read)
-        kept.append(write)
-    return kept
+    """The accesses of read-modify-writes: every write, the read that feeds each write, and
+    every read made at a line where some process's read fed a write.
+
+    The last part matters: a buyer that reads ``count=0`` and so writes nothing made the
+    same read-to-decide as the buyer that bought, and races with it all the same; a read at
+    a line whose value never feeds a write (``search()`` printing the count) does not.
+    """
+    pairs = read_modify_writes(found)
+    feeding = {read for read, _ in pairs if read is not None}
+    lines = {(read.event.file, read.line) for read in feeding if read.event.file is not None}
+    return [
+        access
+        for access in found
+        if access.op == "write"
+        or access in feeding
+        or (access.event.file is not None and (access.event.file, access.line) in lines)
+    ]
 
 
 def protects(trace: Trace, tag: str) -> bool:

@@ -186,9 +186,30 @@ def _protected() -> bool:
     return False
 
 
-def _partner(prefix: str, own: str) -> bool:
+def _everyone_there(prefix: str) -> bool:
+    """Whether every worker that was started and has not ended (at least two) has reached
+    this meeting."""
     assert _amplify_dir is not None
-    return any(e.startswith(prefix) and e != own for e in os.listdir(_amplify_dir))
+    entries = os.listdir(_amplify_dir)
+    arrived = sum(1 for e in entries if e.startswith(prefix))
+    running = sum(1 for e in entries if e.startswith("alive-"))
+    return arrived >= 2 and arrived >= running
+
+
+def _started(pid: int, target: str | None) -> None:
+    """A worker was started: the meetings wait for it until it ends (a Manager's server
+    reads no shared file, so it is not waited for)."""
+    if _amplify_dir is not None and not (target or "").endswith("_run_server"):
+        _mark(f"alive-{pid}")
+
+
+def _ended() -> None:
+    if _amplify_dir is None:
+        return
+    try:  # noqa: SIM105 - no contextlib: start-up cost
+        os.unlink(os.path.join(_amplify_dir, f"alive-{_rec.pid()}"))
+    except OSError:
+        pass
 
 
 def _mark(entry: str) -> None:
@@ -197,26 +218,26 @@ def _mark(entry: str) -> None:
 
 
 def _before_read(index: int, name: str, frame: FrameType) -> None:
-    """Mark this worker's arrival at its n-th unprotected read of the file; it waits for a
-    partner at its next event, when the read is done. Two workers that meet there have
-    both read the old value before either can write it back."""
+    """Mark this worker's arrival at its n-th unprotected read of the file; at its next
+    event, when the read is done, it waits until every running worker has made its n-th
+    such read too. They have then all read the old value before any of them can write it
+    back: an unprotected read-modify-write loses updates in every run, the same way."""
     _stale.add(index)
     if _protected():
         return
     generation = _meetings[index] = _meetings.get(index, 0) + 1
     prefix = f"{index}-{generation}-"
-    own = f"{prefix}{_rec.pid()}"
-    _mark(own)
+    _mark(f"{prefix}{_rec.pid()}")
 
     def meet() -> None:
         began = _rec._monotonic()
         deadline = began + _amplify_wait
-        met = _partner(prefix, own)
+        met = _everyone_there(prefix)
         while not met and _rec._monotonic() < deadline:
             _real_sleep(0.001)
-            met = _partner(prefix, own)
+            met = _everyone_there(prefix)
         waited = round(_rec._monotonic() - began, 4)
-        _rec.emit("meet", name, frame, generation=generation, partner=met, waited=waited)
+        _rec.emit("meet", name, frame, generation=generation, met=met, waited=waited)
 
     _rec.before_next_event = meet
 
@@ -262,3 +283,5 @@ def install(
             import _ipcgrader_mp
 
             _ipcgrader_mp.after_release.append(_after_release)
+            _rec.start_hooks.append(_started)
+            _rec.exit_hooks.append(_ended)

@@ -108,9 +108,12 @@ def _patch_process(module: ModuleType) -> None:
 
     def start(self: Any) -> None:
         began = trace._monotonic()
-        real_start(self)
+        target = getattr(getattr(self, "_target", None), "__qualname__", None)
+        real_start(self)  # deletes self._target
         method = getattr(getattr(self, "_popen", None), "method", None)
         trace.emit("start", None, None, t=began, child=self.pid, name=self.name, method=method)
+        for hook in trace.start_hooks:
+            hook(self.pid, target)
 
     def join(self: Any, timeout: float | None = None) -> None:
         child = self.pid

@@ -51,6 +51,10 @@ file_locks: dict[str, tuple[int, int, int]] = {}
 _lock_numbers = itertools.count(1)
 #: run once before this process's next event (race amplification's meeting point)
 before_next_event: Callable[[], None] | None = None
+#: called with (pid, target qualname) after this process started a child
+start_hooks: list[Callable[[int, str | None], None]] = []
+#: called when a worker ends
+exit_hooks: list[Callable[[], None]] = []
 
 
 def enabled() -> bool:
@@ -124,9 +128,17 @@ def _locate(filename: str) -> str | None:
     return name
 
 
-def emit(kind: str, obj: str | None = None, frame: FrameType | None = None, **fields: Any) -> None:
+def emit(
+    kind: str,
+    obj: str | None = None,
+    frame: FrameType | None = None,
+    *,
+    locate: bool = True,
+    **fields: Any,
+) -> None:
     """Record one event of this process. ``frame`` is where to start looking for the
-    student's line (default: the caller); ``t`` in ``fields`` overrides the time."""
+    student's line (default: the caller; none at all with ``locate=False``); ``t`` in
+    ``fields`` overrides the time."""
     global before_next_event
     if _fd < 0:
         return
@@ -143,7 +155,9 @@ def emit(kind: str, obj: str | None = None, frame: FrameType | None = None, **fi
     try:
         if file_locks:
             _check_file_locks(ident)
-        file, line = student_location(frame if frame is not None else sys._getframe(1))
+        file, line = None, None
+        if locate:
+            file, line = student_location(frame if frame is not None else sys._getframe(1))
         _write(kind, obj, file, line, ident, fields)
     except Exception:
         pass
@@ -228,7 +242,7 @@ def begin_run(name: str, target: str | None) -> None:
     """A multiprocessing child starts running its target."""
     global _role
     _role = "worker"
-    emit("run", None, None, name=name, target=target)
+    emit("run", locate=False, name=name, target=target)
 
 
 def process_exit(code: int | None, exc: dict[str, Any] | None = None) -> None:
@@ -237,11 +251,14 @@ def process_exit(code: int | None, exc: dict[str, Any] | None = None) -> None:
     if _exited or _fd < 0:
         return
     _exited = True
+    if _role == "worker":
+        for hook in exit_hooks:
+            hook()
     for stream in (sys.stdout, sys.stderr):
-        flush = getattr(stream, "_ipcgrader_flush", None)
-        if flush is not None:
-            flush()
-    emit("exit", None, None, code=code, exc=exc if exc is not None else _exception)
+        finish = getattr(stream, "_ipcgrader_finish", None)
+        if finish is not None:
+            finish()
+    emit("exit", locate=False, code=code, exc=exc if exc is not None else _exception)
 
 
 def _at_exit() -> None:
@@ -267,40 +284,7 @@ def _after_fork_in_child() -> None:
     _role = "forked"
     _main_ident = get_ident()
     _inside.clear()
-    for stream in (sys.stdout, sys.stderr):
-        reset = getattr(stream, "_ipcgrader_reset", None)
-        if reset is not None:
-            reset()
-    emit("proc", None, None, role="forked")
-
-
-def _watch_stream(stream: Any, kind: str) -> None:
-    """Record each complete line written to ``stream`` (the text is written unchanged)."""
-    real_write = stream.write
-    pending: list[str] = []
-
-    def write(text: str) -> int:
-        result: int = real_write(text)
-        if _fd >= 0 and isinstance(text, str):
-            if "\n" not in text:
-                pending.append(text)
-            else:
-                lines = ("".join(pending) + text).split("\n")
-                tail = lines.pop()
-                pending[:] = [tail] if tail else []
-                frame = sys._getframe(1)
-                for line in lines:
-                    emit(kind, None, frame, text=line[:MAX_TEXT])
-        return result
-
-    def flush_partial() -> None:
-        if pending and _fd >= 0:
-            emit(kind, None, None, text="".join(pending)[:MAX_TEXT], partial=True)
-        pending.clear()
-
-    stream.write = write
-    stream._ipcgrader_flush = flush_partial
-    stream._ipcgrader_reset = pending.clear
+    emit("proc", locate=False, role="forked")
 
 
 def _role_of_process() -> str:
@@ -327,14 +311,10 @@ def install(path: str, workdir: str) -> bool:
     _main_ident = get_ident()
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
     _fd = os.open(path, flags, 0o600)
-    emit("proc", None, None, role=_role)
+    emit("proc", locate=False, role=_role)
     os.register_at_fork(after_in_child=_after_fork_in_child)
     import atexit
 
     atexit.register(_at_exit)
     sys.excepthook = _excepthook(sys.excepthook)
-    if sys.stdout is not None:
-        _watch_stream(sys.stdout, "out")
-    if sys.stderr is not None:
-        _watch_stream(sys.stderr, "err")
     return True

@@ -87,6 +87,9 @@ def _install() -> None:
             env.get("IPCGRADER_AMPLIFY_DIR"),
             float(env.get("IPCGRADER_AMPLIFY_WAIT") or 0),
         )
+    import _ipcgrader_output
+
+    _ipcgrader_output.install()
     method = env.get("IPCGRADER_START_METHOD")
     if method:
         _default_start_method(method)

@@ -1,0 +1,163 @@
+"""Are verdicts the same on every grading? Grade each known variant many times and count flips.
+
+For every exercise given (default: bounded_queue, join_order, mutex_print, pipe_echo), every
+variant in ``tests/submissions/<exercise>/`` and the reference solution are graded
+``--repeats`` times (default 50) with the timeout the tests use (``--timeout``, 2 s), several
+gradings at once (``--jobs``) so that the machine is busy, as it is in a class's batch.
+
+A grading's *verdict* is its status and the status of every check. A *flip* is a grading
+whose verdict differs from the variant's most frequent one; the report lists, per variant,
+the flips, the checks that flipped, and the median and largest grading time. The exit
+status is 1 if anything flipped.
+
+Usage: ``python bench/bench_exercises.py [EXERCISE ...] [--repeats 50] [--jobs 3]
+[--only VARIANT ...] [--json FILE]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ipcgrader.loader import LoadedExercise, load_exercise
+from ipcgrader.plugins import get_plugin_manager
+from ipcgrader.session import Options, grade
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_EXERCISES = ["bounded_queue", "join_order", "mutex_print", "pipe_echo"]
+
+Verdict = tuple[str, tuple[tuple[str, str], ...]]
+
+
+@dataclass
+class Tally:
+    """Every grading of one variant."""
+
+    exercise: str
+    variant: str
+    verdicts: list[Verdict] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+
+    @property
+    def usual(self) -> Verdict:
+        """The most frequent verdict."""
+        return Counter(self.verdicts).most_common(1)[0][0]
+
+    @property
+    def flips(self) -> int:
+        """Gradings whose verdict is not the usual one."""
+        return sum(1 for verdict in self.verdicts if verdict != self.usual)
+
+    def flipped_checks(self) -> list[str]:
+        """Checks whose status was not the same in every grading."""
+        seen: dict[str, set[str]] = {}
+        for status, checks in self.verdicts:
+            seen.setdefault("(status)", set()).add(status)
+            for check, check_status in checks:
+                seen.setdefault(check, set()).add(check_status)
+        return sorted(check for check, statuses in seen.items() if len(statuses) > 1)
+
+
+def variants(exercise: str, only: set[str]) -> list[tuple[str, Path]]:
+    """The reference solution and every variant file of ``exercise``."""
+    found = [("(solution)", ROOT / "solutions" / exercise)]
+    folder = ROOT / "tests" / "submissions" / exercise
+    found += [(path.stem, path) for path in sorted(folder.glob("*.py"))]
+    return [(name, path) for name, path in found if not only or name in only]
+
+
+def grade_once(loaded: LoadedExercise, path: Path, timeout: float) -> tuple[Verdict, float]:
+    """One grading with a fresh plugin manager: its verdict and wall time."""
+    pm = get_plugin_manager(autoload=False)
+    started = time.monotonic()
+    result = grade(loaded, path, pm, Options(timeout=timeout))
+    checks = tuple((check.id, check.status.value) for check in result.checks)
+    return (result.status.value, checks), time.monotonic() - started
+
+
+def bench(
+    exercises: list[str], repeats: int, jobs: int, timeout: float, only: set[str]
+) -> list[Tally]:
+    """Grade every variant ``repeats`` times, ``jobs`` gradings at once."""
+    pm = get_plugin_manager(autoload=False)
+    work: list[tuple[Tally, LoadedExercise, Path]] = []
+    tallies: list[Tally] = []
+    for exercise in exercises:
+        loaded = load_exercise(ROOT / "exercises" / exercise, pm)
+        for name, path in variants(exercise, only):
+            tallies.append(Tally(exercise, name))
+            work.extend((tallies[-1], loaded, path) for _ in range(repeats))
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [
+            (tally, pool.submit(grade_once, loaded, path, timeout)) for tally, loaded, path in work
+        ]
+        for tally, future in futures:
+            verdict, seconds = future.result()
+            tally.verdicts.append(verdict)
+            tally.seconds.append(seconds)
+    return tallies
+
+
+def report(tallies: list[Tally]) -> str:
+    """A table: variant, gradings, flips, flipped checks, median and largest time."""
+    lines = [f"{'exercise/variant':<40} {'n':>4} {'flips':>5} {'median s':>9} {'max s':>7}"]
+    for tally in tallies:
+        lines.append(
+            f"{tally.exercise + '/' + tally.variant:<40} {len(tally.verdicts):>4} "
+            f"{tally.flips:>5} {statistics.median(tally.seconds):>9.2f} "
+            f"{max(tally.seconds):>7.2f}"
+        )
+        if tally.flips:
+            lines.append(f"    flipped: {', '.join(tally.flipped_checks())}")
+    total = sum(tally.flips for tally in tallies)
+    lines.append(f"total flips: {total} in {sum(len(t.verdicts) for t in tallies)} gradings")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the table; 1 if any verdict flipped."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("exercises", nargs="*", default=DEFAULT_EXERCISES)
+    parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--jobs", type=int, default=3)
+    parser.add_argument("--timeout", type=float, default=2.0)
+    parser.add_argument("--only", nargs="*", default=[], help="variant names (stems)")
+    parser.add_argument("--json", metavar="FILE", help="also write the tallies as JSON")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("IPCGRADER_DISABLE_PLUGIN_AUTOLOAD", "1")
+    started = time.monotonic()
+    tallies = bench(args.exercises, args.repeats, args.jobs, args.timeout, set(args.only))
+    print(report(tallies))
+    print(f"took {time.monotonic() - started:.0f} s, load average {os.getloadavg()}")
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(
+                [
+                    {
+                        "exercise": t.exercise,
+                        "variant": t.variant,
+                        "gradings": len(t.verdicts),
+                        "flips": t.flips,
+                        "flipped_checks": t.flipped_checks(),
+                        "median_s": statistics.median(t.seconds),
+                        "max_s": max(t.seconds),
+                    }
+                    for t in tallies
+                ],
+                indent=2,
+            ),
+            encoding="utf-8",
+        )
+    return 1 if any(tally.flips for tally in tallies) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

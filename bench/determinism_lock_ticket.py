@@ -1,0 +1,152 @@
+"""Grade every lock_ticket variant many times under each start method and count flips.
+
+A variant's verdict is what its ``expected.toml`` entry pins down: the grading's status,
+the status of every check the entry names (``fails``, ``passes``) and whether each named
+diagnostic kind is reported. A flip is a grading whose verdict differs from the variant's
+most common one; a mismatch is one that contradicts the entry. Outcome checks the entry
+does not name (how many tickets a racy run oversold) may vary: their spread is reported as
+score values and distinct sets of failing checks, for information.
+
+For each start method, every scenario of the exercise (the script one too) is made to run
+under that method only, so "50 gradings under spawn" means 50 gradings in which every run
+uses spawn; ``--as-shipped`` grades the exercise as it is. Expectations are written for
+the exercise as shipped, so mismatches under a forced method are reported, not counted
+(a threading.Lock cannot even be pickled under spawn).
+
+Usage: ``python bench/determinism_lock_ticket.py [--repeats 50] [--methods fork spawn]
+[--as-shipped] [--variants no_lock ...] [--jobs 2] [--json out.json]``; exit status 1 on
+any flip, or on any mismatch as shipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from ipcgrader.loader import LoadedExercise, load_exercise
+from ipcgrader.plugins import get_plugin_manager
+from ipcgrader.results import ExerciseResult
+from ipcgrader.session import Options, grade
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+EXERCISE = ROOT / "exercises" / "lock_ticket"
+VARIANTS = ROOT / "tests" / "submissions" / "lock_ticket"
+#: Hanging variants are stopped after this long (a little more than in the test suite,
+#: so that their scenarios that do finish are not cut short on a busy machine).
+HANG_TIMEOUT_S = 4.0
+
+
+def under(loaded: LoadedExercise, method: str) -> LoadedExercise:
+    """The exercise with every scenario running under ``method`` only."""
+    spec = loaded.spec
+    scenarios = [s.model_copy(update={"start_methods": None}) for s in spec.scenarios]
+    forced = spec.model_copy(update={"start_methods": [method], "scenarios": scenarios})
+    return LoadedExercise(spec=forced, directory=loaded.directory)
+
+
+def verdict(result: ExerciseResult, expected: dict[str, Any]) -> tuple[Any, ...]:
+    """What must not change between gradings (see the module docstring)."""
+    status = {c.id: c.status.value for c in result.checks}
+    named = [*expected.get("fails", []), *expected.get("passes", [])]
+    kinds = {d.kind for d in result.diagnostics}
+    return (
+        result.status.value,
+        tuple(status.get(c) for c in named),
+        tuple(k in kinds for k in expected.get("diagnostics", [])),
+    )
+
+
+def failing(result: ExerciseResult) -> tuple[str, ...]:
+    """Every check that did not pass."""
+    return tuple(sorted(c.id for c in result.checks if c.status.value != "passed"))
+
+
+def mismatches(result: ExerciseResult, expected: dict[str, Any]) -> list[str]:
+    """Where a grading contradicts the variant's expected.toml entry."""
+    status = {c.id: c.status.value for c in result.checks}
+    found = []
+    if result.status.value != expected["status"]:
+        found.append(f"status {result.status.value}")
+    found += [f"{c} did not fail" for c in expected.get("fails", []) if status.get(c) != "failed"]
+    found += [f"{c} did not pass" for c in expected.get("passes", []) if status.get(c) != "passed"]
+    kinds = {d.kind for d in result.diagnostics}
+    found += [f"no {k} diagnostic" for k in expected.get("diagnostics", []) if k not in kinds]
+    return found
+
+
+def run_variant(
+    loaded: LoadedExercise, name: str, expected: dict[str, Any], repeats: int, jobs: int
+) -> dict[str, Any]:
+    """Grade one variant ``repeats`` times and summarise."""
+    pm = get_plugin_manager(autoload=False)
+    path = VARIANTS / expected.get("file", f"{name}.py")
+    timeout = float(expected.get("timeout", 10))
+    if timeout < 5:
+        timeout = HANG_TIMEOUT_S
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        results = list(
+            pool.map(lambda _: grade(loaded, path, pm, Options(timeout=timeout)), range(repeats))
+        )
+    verdicts = Counter(verdict(r, expected) for r in results)
+    (common, _), *_ = verdicts.most_common(1)
+    wrong = Counter(m for r in results for m in mismatches(r, expected))
+    return {
+        "variant": name,
+        "gradings": len(results),
+        "flips": len(results) - verdicts[common],
+        "status": common[0],
+        "mismatches": dict(wrong),
+        "score_values": sorted(Counter(r.score for r in results).items()),
+        "failing_sets": len({failing(r) for r in results}),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--methods", nargs="*", default=["fork", "spawn"])
+    parser.add_argument("--as-shipped", action="store_true", help="also grade as shipped")
+    parser.add_argument("--variants", nargs="*", help="default: every variant")
+    parser.add_argument("--jobs", type=int, default=2, help="gradings made at once")
+    parser.add_argument("--json", type=Path, help="write the summary here")
+    args = parser.parse_args(argv)
+
+    manifest = tomllib.loads((VARIANTS / "expected.toml").read_text(encoding="utf-8"))
+    names = args.variants or list(manifest)
+    loaded = load_exercise(EXERCISE, get_plugin_manager(autoload=False))
+    summary: list[dict[str, Any]] = []
+    bad = 0
+    configurations = [("shipped", loaded)] if args.as_shipped else []
+    configurations += [(method, under(loaded, method)) for method in args.methods]
+    for label, exercise in configurations:
+        for name in names:
+            row = run_variant(exercise, name, manifest[name], args.repeats, args.jobs)
+            row["method"] = label
+            summary.append(row)
+            bad += row["flips"] + (sum(row["mismatches"].values()) if label == "shipped" else 0)
+            scores = ", ".join(f"{s:g}x{n}" for s, n in row["score_values"])
+            print(
+                f"{label:7s} {name:22s} {row['gradings']} gradings, {row['flips']} flips, "
+                f"{row['status']}; scores {scores}; failing sets {row['failing_sets']}"
+                + (f"; mismatches {row['mismatches']}" if row["mismatches"] else ""),
+                flush=True,
+            )
+    total = sum(r["flips"] for r in summary)
+    print(f"total: {sum(r['gradings'] for r in summary)} gradings, {total} flips")
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

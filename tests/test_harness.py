@@ -1,0 +1,385 @@
+"""The harness inside real processes: what it records, and that it changes nothing else.
+
+Each test runs a small program with the harness first on PYTHONPATH, the way a graded run
+does (without the sandbox), and reads the trace it left.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ipcgrader.checks.trace_checks import NoRace
+from ipcgrader.harness_plugin import INJECT_DIR, compile_harness
+from ipcgrader.trace import (
+    Trace,
+    atomicity_violations,
+    crashed_children,
+    find_races,
+    read_trace,
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _compiled_harness() -> None:
+    compile_harness()
+
+
+def run(
+    tmp_path: Path,
+    source: str,
+    *,
+    method: str = "fork",
+    harness: bool = True,
+    amplify: bool = False,
+    trace_file: Path | None = None,
+) -> tuple[Trace, subprocess.CompletedProcess[str]]:
+    """Run ``source`` as prog.py in a fresh folder holding data.json ({"count": 0})."""
+    work = tmp_path / f"work-{method}-{harness}"
+    meta = tmp_path / f"meta-{method}-{harness}"
+    work.mkdir()
+    meta.mkdir()
+    (work / "prog.py").write_text(textwrap.dedent(source), encoding="utf-8")
+    (work / "data.json").write_text('{"count": 0}', encoding="utf-8")
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONIOENCODING": "utf-8",
+    }
+    trace_path = trace_file or meta / "trace.jsonl"
+    if harness:
+        env.update(
+            PYTHONPATH=str(INJECT_DIR),
+            IPCGRADER_WORKDIR=str(work),
+            IPCGRADER_TRACE=str(trace_path),
+            IPCGRADER_SHARED="data.json",
+            IPCGRADER_ATOMIC_WRITES="1",
+            IPCGRADER_DILATION="0.01",
+            IPCGRADER_START_METHOD=method,
+        )
+        if amplify:
+            (meta / "amplify").mkdir()
+            env.update(IPCGRADER_AMPLIFY_DIR=str(meta / "amplify"), IPCGRADER_AMPLIFY_WAIT="2")
+    done = subprocess.run(
+        [sys.executable, "prog.py"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+        check=False,
+    )
+    return read_trace(trace_path), done
+
+
+def kinds(trace: Trace, kind: str) -> list[Any]:
+    return [e for e in trace.events if e.kind == kind]
+
+
+LOCKED_COUNTER = """\
+    import json
+    import multiprocessing as mp
+
+
+    def work(lock):
+        with lock:
+            with open("data.json") as f:
+                data = json.load(f)
+            data["count"] += 1
+            with open("data.json", "w") as f:
+                json.dump(data, f)
+
+
+    if __name__ == "__main__":
+        lock = mp.Lock()
+        workers = [mp.Process(target=work, args=(lock,)) for _ in range(2)]
+        for p in workers:
+            p.start()
+        for p in workers:
+            p.join()
+        print(open("data.json").read())
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_lock_identity_is_the_same_in_every_process(tmp_path: Path, method: str) -> None:
+    trace, done = run(tmp_path, LOCKED_COUNTER, method=method)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == '{"count": 2}\n'
+    assert trace.complete, trace.problems
+    created = kinds(trace, "lock_new")
+    assert [(e.get("lock"), e.line) for e in created] == [("Lock", 15)]
+    tag = created[0].obj
+    workers = trace.workers()
+    assert len(workers) == 2
+    for worker in workers:
+        acquired = [e for e in worker.events if e.kind == "acquired"]
+        assert [e.obj for e in acquired] == [tag]
+        assert acquired[0].where == "prog.py:6"
+        ops = [(e.kind, e.line) for e in worker.events if e.kind in ("read", "write")]
+        assert ops == [("read", 7), ("write", 10)]
+    assert find_races(trace, "data.json") == []
+    assert atomicity_violations(trace, "data.json") == []
+
+
+def test_threading_lock_does_not_count_across_processes(tmp_path: Path) -> None:
+    source = LOCKED_COUNTER.replace("lock = mp.Lock()", "lock = threading.Lock()").replace(
+        "import json\n", "import json\n    import threading\n"
+    )
+    trace, done = run(tmp_path, source)
+    assert done.returncode == 0, done.stderr
+    [created] = kinds(trace, "lock_new")
+    assert created.get("lock") == "threading.Lock"
+    assert not trace.lock(created.obj or "").process_shared
+    assert find_races(trace, "data.json")
+    expectation = NoRace.model_validate({"kind": "no_race", "file": "data.json"})
+    verdict = expectation.judge_trace(trace, None)  # type: ignore[arg-type]
+    assert verdict.passed is False
+    assert [d.kind for d in verdict.diagnostics] == ["thread_lock"]
+    assert "threading.Lock (created at line 16)" in verdict.message
+
+
+def test_exits_and_uncaught_exceptions_of_children(tmp_path: Path) -> None:
+    trace, done = run(
+        tmp_path,
+        """\
+        import multiprocessing as mp
+        import sys
+
+
+        def crash():
+            raise ValueError("bad ticket")
+
+
+        def leave():
+            sys.exit(3)
+
+
+        if __name__ == "__main__":
+            for target in (crash, leave, print):
+                p = mp.Process(target=target)
+                p.start()
+                p.join()
+            print("main done")
+        """,
+    )
+    assert done.returncode == 0
+    assert trace.complete, trace.problems
+    by_target = {p.target: p for p in trace.workers()}
+    assert by_target["crash"].exitcode == 1
+    assert by_target["crash"].exception == {
+        "type": "ValueError",
+        "message": "bad ticket",
+        "file": "prog.py",
+        "line": 6,
+    }
+    assert by_target["leave"].exitcode == 3 and by_target["leave"].exception is None
+    assert by_target["print"].exitcode == 0
+    assert {p.target for p in crashed_children(trace)} == {"crash", "leave"}
+    root = trace.root()
+    assert root is not None and root.exit is not None
+
+
+PRINTERS = """\
+    import multiprocessing as mp
+
+
+    def talk(n):
+        for i in range(60):
+            print(f"{n} line {i}")
+
+
+    if __name__ == "__main__":
+        workers = [mp.Process(target=talk, args=(n,)) for n in range(4)]
+        for p in workers:
+            p.start()
+        for p in workers:
+            p.join()
+        print("partial", end="")
+        print(" line")
+        print("no newline at the end", end="")
+"""
+
+
+def test_output_is_line_atomic_and_recorded_with_pids(tmp_path: Path) -> None:
+    trace, done = run(tmp_path, PRINTERS)
+    lines = done.stdout.split("\n")
+    assert lines[-2:] == ["partial line", "no newline at the end"]
+    body = lines[:-2]
+    assert len(body) == 240
+    assert all(re.fullmatch(r"\d line \d+", line) for line in body), "glued lines"
+    events = trace.output("stdout")
+    assert len(events) == 242
+    pid_of = {p.pid: int(p.name.split("-")[1]) - 1 for p in trace.workers() if p.name}
+    for event in events[:240]:
+        assert int(event.get("text").split()[0]) == pid_of[event.pid]
+    assert events[-1].get("text") == "no newline at the end" and events[-1].get("partial")
+
+
+def test_a_correct_program_prints_the_same_with_and_without_the_harness(
+    tmp_path: Path,
+) -> None:
+    serial = PRINTERS.replace(
+        "p.start()\n        for p in workers:\n            p.join()",
+        "p.start()\n            p.join()",
+    )
+    assert serial.count("p.join()") == 1
+    _, traced = run(tmp_path, serial)
+    _, plain = run(tmp_path, serial, harness=False)
+    assert traced.returncode == plain.returncode == 0
+    assert traced.stdout == plain.stdout
+    assert traced.stderr == plain.stderr == ""
+
+
+def test_queue_and_pipe_events_keep_their_identity_under_spawn(tmp_path: Path) -> None:
+    trace, done = run(
+        tmp_path,
+        """\
+        import multiprocessing as mp
+        import queue
+
+
+        def child(q, conn):
+            q.put("from child")
+            conn.send(conn.recv() + 1)
+
+
+        if __name__ == "__main__":
+            q = mp.Queue(1)
+            mine, theirs = mp.Pipe()
+            p = mp.Process(target=child, args=(q, theirs))
+            p.start()
+            mine.send(41)
+            print(mine.recv(), q.get())
+            q.put(1)
+            try:
+                q.put(2, block=False)
+            except queue.Full:
+                print("full")
+            q.get()
+            try:
+                q.get(timeout=0.05)
+            except queue.Empty:
+                print("empty")
+            p.join()
+        """,
+        method="spawn",
+    )
+    assert done.stdout == "42 from child\nfull\nempty\n", done.stderr
+    assert trace.complete, trace.problems
+    [queue_new] = kinds(trace, "queue_new")
+    assert queue_new.get("maxsize") == 1 and queue_new.line == 11
+    [child] = trace.workers()
+    assert [e.obj for e in child.events if e.kind == "put"] == [queue_new.obj]
+    outcomes = [(e.kind, e.get("outcome")) for e in trace.events if e.kind.endswith("_done")]
+    assert ("put_done", "Full") in outcomes and ("get_done", "Empty") in outcomes
+    [pipe] = kinds(trace, "pipe_new")
+    pipe_events = [
+        (e.pid == child.pid, e.kind, e.get("end")) for e in trace.events if e.obj == pipe.obj
+    ]
+    assert (True, "recv", 1) in pipe_events and (False, "send", 0) in pipe_events
+
+
+def test_file_locks_are_locks_released_when_closed(tmp_path: Path) -> None:
+    trace, done = run(
+        tmp_path,
+        """\
+        import fcntl
+        import json
+        import multiprocessing as mp
+
+
+        def work():
+            with open("lock", "w") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                with open("data.json") as f:
+                    data = json.load(f)
+                data["count"] += 1
+                with open("data.json", "w") as f:
+                    json.dump(data, f)
+            print("done")
+
+
+        if __name__ == "__main__":
+            workers = [mp.Process(target=work) for _ in range(3)]
+            for p in workers:
+                p.start()
+            for p in workers:
+                p.join()
+            print(open("data.json").read())
+        """,
+    )
+    assert done.stdout.endswith('{"count": 3}\n'), done.stderr
+    assert trace.complete, trace.problems
+    tags = {e.obj for e in kinds(trace, "acquired")}
+    assert len(tags) == 1 and next(iter(tags)).startswith("F")
+    assert trace.lock(next(iter(tags))).kind == "flock"
+    released = kinds(trace, "release")
+    assert len(released) == 3 and all(e.get("implicit") for e in released)
+    assert find_races(trace, "data.json") == []
+    assert atomicity_violations(trace, "data.json") == []
+
+
+def test_manager_lock_proxies_have_one_identity(tmp_path: Path) -> None:
+    trace, done = run(
+        tmp_path,
+        LOCKED_COUNTER.replace(
+            "lock = mp.Lock()", "manager = mp.Manager()\n        lock = manager.Lock()"
+        ),
+    )
+    assert done.stdout == '{"count": 2}\n', done.stderr
+    assert trace.complete, trace.problems
+    tags = {e.obj for e in kinds(trace, "acquired")}
+    assert len(tags) == 1 and next(iter(tags)).startswith("M")
+    assert "manager" in {p.role for p in trace.processes.values()}
+    assert find_races(trace, "data.json") == []
+
+
+def test_every_way_of_touching_a_shared_file_is_recorded(tmp_path: Path) -> None:
+    trace, done = run(
+        tmp_path,
+        """\
+        import os
+        from pathlib import Path
+
+        with open("data.json", "w") as f:
+            f.write('{"count": 1}')
+        Path("tmp.json").write_text('{"count": 2}')
+        os.replace("tmp.json", "data.json")
+        os.close(os.open("data.json", os.O_RDONLY))
+        print(Path("data.json").read_text())
+        print(sorted(os.listdir(".")))
+        """,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "{\"count\": 2}\n['data.json', 'prog.py']\n"  # no temporary left
+    ops = [(e.kind, e.line, e.get("mode")) for e in trace.events if e.obj == "data.json"]
+    assert ops == [("write", 4, "w"), ("write", 7, "rename"), ("read", 8, None), ("read", 9, "r")]
+
+
+def test_amplification_turns_an_unprotected_update_into_a_lost_update(
+    tmp_path: Path,
+) -> None:
+    source = LOCKED_COUNTER.replace("    with lock:\n", "    if True:  # no lock\n")
+    trace, done = run(tmp_path, source, amplify=True)
+    assert done.stdout == '{"count": 1}\n', done.stderr  # both read 0, both wrote 1
+    meetings = kinds(trace, "meet")
+    assert len(meetings) == 2 and all(e.get("met") for e in meetings)
+    assert find_races(trace, "data.json")
+
+
+def test_a_broken_trace_path_does_not_break_the_program(tmp_path: Path) -> None:
+    trace, done = run(tmp_path, LOCKED_COUNTER, trace_file=tmp_path / "missing" / "t.jsonl")
+    assert done.returncode == 0
+    assert done.stdout == '{"count": 2}\n'
+    assert "ipcgrader harness" in done.stderr
+    assert not trace.complete
