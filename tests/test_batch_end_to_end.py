@@ -188,6 +188,16 @@ def test_only_changed_submissions_options_or_force_regrade(tmp_path: Path) -> No
     assert "2 graded, 0 unchanged" in batch(*common, "--timeout", "7")[1]  # other verdicts
 
 
+def test_an_output_folder_inside_the_submissions_is_not_a_student(tmp_path: Path) -> None:
+    subs = tmp_path / "subs"
+    _student(subs, "s1", _variant("syntax_error"))
+    common = (snapshot(tmp_path), "--submissions", str(subs), "--out", str(subs / "grades"))
+    assert "done: 1 graded, 0 unchanged" in batch(*common)[1]
+    code, printed = batch(*common)
+    assert "done: 0 graded, 1 unchanged" in printed and "grades" not in printed.split("done")[0]
+    assert code == 1
+
+
 def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()

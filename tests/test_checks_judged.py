@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from ipcgrader.checks.ipc_trace import LockedSections, PipeEnds
 from ipcgrader.checks.observed import JsonValue, fill
+from ipcgrader.checks.ordering import NoInterleave
 from ipcgrader.checks.portability import SpawnSafe, static_findings
 from ipcgrader.results import RunOutcome, RunRecord
 from ipcgrader.trace import TRACE_ARTIFACT, parse_trace
@@ -305,3 +306,35 @@ def test_two_processes_on_one_end_are_named_main_first() -> None:
     assert "the main process calls send() at echo.py:24" in verdict.message
     assert "echo_server() calls recv() at echo.py:7" in verdict.message
     assert "made at echo.py:20" in verdict.message
+
+
+def two_workers(serialised: bool, locked: bool) -> RunRecord:
+    body = section("L1.1") if locked else [e for e in section("L1.1") if e["kind"] == "out"]
+    main = [
+        {"pid": 1, "kind": "proc", "role": "main"},
+        {"pid": 1, "kind": "lock_new", "obj": "L1.1", "lock": "Lock"},
+    ]
+    start = [{"pid": 1, "kind": "start", "child": pid} for pid in (2, 3)]
+    joined = [{"pid": 1, "kind": "joined", "child": pid, "exitcode": 0} for pid in (2, 3)]
+    if serialised:  # start 2, join 2, start 3, join 3
+        events = [*main, start[0], *worker(2, "L1.1", body), joined[0]]
+        events += [start[1], *worker(3, "L1.1", body), joined[1]]
+    else:
+        events = [*main, *start, *worker(2, "L1.1", body), *worker(3, "L1.1", body), *joined]
+    run = traced([*events, {"pid": 1, "kind": "exit", "code": None}])
+    run.outcome.stdout = "p开始打印了\np打印结束了\np开始打印了\np打印结束了\n"
+    return run
+
+
+def test_clean_output_still_fails_when_sections_could_interleave() -> None:
+    check = NoInterleave(kind="no_interleave", start="开始打印了", end="打印结束了")
+    verdict = check.evaluate(two_workers(serialised=False, locked=False))
+    assert verdict.passed is False
+    assert verdict.message.startswith("no lines interleaved in this run, but they can")
+    assert verdict.diagnostics[0].kind == "unlocked_output"
+
+
+def test_sections_ordered_by_join_or_covered_by_one_lock_cannot_interleave() -> None:
+    check = NoInterleave(kind="no_interleave", start="开始打印了", end="打印结束了")
+    assert check.evaluate(two_workers(serialised=True, locked=False)).passed is True
+    assert check.evaluate(two_workers(serialised=False, locked=True)).passed is True

@@ -131,6 +131,34 @@ def test_lock_identity_is_the_same_in_every_process(tmp_path: Path, method: str)
     assert atomicity_violations(trace, "data.json") == []
 
 
+@pytest.mark.parametrize(
+    ("factory", "kind", "protects"),
+    [
+        ("mp.RLock()", "RLock", True),
+        ("mp.Condition()", "Condition", True),
+        ("mp.Semaphore(1)", "Semaphore", True),
+        ("mp.BoundedSemaphore(2)", "BoundedSemaphore", False),
+    ],
+)
+def test_every_multiprocessing_lock_kind(
+    tmp_path: Path, factory: str, kind: str, protects: bool
+) -> None:
+    # nested `with` (re-entrant for RLock/Condition, a second holder for the semaphores
+    # would block: nest only where it is allowed)
+    nested = kind in ("RLock", "Condition")
+    source = LOCKED_COUNTER.replace("lock = mp.Lock()", f"lock = {factory}")
+    if nested:
+        source = source.replace("    with lock:\n", "    with lock, lock:\n")
+    trace, done = run(tmp_path, source)
+    assert done.stdout == '{"count": 2}\n', done.stderr
+    assert trace.complete, trace.problems
+    [created] = kinds(trace, "lock_new")
+    assert created.get("lock") == kind
+    assert {e.obj for e in kinds(trace, "acquired")} == {created.obj}
+    assert len(kinds(trace, "acquired")) == (4 if nested else 2)
+    assert bool(find_races(trace, "data.json")) is not protects
+
+
 def test_threading_lock_does_not_count_across_processes(tmp_path: Path) -> None:
     source = LOCKED_COUNTER.replace("lock = mp.Lock()", "lock = threading.Lock()").replace(
         "import json\n", "import json\n    import threading\n"

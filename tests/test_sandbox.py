@@ -107,18 +107,32 @@ def test_loopback_of_its_own(level: str, tmp_path: Path) -> None:
     assert outcome.stdout.strip() == "ping", outcome.stderr
 
 
+SPINNING_GROUP = """
+import os, time
+if os.fork() == 0:
+    os.setsid()  # out of the student's process group: found by its marker
+    time.sleep(30)
+    os._exit(0)
+for _ in range(5):
+    os.fork()  # 32 processes in the group, all spinning
+end = time.monotonic() + 20
+while time.monotonic() < end:
+    pass
+"""
+
+
 @pytest.mark.parametrize("level", LEVELS)
 def test_killing_every_run_from_outside(level: str, tmp_path: Path) -> None:
-    """kill_active_runs (Ctrl-C) ends a run at once; the sweep leaves nothing."""
+    """kill_active_runs (Ctrl-C) kills the supervisor while 33 busy processes run: the run
+    ends at once and nothing is left (outside a namespace: the group, then the marker)."""
     outcomes: list[RunOutcome] = []
+    limits = SMALL.model_copy(update={"processes": 100})
     thread = threading.Thread(
-        target=lambda: outcomes.append(
-            run_code("import os, time; os.fork(); time.sleep(30)", tmp_path, level, 30)
-        )
+        target=lambda: outcomes.append(run_code(SPINNING_GROUP, tmp_path, level, 30, limits))
     )
     thread.start()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and len(marked_processes()) < 2:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and len(marked_processes()) < 33:
         time.sleep(0.01)
     assert sandbox.kill_active_runs() == 1
     thread.join(10)
@@ -149,6 +163,7 @@ def test_auto_level_is_the_strongest_available(monkeypatch: pytest.MonkeyPatch) 
         ({"returncode": 0}, "", None),
         ({"returncode": 0, "leftovers": 2}, "", "left_running"),
         ({"returncode": 1}, "Traceback ...\nMemoryError\n", "memory"),
+        ({"returncode": 1}, "OSError: [Errno 12] Cannot allocate memory\n", "memory"),
         ({"returncode": 1}, "Traceback ...\nOSError: [Errno 27] File too large\n", "file_size"),
         ({"returncode": 1}, "Traceback ...\nValueError: bad\n", "exit"),
         ({"returncode": 0}, "MemoryError\n", None),  # caught and printed: not the end

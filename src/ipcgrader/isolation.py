@@ -82,23 +82,36 @@ def unshare_prefix() -> tuple[tuple[str, ...], str]:
     unshare = shutil.which("unshare")
     if unshare is None or not sys.platform.startswith("linux"):
         return (), "unshare (util-linux) is not installed"
-    user = () if _is_root() else ("--user", "--map-root-user")
-    prefix = (unshare, *user, "--pid", "--fork", "--kill-child", "--mount-proc", "--net", "--ipc")
-    failure = _probe(prefix)
-    if failure is not None:
-        return (), f"unshare cannot create namespaces here: {failure}"
-    return prefix, " ".join(prefix[1:])
+    namespaces = ("--pid", "--fork", "--kill-child", "--mount-proc", "--net", "--ipc")
+    user = ("--user", "--map-root-user")
+    # root may need no user namespace (and a container may forbid one); others need it
+    candidates = [(), user] if _is_root() else [user]
+    failure = None
+    for extra in candidates:
+        prefix = (unshare, *extra, *namespaces)
+        failure = _probe(prefix)
+        if failure is None:
+            return prefix, " ".join(["unshare", *prefix[1:]])
+    return (), f"unshare cannot create namespaces here: {failure}"
 
 
-def bwrap_args(writable: Sequence[Path], shm_bytes: int) -> list[str]:
+def _bwrap_privileges() -> list[list[str]]:
+    """bubblewrap's privilege options to try, best first.
+
+    Root keeps its capabilities in bwrap unless told; an ordinary user never gets any. The
+    supervisor would keep two: to take real-time priority, and to drop every capability
+    for good in the student's process (see ``confine.drop_privileges``); a container that
+    lacks them gets none."""
+    if not _is_root():
+        return [["--unshare-user"]]
+    drop = ["--cap-drop", "ALL"]
+    return [[*drop, "--cap-add", "CAP_SYS_NICE", "--cap-add", "CAP_SETPCAP"], drop]
+
+
+def bwrap_args(writable: Sequence[Path], shm_bytes: int, privileges: Sequence[str]) -> list[str]:
     """bubblewrap options of a run whose writable folders are ``writable``."""
     args = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--die-with-parent"]
-    args += ["--as-pid-1", "--new-session"]
-    # Root keeps its capabilities in bwrap unless told; an ordinary user never gets any.
-    # The supervisor keeps two: to take real-time priority, and to drop every capability
-    # for good in the student's process (see supervise.drop_privileges).
-    root = ["--cap-drop", "ALL", "--cap-add", "CAP_SYS_NICE", "--cap-add", "CAP_SETPCAP"]
-    args += root if _is_root() else ["--unshare-user"]
+    args += ["--as-pid-1", "--new-session", *privileges]
     args += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     args += ["--size", str(shm_bytes), "--tmpfs", "/dev/shm"]
     for folder in writable:
@@ -107,22 +120,29 @@ def bwrap_args(writable: Sequence[Path], shm_bytes: int) -> list[str]:
 
 
 @functools.lru_cache(maxsize=1)
-def bwrap_path() -> tuple[str | None, str]:
-    """Path of a working ``bwrap`` and a note, or None and why not."""
+def bwrap_setup() -> tuple[str | None, tuple[str, ...], str]:
+    """Path of a working ``bwrap``, its privilege options and a note; None and why not."""
     bwrap = shutil.which("bwrap")
     if bwrap is None or not sys.platform.startswith("linux"):
-        return None, "bubblewrap (bwrap) is not installed"
+        return None, (), "bubblewrap (bwrap) is not installed"
+    failure = None
     with tempfile.TemporaryDirectory(prefix="ipcgrade-probe-") as folder:
-        failure = _probe([bwrap, *bwrap_args([Path(folder)], 1 << 20), "--"])
-    if failure is not None:
-        return None, f"bwrap does not work here: {failure}"
-    return bwrap, bwrap
+        for privileges in _bwrap_privileges():
+            failure = _probe([bwrap, *bwrap_args([Path(folder)], 1 << 20, privileges), "--"])
+            if failure is None:
+                return bwrap, tuple(privileges), bwrap
+    return None, (), f"bwrap does not work here: {failure}"
+
+
+def bwrap_path() -> str | None:
+    """Path of a working ``bwrap``, or None."""
+    return bwrap_setup()[0]
 
 
 def levels() -> list[Level]:
     """Every level, with whether this host supports it."""
     prefix, unshare_note = unshare_prefix()
-    bwrap, bwrap_note = bwrap_path()
+    bwrap, _, bwrap_note = bwrap_setup()
     return [
         Level("basic", True, "always available"),
         Level("namespaces", bool(prefix), unshare_note),
@@ -137,7 +157,7 @@ def chosen_level() -> str:
     """
     wanted = os.environ.get(ENV_VAR, "auto").strip().lower() or "auto"
     if wanted == "auto":
-        if bwrap_path()[0] is not None:
+        if bwrap_path() is not None:
             return "bwrap"
         return "namespaces" if unshare_prefix()[0] else "basic"
     if wanted not in LEVELS:
@@ -162,7 +182,7 @@ def wrapper(level: str, writable: Sequence[Path], shm_bytes: int) -> list[str]:
     if level == "namespaces":
         return list(unshare_prefix()[0])
     if level == "bwrap":
-        bwrap = bwrap_path()[0]
+        bwrap, privileges, _ = bwrap_setup()
         assert bwrap is not None, "chosen_level() checked it"
-        return [bwrap, *bwrap_args(writable, shm_bytes), "--"]
+        return [bwrap, *bwrap_args(writable, shm_bytes, privileges), "--"]
     return []

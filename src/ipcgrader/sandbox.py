@@ -177,7 +177,7 @@ def end_reason(status: dict[str, Any], stderr: str) -> str | None:
         return "cpu"
     if sig is not None or code not in (0, None):
         names = {m["name"] for m in map(_EXCEPTION_LINE.match, stderr.splitlines()) if m}
-        if "MemoryError" in names:
+        if "MemoryError" in names or f"[Errno {errno.ENOMEM}]" in stderr:  # ENOMEM: mmap
             return "memory"
         if f"[Errno {errno.EFBIG}]" in stderr:  # Python ignores SIGXFSZ: write() raises
             return "file_size"
@@ -187,17 +187,45 @@ def end_reason(status: dict[str, Any], stderr: str) -> str | None:
     return None
 
 
-def _parse_answer(answer: bytes) -> tuple[dict[str, Any], bytes, bytes]:
-    """The supervisor's status and the kept stdout and stderr bytes ({} if it gave none)."""
+def _parse_answer(answer: bytes) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
+    """The supervisor's first line (its child), its status and the kept stdout and stderr
+    bytes ({} for what it did not give)."""
+    first, _, answer = answer.partition(b"\n")
     line, _, rest = answer.partition(b"\n")
+    try:
+        child = json.loads(first)
+    except ValueError:
+        child = None
+    child = child if isinstance(child, dict) else {}
     try:
         status = json.loads(line)
         out_len, err_len = int(status["stdout_len"]), int(status["stderr_len"])
     except (ValueError, KeyError, TypeError):
-        return {}, b"", b""
+        return child, {}, b"", b""
     if not isinstance(status, dict) or len(rest) != out_len + err_len:
-        return {}, b"", b""
-    return status, rest[:out_len], rest[out_len:]
+        return child, {}, b"", b""
+    return child, status, rest[:out_len], rest[out_len:]
+
+
+def kill_group(pgid: int, token: str) -> None:
+    """Kill the student's process group if it is still that of this run (its supervisor died
+    outside a namespace): one signal takes the whole group, so no fork gets past it."""
+    needle = f"{RUN_MARKER}={token}".encode()
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+            if int(fields[3]) != pgid:
+                continue
+            with open(f"/proc/{entry}/environ", "rb") as handle:
+                ours = needle in handle.read().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if ours:
+            for sig in (signal.SIGSTOP, signal.SIGKILL):
+                with contextlib.suppress(OSError):
+                    os.killpg(pgid, sig)
+            return
 
 
 def run(request: RunRequest, meta_dir: Path, *, level: str | None = None) -> RunOutcome:
@@ -260,10 +288,16 @@ def run(request: RunRequest, meta_dir: Path, *, level: str | None = None) -> Run
     finally:
         with _ACTIVE_LOCK:
             _ACTIVE.discard(proc)
-    status, out_bytes, err_bytes = _parse_answer(answer)
+    child, status, out_bytes, err_bytes = _parse_answer(answer)
     if proc.returncode != 0:
         status = {}  # killed from outside mid-answer: trust nothing it said
-    swept = sweep_marked(token) if forced or not status or level == "basic" else 0
+    swept = 0
+    if forced or not status:
+        # The supervisor died before it killed every process of the run (in a namespace
+        # the kernel has done it): the student's group first, then a sweep by marker.
+        if isinstance(child.get("child"), int) and child.get("pid1") is False:
+            kill_group(child["child"], token)
+        swept = sweep_marked(token)
     wall = time.monotonic() - started
     if not status:
         # the supervisor itself died (killed by the student, or by us at the hard deadline)

@@ -4,9 +4,10 @@ Queue.get(), Process.start() and Process.join() are wrapped (in the main process
 
 - before the first get(), wait until the producer has filled the queue (or ended), and a
   little longer, so a producer that drops items on queue.Full drops them in every run;
-- a join() of a producer that is still alive after a grace period is a deadlock: the
-  producer waits for room in the full Queue(3) while main() waits for it to end. The
-  driver records it, stops the processes and exits with status 1 instead of hanging;
+- a join() of a live producer before main() got the sentinel, while a queue main() made is
+  full, is a deadlock for certain: the producer waits for room that only a get() can make,
+  and main() is in join(). The driver records it, stops the processes and exits with
+  status 1 instead of hanging until the timeout;
 - a blocking get() while no child is alive any more waits for items that cannot come
   (the producer ended without its sentinel): recorded, stopped, status 1.
 """
@@ -22,8 +23,6 @@ import time
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))
 from bq_probe import Observations, wait  # noqa: E402
 
-#: how long a join() may wait for a live producer before it is called a deadlock (real s)
-GRACE_S = 1.0
 #: extra wait once the queue is full, before main() may take the first item (real s)
 SETTLE_S = 0.2
 
@@ -46,15 +45,17 @@ def drive(student):
     seen = Observations()
     me = os.getpid()
     gets = [0]
+    sentinel, queues = [False], []
     started, joined = set(), set()
-    seen.set(started=0, joined=0, gets=0, deadlock=False, starved=False, exitcodes=[])
+    seen.set(started=0, joined=0, gets=0, deadlock=False, starved=False)
 
+    real_init = multiprocessing.queues.Queue.__init__
     real_get = multiprocessing.queues.Queue.get
     real_start = multiprocessing.process.BaseProcess.start
     real_join = multiprocessing.process.BaseProcess.join
 
     def settle(q):
-        deadline = time.monotonic() + 3.0
+        deadline = time.monotonic() + 10.0
         while multiprocessing.active_children() and not q.full():
             if time.monotonic() > deadline:
                 return
@@ -80,7 +81,13 @@ def drive(student):
                 if misses >= 3:
                     stop(seen, starved=True, gets=gets[0])
         gets[0] += 1
+        sentinel[0] = sentinel[0] or item is None
         return item
+
+    def init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        if os.getpid() == me:
+            queues.append(self)
 
     def start(self):
         real_start(self)
@@ -91,15 +98,17 @@ def drive(student):
     def join(self, timeout=None):
         if os.getpid() != me:
             return real_join(self, timeout)
-        if timeout is None and self.is_alive():
-            real_join(self, GRACE_S)
-            if self.exitcode is None:
-                stop(seen, deadlock=True, gets=gets[0])
+        if timeout is None and not sentinel[0]:
+            while self.exitcode is None:
+                real_join(self, 0.05)
+                if self.exitcode is None and any(q.full() for q in queues):
+                    stop(seen, deadlock=True, gets=gets[0])
         real_join(self, timeout)
         if self.exitcode is not None:
             joined.add(id(self))
             seen.set(joined=len(joined), gets=gets[0])
 
+    multiprocessing.queues.Queue.__init__ = init
     multiprocessing.queues.Queue.get = get
     multiprocessing.process.BaseProcess.start = start
     multiprocessing.process.BaseProcess.join = join

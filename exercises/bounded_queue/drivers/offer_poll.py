@@ -8,7 +8,7 @@ import threading
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))
 from bq_probe import Observations, call, label, wait  # noqa: E402
 
-#: when the late item arrives after poll() first asks for it (real s); poll's timeout is 2 s
+#: when the late item arrives after poll() first asks for it (real s); poll's timeout is 5 s
 LATE_S = 0.3
 
 
@@ -66,7 +66,7 @@ def drive(student, maxsize=2):
     q = multiprocessing.Queue(maxsize)
     offers = []
     for item in ["a", "b", "c"][: maxsize + 1]:
-        offers.append(call(offer, q, item, limit=1.0))
+        offers.append(call(offer, q, item, limit=3.0))
         if offers[-1].outcome != "returned":
             break
     bad = first_problem(offers)
@@ -81,10 +81,10 @@ def drive(student, maxsize=2):
     q2.put("x")
     q2.put("y")
     wait(0.05)  # let the feeder thread move them into the pipe
-    polls = [call(poll, q2, 1.0, limit=2.0), call(poll, q2, 1.0, limit=2.0)]
-    polls.append(call(poll, q2, 0.05, limit=1.0))
+    polls = [call(poll, q2, 5.0, limit=6.0), call(poll, q2, 5.0, limit=6.0)]
+    polls.append(call(poll, q2, 0.05, limit=3.0))
     if first_problem(polls) is None:
-        polls.append(call(poll, LateQueue(q2), 2.0, limit=3.0))
+        polls.append(call(poll, LateQueue(q2), 5.0, limit=6.0))
     bad = first_problem(polls)
     seen.set(
         polls=[label(c.value) if c.outcome == "returned" else c.outcome for c in polls],

@@ -1,6 +1,6 @@
 """pipe_echo: the student's echo_server(conn) in a child process; this process is the
-client. Replies are awaited with a bounded poll(), so a server that never answers is
-recorded as silent instead of hanging the run."""
+client. A reply is awaited until it comes or the server process has ended (then it is
+recorded as missing); a server still running 3 s after it was sent None did not stop."""
 
 import multiprocessing
 import os
@@ -22,7 +22,9 @@ def drive(student, words):
     for word in words:
         try:
             mine.send(word)
-            if not mine.poll(2.0):
+            while not mine.poll(0.05) and process.is_alive():
+                pass
+            if not mine.poll(0):  # the server ended without answering
                 replies.append("(no reply)")
                 break
             replies.append(mine.recv())
@@ -34,7 +36,7 @@ def drive(student, words):
         mine.send(None)
     except OSError:
         pass
-    process.join(1.0)
+    process.join(3.0)
     stopped = process.exitcode is not None
     if not stopped:
         process.kill()

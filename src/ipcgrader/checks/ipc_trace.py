@@ -122,6 +122,48 @@ def _unlocked(trace: Trace, section: _Section) -> Diagnostic:
     )
 
 
+def _private_lock(trace: Trace, section: _Section, tags: set[str]) -> Diagnostic:
+    made = trace.lock(sorted(tags)[0]).created
+    where = f" (made at {made.where})" if made is not None and made.where else ""
+    return Diagnostic(
+        kind="private_lock",
+        file=made.file if made is not None else section.start.file,
+        line=made.line if made is not None else section.start.line,
+        message=f"the workers hold different locks{where}: each process has a lock of its "
+        "own, so none keeps the others out. A lock made inside the worker, or at module "
+        "level under spawn (each child imports the module again), is not shared",
+        hint=_SHARE_HINT,
+    )
+
+
+def could_interleave(trace: Trace, start: str, end: str) -> Diagnostic | None:
+    """Why two workers' sections (a ``start`` line to the next ``end`` line) could print
+    at the same time: no start/join edge orders them and no lock they share covers both
+    from start to end. None if no two sections could interleave.
+
+    This is what output alone cannot show: in a run where the processes happened not to
+    overlap, unprotected sections print cleanly, yet they could interleave in the next.
+    """
+    begin, finish = re.compile(start), re.compile(end)
+    found = [
+        (process, section, _shared_tags(trace, section))
+        for process in trace.workers()
+        for section in _sections(trace, process, begin, finish)
+    ]
+    for index, (first, a, tags_a) in enumerate(found):
+        for second, b, tags_b in found[index + 1 :]:
+            if first.pid == second.pid or tags_a & tags_b:
+                continue
+            if trace.happens_before(a.end, b.start) or trace.happens_before(b.end, a.start):
+                continue
+            if not tags_a:
+                return _unlocked(trace, a)
+            if not tags_b:
+                return _unlocked(trace, b)
+            return _private_lock(trace, b, tags_b)
+    return None
+
+
 class LockedSections(TraceExpectation):
     """Each worker prints ``start`` and then ``end`` inside one critical section of a lock
     that every worker shares."""
@@ -157,18 +199,7 @@ class LockedSections(TraceExpectation):
         return Verdict(True)
 
     def _private(self, trace: Trace, section: _Section, tags: set[str]) -> Verdict:
-        info = trace.lock(sorted(tags)[0])
-        made = info.created
-        where = f" (made at {made.where})" if made is not None and made.where else ""
-        found = Diagnostic(
-            kind="private_lock",
-            file=made.file if made is not None else section.start.file,
-            line=made.line if made is not None else section.start.line,
-            message=f"the workers hold different locks{where}: each process has a lock of its "
-            "own, so none keeps the others out. A lock made inside the worker, or at module "
-            "level under spawn (each child imports the module again), is not shared",
-            hint=_SHARE_HINT,
-        )
+        found = _private_lock(trace, section, tags)
         return Verdict(False, found.message, [found])
 
 

@@ -23,10 +23,12 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from ipcgrader import hookimpl
+from ipcgrader.checks.ipc_trace import could_interleave
 from ipcgrader.expr import ExpressionError, resolve
 from ipcgrader.models import Expectation
 from ipcgrader.plugins import KindRegistry
 from ipcgrader.results import RunRecord, Verdict
+from ipcgrader.trace import trace_of
 
 Stream = Literal["stdout", "stderr"]
 
@@ -196,7 +198,9 @@ class NoInterleave(Expectation):
 
     If the patterns have a group named ``name`` (``(?P<name>p\\d)开始打印了``), an end line
     must carry the same name as the start it closes; without it, and with pids from the
-    trace, the same process must print both.
+    trace, the same process must print both. When the run was traced, clean output is not
+    enough: two workers' sections that no start/join orders and no shared lock covers
+    could interleave in another run, and fail the check in this one.
     """
 
     kind: Literal["no_interleave"]
@@ -256,6 +260,20 @@ class NoInterleave(Expectation):
             )
         if closed == 0:
             return Verdict(False, f"nothing printed matches {self.start!r}")
+        return self._could_interleave(run)
+
+    def _could_interleave(self, run: RunRecord) -> Verdict:
+        """Clean output proves nothing if the processes merely did not overlap this time:
+        with a trace, fail when two sections could still interleave."""
+        trace = trace_of(run)
+        if trace is None:
+            return Verdict(True)
+        found = could_interleave(trace, self.start, self.end)
+        if found is not None:
+            message = f"no lines interleaved in this run, but they can: {found.message}"
+            return Verdict(False, message, [found])
+        if not trace.complete:
+            return Verdict(None, f"the trace of this run is incomplete: {trace.problems[0]}")
         return Verdict(True)
 
 

@@ -9,9 +9,10 @@ wall timeout, the output cap and the process cap, and when the main process has 
 the run is stopped) kills whatever is left: outside a namespace it is a child subreaper, so
 orphans (a grandchild that called ``setsid``, say) are re-parented to it and found.
 
-It answers on its own stdout, which no student process holds: one JSON line (how the run
-ended), then the kept stdout and stderr bytes. Nothing a student writes to a file can forge
-that answer.
+It answers on its own stdout, which no student process holds: a JSON line naming the
+student's main process (written at once, for the grader to kill its process group should
+the supervisor die), a JSON line saying how the run ended, then the kept stdout and stderr
+bytes. Nothing a student writes to a file can forge that answer.
 """
 
 from __future__ import annotations
@@ -187,12 +188,16 @@ def reap(main_pid: int, state: dict[str, int | None]) -> None:
             state["status"] = status
 
 
-def _signal_all(me: int, pids: list[int], sig: int) -> None:
-    if me == 1:  # everything in the namespace but us, in one step: nothing forks past it
+def _signal_all(me: int, main_pid: int, pids: list[int], sig: int) -> None:
+    """Signal every process of the run. Each call that takes a whole set at once (all of a
+    namespace, all of the student's process group) leaves no gap that a fork could use."""
+    if me == 1:  # everything in the namespace but us
         with contextlib.suppress(OSError):
             os.kill(-1, sig)
         return
-    for pid in pids:
+    with contextlib.suppress(OSError):
+        os.killpg(main_pid, sig)  # the group outlives its leader: its id stays reserved
+    for pid in pids:  # and the ones that left the group (setsid, setpgid)
         with contextlib.suppress(OSError):
             os.kill(pid, sig)
 
@@ -203,7 +208,7 @@ def kill_all(me: int, main_pid: int, state: dict[str, int | None], grace: float)
     if not first:
         return
     if grace > 0:
-        _signal_all(me, first, signal.SIGTERM)
+        _signal_all(me, main_pid, first, signal.SIGTERM)
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline:
             reap(main_pid, state)
@@ -215,8 +220,8 @@ def kill_all(me: int, main_pid: int, state: dict[str, int | None], grace: float)
         alive = run_processes(me)
         if not alive:
             break
-        _signal_all(me, alive, signal.SIGSTOP)  # freeze first, so nothing forks while we kill
-        _signal_all(me, alive, signal.SIGKILL)
+        _signal_all(me, main_pid, alive, signal.SIGSTOP)  # freeze: nothing forks while we kill
+        _signal_all(me, main_pid, alive, signal.SIGKILL)
         time.sleep(0.002)
     reap(main_pid, state)
 
@@ -247,6 +252,9 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
     err_r, err_w = os.pipe()
     started = time.monotonic()
     main_pid = start_child(config, out_w, err_w)
+    # First line of the answer: should we die before the end, the grader can still kill
+    # the student's process group (outside a namespace its id is this pid).
+    os.write(1, json.dumps({"child": main_pid, "pid1": me == 1}).encode() + b"\n")
     os.close(out_w)
     os.close(err_w)
     captures = [Capture(out_r, cap), Capture(err_r, cap)]

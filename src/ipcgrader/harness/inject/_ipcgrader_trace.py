@@ -227,6 +227,10 @@ def released(tag: str, frame: FrameType | None, **fields: Any) -> None:
 
 def exception_info(exc: BaseException, tb: TracebackType | None) -> dict[str, Any]:
     """Type, message and the student's innermost line of an exception."""
+    try:
+        message = str(exc)[:MAX_TEXT]
+    except Exception:  # a student's exception whose __str__ fails
+        message = ""
     file = line = None
     while tb is not None:
         name = _located.get(tb.tb_frame.f_code.co_filename, "?")
@@ -235,7 +239,7 @@ def exception_info(exc: BaseException, tb: TracebackType | None) -> dict[str, An
         if name is not None:
             file, line = name, tb.tb_lineno
         tb = tb.tb_next
-    return {"type": type(exc).__name__, "message": str(exc)[:MAX_TEXT], "file": file, "line": line}
+    return {"type": type(exc).__name__, "message": message, "file": file, "line": line}
 
 
 def begin_run(name: str, target: str | None) -> None:
@@ -276,6 +280,7 @@ def _excepthook(real: Any) -> Any:
 
 def _after_fork_in_child() -> None:
     global _pid, _ppid, _counter, _recorded, _exited, _role, _main_ident, _exception
+    global before_next_event
     _pid, _ppid = os.getpid(), os.getppid()
     _counter = itertools.count()
     _recorded = 0
@@ -283,7 +288,12 @@ def _after_fork_in_child() -> None:
     _exception = None
     _role = "forked"
     _main_ident = get_ident()
+    before_next_event = None
     _inside.clear()
+    # a lock the parent held is not held by the child (nor is its file lock, which the
+    # child's copy of the descriptor shares but which the child never took)
+    held.clear()
+    file_locks.clear()
     emit("proc", locate=False, role="forked")
 
 

@@ -18,6 +18,11 @@ by fork children. It is configured by environment variables that the grader sets
 - ``IPCGRADER_TRACE``: the trace file to append events to (``docs/trace.md``);
 - ``IPCGRADER_AMPLIFY_DIR`` and ``IPCGRADER_AMPLIFY_WAIT``: race amplification's meeting
   folder and how long a process waits there at most (seconds).
+
+Output is made line-atomic in every run (``_ipcgrader_output``). The other modules: the
+recorder (``_ipcgrader_trace``), shared files and amplification (``_ipcgrader_files``),
+multiprocessing patches (``_ipcgrader_mp``, ``_ipcgrader_ipc``). Everything in this folder is
+importable by the student's code, hence the ``_ipcgrader`` prefix.
 """
 
 from __future__ import annotations
