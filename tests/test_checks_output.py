@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from ipcgrader.checks.exceptions import NoException, escaped_exceptions
-from ipcgrader.checks.ordering import LineOrder, NoInterleave, OutputCount, output_lines
+from ipcgrader.checks.ordering import LineOrder, MatchCount, NoInterleave, output_lines
 from ipcgrader.results import RunOutcome, RunRecord
 
 
@@ -119,10 +119,10 @@ def test_output_lines_prefers_the_trace() -> None:
 
 
 def test_output_count_counts_matches_not_lines() -> None:
-    check = OutputCount(kind="output_count", pattern="is running", expected="len(specs)")
+    check = MatchCount(kind="output_count", pattern="is running", expected="len(specs)")
     glued = run_with("a is runningb is running\n\nc is running\n", params={"specs": [1, 2, 3]})
     assert check.evaluate(glued).passed is True
-    verdict = OutputCount(kind="output_count", pattern="x", expected=2).evaluate(run_with("x\n"))
+    verdict = MatchCount(kind="output_count", pattern="x", expected=2).evaluate(run_with("x\n"))
     assert verdict.passed is False and "printed 1" in verdict.message
 
 

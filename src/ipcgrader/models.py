@@ -61,7 +61,9 @@ class TraceOptions(Strict):
         0.01, gt=0, le=1, description="time.sleep(s) sleeps s * dilation in traced runs"
     )
     amplify: bool = Field(
-        False, description="hold a process at its first read of a shared file for a second one"
+        False,
+        description="workers that read a shared file without a lock wait there for each "
+        "other (bounded), so an unprotected read-modify-write really loses an update",
     )
     amplify_wait_s: float = Field(0.3, ge=0, le=5, description="bound of that wait")
     atomic_writes: bool = Field(

@@ -34,10 +34,12 @@ SUPERVISOR = HARNESS_DIR / "supervise.py"
 #: Environment variable whose value marks every process of one run (fallback sweep).
 RUN_MARKER = "IPCGRADER_RUN"
 
+#: Generous for the chapter's programs (a handful of processes, small files), small enough
+#: that a runaway one costs little: a spec or the command line may change each.
 DEFAULT_LIMITS = Limits(
     memory_mb=2048,
     cpu_s=60,
-    processes=256,
+    processes=64,
     output_bytes=1 << 20,
     file_bytes=64 << 20,
     open_files=256,

@@ -277,7 +277,7 @@ class NoInterleave(Expectation):
         return Verdict(True)
 
 
-class OutputCount(Expectation):
+class MatchCount(Expectation):
     """How many times ``pattern`` occurs in the output, counted as matches, not lines.
 
     Unlike ``stdout_count``, two messages glued onto one line by concurrent processes
@@ -313,5 +313,5 @@ class OutputCount(Expectation):
 @hookimpl(trylast=True)
 def ipcgrader_add_expectation_kinds(kinds: KindRegistry) -> None:
     """Register the output-ordering kinds."""
-    for model in (LineOrder, NoInterleave, OutputCount):
+    for model in (LineOrder, NoInterleave, MatchCount):
         kinds.add(model)

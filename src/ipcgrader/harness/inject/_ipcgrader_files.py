@@ -30,6 +30,7 @@ _amplify_wait = 0.0
 #: per shared file: unprotected reads so far; reads not yet followed by a write
 _meetings: dict[int, int] = {}
 _stale: set[int] = set()
+_settle_pending = False
 _real_sleep: Any = None
 
 
@@ -187,20 +188,49 @@ def _protected() -> bool:
 
 
 def _everyone_there(prefix: str) -> bool:
-    """Whether every worker that was started and has not ended (at least two) has reached
-    this meeting."""
+    """Whether every worker that was started and has not ended has reached this meeting,
+    and no process is still starting workers."""
     assert _amplify_dir is not None
-    entries = os.listdir(_amplify_dir)
-    arrived = sum(1 for e in entries if e.startswith(prefix))
-    running = sum(1 for e in entries if e.startswith("alive-"))
-    return arrived >= 2 and arrived >= running
+    alive: set[str] = set()
+    arrived: set[str] = set()
+    for entry in os.listdir(_amplify_dir):
+        if entry.startswith("starting-"):
+            return False
+        if entry.startswith("alive-"):
+            alive.add(entry[6:])
+        elif entry.startswith(prefix):
+            arrived.add(entry[len(prefix) :])
+    return alive <= arrived
 
 
-def _started(pid: int, target: str | None) -> None:
-    """A worker was started: the meetings wait for it until it ends (a Manager's server
-    reads no shared file, so it is not waited for)."""
-    if _amplify_dir is not None and not (target or "").endswith("_run_server"):
+def _settled(kind: str) -> None:
+    """This process's next event after starting workers: unless it starts another one, it
+    is done starting them for now."""
+    global _settle_pending
+    if kind == "start":
+        _rec.before_next_event.append(_settled)
+        return
+    _settle_pending = False
+    try:  # noqa: SIM105 - no contextlib: start-up cost
+        os.unlink(os.path.join(_amplify_dir or "", f"starting-{_rec.pid()}"))
+    except OSError:
+        pass
+
+
+def _started(pid: int | None, target: str | None) -> None:
+    """Called before a worker is started (``pid`` None) and after. The meetings wait for
+    every started worker until it ends, and for its parent to be done starting workers. A
+    Manager's server reads no shared file: it is not waited for."""
+    global _settle_pending
+    if _amplify_dir is None or (target or "").endswith("_run_server"):
+        return
+    if pid is None:
+        _mark(f"starting-{_rec.pid()}")  # before the child can reach a meeting
+    else:
         _mark(f"alive-{pid}")
+    if not _settle_pending:
+        _settle_pending = True
+        _rec.before_next_event.append(_settled)
 
 
 def _ended() -> None:
@@ -229,7 +259,7 @@ def _before_read(index: int, name: str, frame: FrameType) -> None:
     prefix = f"{index}-{generation}-"
     _mark(f"{prefix}{_rec.pid()}")
 
-    def meet() -> None:
+    def meet(kind: str) -> None:
         began = _rec._monotonic()
         deadline = began + _amplify_wait
         met = _everyone_there(prefix)
@@ -239,7 +269,7 @@ def _before_read(index: int, name: str, frame: FrameType) -> None:
         waited = round(_rec._monotonic() - began, 4)
         _rec.emit("meet", name, frame, generation=generation, met=met, waited=waited)
 
-    _rec.before_next_event = meet
+    _rec.before_next_event.append(meet)
 
 
 def _after_release() -> None:
@@ -250,8 +280,10 @@ def _after_release() -> None:
 
 
 def _forget() -> None:
+    global _settle_pending
     _meetings.clear()
     _stale.clear()
+    _settle_pending = False
 
 
 def install(

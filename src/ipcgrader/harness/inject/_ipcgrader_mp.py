@@ -109,6 +109,8 @@ def _patch_process(module: ModuleType) -> None:
     def start(self: Any) -> None:
         began = trace._monotonic()
         target = getattr(getattr(self, "_target", None), "__qualname__", None)
+        for hook in trace.start_hooks:
+            hook(None, target)
         real_start(self)  # deletes self._target
         method = getattr(getattr(self, "_popen", None), "method", None)
         trace.emit("start", None, None, t=began, child=self.pid, name=self.name, method=method)

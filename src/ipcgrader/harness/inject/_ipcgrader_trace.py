@@ -49,10 +49,12 @@ held: dict[str, int] = {}
 #: file-lock tag -> (fd, st_dev, st_ino): released implicitly when that fd is closed
 file_locks: dict[str, tuple[int, int, int]] = {}
 _lock_numbers = itertools.count(1)
-#: run once before this process's next event (race amplification's meeting point)
-before_next_event: Callable[[], None] | None = None
-#: called with (pid, target qualname) after this process started a child
-start_hooks: list[Callable[[int, str | None], None]] = []
+#: each run once, with the event's kind, before this process's next event (race
+#: amplification's meeting point; a parent that stops starting children)
+before_next_event: list[Callable[[str], None]] = []
+#: called with (None, target qualname) before this process starts a child, (pid, target)
+#: after
+start_hooks: list[Callable[[int | None, str | None], None]] = []
 #: called when a worker ends
 exit_hooks: list[Callable[[], None]] = []
 
@@ -139,13 +141,12 @@ def emit(
     """Record one event of this process. ``frame`` is where to start looking for the
     student's line (default: the caller; none at all with ``locate=False``); ``t`` in
     ``fields`` overrides the time."""
-    global before_next_event
     if _fd < 0:
         return
-    if before_next_event is not None:
-        hook, before_next_event = before_next_event, None
+    while before_next_event:
+        hook = before_next_event.pop(0)
         try:  # noqa: SIM105 - no contextlib: start-up cost
-            hook()
+            hook(kind)
         except Exception:
             pass
     ident = get_ident()
@@ -280,7 +281,6 @@ def _excepthook(real: Any) -> Any:
 
 def _after_fork_in_child() -> None:
     global _pid, _ppid, _counter, _recorded, _exited, _role, _main_ident, _exception
-    global before_next_event
     _pid, _ppid = os.getpid(), os.getppid()
     _counter = itertools.count()
     _recorded = 0
@@ -288,7 +288,7 @@ def _after_fork_in_child() -> None:
     _exception = None
     _role = "forked"
     _main_ident = get_ident()
-    before_next_event = None
+    before_next_event.clear()
     _inside.clear()
     # a lock the parent held is not held by the child (nor is its file lock, which the
     # child's copy of the descriptor shares but which the child never took)
