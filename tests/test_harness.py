@@ -150,7 +150,9 @@ def test_every_multiprocessing_lock_kind(
     if nested:
         source = source.replace("    with lock:\n", "    with lock, lock:\n")
     trace, done = run(tmp_path, source)
-    assert done.stdout == '{"count": 2}\n', done.stderr
+    # a Semaphore(2) lets both in: the update may really be lost
+    allowed = ['{"count": 2}\n'] if protects else ['{"count": 1}\n', '{"count": 2}\n']
+    assert done.stdout in allowed, done.stderr
     assert trace.complete, trace.problems
     [created] = kinds(trace, "lock_new")
     assert created.get("lock") == kind

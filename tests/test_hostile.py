@@ -168,6 +168,12 @@ def check_case(name: str, result: ExerciseResult, record: RunRecord) -> None:
 @pytest.mark.parametrize("name", sorted(set(CASES) - {"network"}))
 def test_hostile_case(name: str, level: str, tmp_path: Path) -> None:
     result, record = grade_case(name, tmp_path, CASES[name])
+    if name == "cpu_burn" and record.outcome.reason == "timeout":
+        # The wall timeout came first. Only a machine too loaded to give the program its
+        # one CPU second in time excuses that; a missing CPU limit does not.
+        used = record.outcome.cpu_s
+        assert used is not None and used < 1.0, f"{used} s of CPU and no SIGXCPU"
+        pytest.skip(f"inconclusive: the machine gave the program {used:.2f} CPU s in 10 s")
     check_case(name, result, record)
     assert record.outcome.isolation == isolation.layers_of(level)
     CHECKS.get(name, lambda *_: None)(result, record)

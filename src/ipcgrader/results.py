@@ -93,6 +93,8 @@ class RunOutcome:
     wall_s: float = 0.0
     #: most processes of the run seen alive at once
     peak_processes: int = 0
+    #: CPU seconds the main process used (None: unknown)
+    cpu_s: float | None = None
 
     @property
     def ok(self) -> bool:

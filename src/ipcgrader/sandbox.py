@@ -323,4 +323,5 @@ def run(request: RunRequest, meta_dir: Path, *, level: str | None = None) -> Run
         limits=limits,
         wall_s=wall,
         peak_processes=int(status.get("peak_processes", 0)),
+        cpu_s=float(cpu) if isinstance(cpu := status.get("cpu_s"), (int, float)) else None,
     )

@@ -37,7 +37,7 @@ POLL_S = 0.02
 F_SETPIPE_SZ = 1031
 #: After the main process exits, how long the rest may take to exit by themselves
 #: (multiprocessing's resource tracker does so a moment later) before they count as left over.
-LINGER_S = 0.5
+LINGER_S = 1.0
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 #: Python ignores these; exec keeps ignored signals ignored, so the student gets defaults back.
 _RESET_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD, *_STOP_SIGNALS)
@@ -175,17 +175,19 @@ def start_child(config: dict[str, object], out_w: int, err_w: int) -> int:
     raise AssertionError("unreachable")
 
 
-def reap(main_pid: int, state: dict[str, int | None]) -> None:
-    """Collect every exited child (orphans are ours too); remember the main one's status."""
+def reap(main_pid: int, state: dict[str, float | None]) -> None:
+    """Collect every exited child (orphans are ours too); remember the main one's status
+    and the CPU time it used."""
     while True:
         try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
+            pid, status, usage = os.wait4(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
             return
         if pid == main_pid:
             state["status"] = status
+            state["cpu_s"] = usage.ru_utime + usage.ru_stime
 
 
 def _signal_all(me: int, main_pid: int, pids: list[int], sig: int) -> None:
@@ -202,7 +204,7 @@ def _signal_all(me: int, main_pid: int, pids: list[int], sig: int) -> None:
             os.kill(pid, sig)
 
 
-def kill_all(me: int, main_pid: int, state: dict[str, int | None], grace: float) -> None:
+def kill_all(me: int, main_pid: int, state: dict[str, float | None], grace: float) -> None:
     """TERM (when ``grace`` > 0), then KILL every process of the run."""
     first = run_processes(me)
     if not first:
@@ -258,7 +260,7 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
     os.close(out_w)
     os.close(err_w)
     captures = [Capture(out_r, cap), Capture(err_r, cap)]
-    state: dict[str, int | None] = {"status": None}
+    state: dict[str, float | None] = {"status": None, "cpu_s": None}
     deadline = started + timeout
     stopped: str | None = None
     duration: float | None = None
@@ -317,8 +319,10 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
         "realtime": realtime,
         "stdout_total": captures[0].total,
         "stderr_total": captures[1].total,
+        "cpu_s": state["cpu_s"],
     }
     if status is not None:
+        status = int(status)
         if os.WIFEXITED(status):
             result["returncode"] = os.WEXITSTATUS(status)
         elif os.WIFSIGNALED(status):

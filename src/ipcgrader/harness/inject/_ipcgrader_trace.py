@@ -143,12 +143,14 @@ def emit(
     ``fields`` overrides the time."""
     if _fd < 0:
         return
-    while before_next_event:
-        hook = before_next_event.pop(0)
-        try:  # noqa: SIM105 - no contextlib: start-up cost
-            hook(kind)
-        except Exception:
-            pass
+    if before_next_event:
+        hooks = before_next_event[:]
+        before_next_event.clear()  # a hook may put itself back for the event after
+        for hook in hooks:
+            try:  # noqa: SIM105 - no contextlib: start-up cost
+                hook(kind)
+            except Exception:
+                pass
     ident = get_ident()
     if ident in _inside:
         return  # an event caused by recording an event
