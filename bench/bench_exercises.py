@@ -42,6 +42,10 @@ Verdict = tuple[str, tuple[tuple[str, str], ...]]
 TIMEOUT_WORDS = ("did not finish within", "still running after", "was stopped")
 
 
+def _timed_out(message: str) -> bool:
+    return any(word in message for word in TIMEOUT_WORDS)
+
+
 @dataclass
 class Tally:
     """Every grading of one variant."""
@@ -65,13 +69,22 @@ class Tally:
 
     @property
     def timeout_flips(self) -> int:
-        """Flips in gradings where some run was stopped at its timeout."""
-        return sum(
-            1
-            for verdict, messages in zip(self.verdicts, self.messages, strict=True)
-            if verdict != self.usual
-            and any(word in m for m in messages.values() for word in TIMEOUT_WORDS)
-        )
+        """Flips explained by a timeout: a check that differs from the usual verdict was
+        stopped at its timeout in this grading, or in a grading with the usual verdict."""
+        usual = dict(self.usual[1])
+        stopped: set[str] = set()
+        for verdict, messages in zip(self.verdicts, self.messages, strict=True):
+            if verdict == self.usual:
+                stopped |= {c for c, m in messages.items() if _timed_out(m)}
+        count = 0
+        for verdict, messages in zip(self.verdicts, self.messages, strict=True):
+            if verdict == self.usual:
+                continue
+            differing = {c for c, status in verdict[1] if usual.get(c) != status}
+            mine = {c for c, m in messages.items() if _timed_out(m)}
+            if differing & (mine | stopped) or (mine and verdict[0] != self.usual[0]):
+                count += 1
+        return count
 
     def sample(self, check: str) -> str:
         """A message of ``check`` from a grading with the unusual verdict."""

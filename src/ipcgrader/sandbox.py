@@ -247,11 +247,16 @@ def run(request: RunRequest, meta_dir: Path, *, level: str | None = None) -> Run
         env["PYTHONPATH"] = os.pathsep.join(request.pythonpath)
     env[RUN_MARKER] = token
     cap = limits.output_bytes or DEFAULT_LIMITS.output_bytes or 1 << 20
+    started = time.monotonic()
     config = {
         "argv": request.argv,
         "cwd": str(request.cwd),
         "env": env,
         "timeout": request.timeout_s,
+        # CLOCK_MONOTONIC is the same in every process (no time namespace is made): the
+        # timeout counts from here, so a supervisor slow to start on a loaded machine still
+        # stops the run in time for the grader to come back within timeout + margin
+        "deadline": started + request.timeout_s,
         "grace": KILL_GRACE_S,
         "output_cap": cap,
         "max_procs": limits.processes,
@@ -264,7 +269,6 @@ def run(request: RunRequest, meta_dir: Path, *, level: str | None = None) -> Run
         *isolation.wrapper(level, writable, shm),
         *(sys.executable, "-I", "-S", str(SUPERVISOR)),
     ]
-    started = time.monotonic()
     with open(meta_dir / "supervisor.log", "wb") as log:
         proc = subprocess.Popen(
             argv,

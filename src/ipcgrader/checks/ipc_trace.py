@@ -195,6 +195,8 @@ class LockedSections(TraceExpectation):
                 if not common:
                     return self._private(trace, section, tags)
         if seen == 0:
+            if not trace.complete:  # stopped before any worker got there: proves nothing
+                return Verdict(None, f"the trace of this run is incomplete: {trace.problems[0]}")
             return Verdict(False, f"no worker printed a line matching {self.start!r}")
         return Verdict(True)
 

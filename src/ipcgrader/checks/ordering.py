@@ -27,7 +27,7 @@ from ipcgrader.checks.ipc_trace import could_interleave
 from ipcgrader.expr import ExpressionError, resolve
 from ipcgrader.models import Expectation
 from ipcgrader.plugins import KindRegistry
-from ipcgrader.results import RunRecord, Verdict
+from ipcgrader.results import Diagnostic, RunRecord, Verdict
 from ipcgrader.trace import trace_of
 
 Stream = Literal["stdout", "stderr"]
@@ -134,7 +134,9 @@ class LineOrder(Expectation):
     """Output matching each pattern comes after all output matching the previous one.
 
     Give ``before`` and ``after``, or a ``sequence`` of two or more patterns. Every pattern
-    must match at least once. Example: ``before = "is gone"``, ``after = "主进程"``.
+    must match at least once. Example: ``before = "is gone"``, ``after = "主进程"``. When the
+    run was traced, the order must also be guaranteed: each earlier line happens before each
+    later one (printed by the same process, or ordered by start/join), not just by luck.
     """
 
     kind: Literal["line_order"]
@@ -190,6 +192,39 @@ class LineOrder(Expectation):
                     False,
                     f"{first.describe()} came before {last.describe()}{_glued(first, last)}",
                 )
+        return self._guaranteed(run, regexes)
+
+    def _guaranteed(self, run: RunRecord, regexes: list[re.Pattern[str]]) -> Verdict:
+        """The right order in one run proves nothing if it was luck: with a trace, every
+        earlier line must happen before every later one (same process, or start/join)."""
+        trace = trace_of(run)
+        if trace is None:
+            return Verdict(True)
+        printed = trace.output(self.stream)
+        groups = [[e for e in printed if r.search(str(e.get("text", "")))] for r in regexes]
+        unordered = [
+            (str(a.get("text", "")), str(b.get("text", "")), a, b)
+            for earlier, later in itertools.pairwise(groups)
+            for b in earlier
+            for a in later
+            if not trace.happens_before(b, a)
+        ]
+        if unordered:
+            after_text, before_text, after, before = min(unordered, key=lambda u: u[:2])
+            found = Diagnostic(
+                kind="unordered_output",
+                file=after.file,
+                line=after.line,
+                message=f"{after_text!r} ({after.where or 'outside your files'}) came after "
+                f"{before_text!r} ({before.where or 'outside your files'}) in this run, but "
+                "nothing makes it wait for that line: no join() orders the two processes, so "
+                "in another run it can come first",
+                hint="join() the process that prints the earlier line before printing the "
+                "later one.",
+            )
+            return Verdict(False, found.message, [found])
+        if not trace.complete:
+            return Verdict(None, f"the trace of this run is incomplete: {trace.problems[0]}")
         return Verdict(True)
 
 

@@ -261,7 +261,7 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
     os.close(err_w)
     captures = [Capture(out_r, cap), Capture(err_r, cap)]
     state: dict[str, float | None] = {"status": None, "cpu_s": None}
-    deadline = started + timeout
+    deadline = float(config.get("deadline", started + timeout))  # type: ignore[arg-type]
     stopped: str | None = None
     duration: float | None = None
     linger_until: float | None = None
