@@ -23,7 +23,7 @@ SMALL = Limits(memory_mb=256, processes=20, output_bytes=4096, file_bytes=1 << 2
 
 
 def run_code(
-    code: str, tmp_path: Path, level: str, timeout: float = 5.0, limits: Limits = SMALL
+    code: str, tmp_path: Path, level: str, timeout: float = 30.0, limits: Limits = SMALL
 ) -> RunOutcome:
     """Run a Python snippet as ``main.py`` in a fresh run folder at ``level``."""
     work, meta = tmp_path / "work", tmp_path / "meta"
