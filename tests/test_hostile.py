@@ -169,10 +169,11 @@ def test_hostile_case(name: str, level: str, tmp_path: Path) -> None:
     result, record = grade_case(name, tmp_path, CASES[name])
     if name == "cpu_burn" and record.outcome.reason == "timeout":
         # The wall timeout came first. Only a machine too loaded to give the program its
-        # one CPU second in time excuses that; a missing CPU limit does not.
+        # one CPU second in time (or to let the supervisor report it) excuses that; a
+        # missing CPU limit does not.
         used = record.outcome.cpu_s
-        assert used is not None and used < 1.0, f"{used} s of CPU and no SIGXCPU"
-        pytest.skip(f"inconclusive: the machine gave the program {used:.2f} CPU s in 10 s")
+        assert used is None or used < 1.0, f"{used} s of CPU and no SIGXCPU"
+        pytest.skip(f"inconclusive: the machine gave the program {used} CPU s in 10 s")
     check_case(name, result, record)
     assert record.outcome.isolation == isolation.layers_of(level)
     CHECKS.get(name, lambda *_: None)(result, record)
@@ -230,7 +231,9 @@ def _output_flood(result: ExerciseResult, record: RunRecord) -> None:
     assert record.outcome.stdout_truncated
     assert stdout.startswith("FIRST LINE\n")  # the head is kept ...
     assert "bytes cut by ipcgrader" in stdout
-    assert set(stdout[-40:]) <= set("flod ")  # ... and so is the tail
+    # ... and so is the tail: the flood, or its last line when the program got to finish
+    # writing before the supervisor's next look (it does on a quiet machine)
+    assert set(stdout.removesuffix("WORK DONE\n")[-40:]) <= set("flod ")
     assert len(stdout.encode()) < 2 * 65536
 
 
