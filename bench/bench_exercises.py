@@ -144,6 +144,8 @@ def bench(
             tally.verdicts.append(verdict)
             tally.seconds.append(seconds)
             tally.messages.append(messages)
+            if len(tally.verdicts) == repeats:  # progress, in case the run is cut short
+                print(report([tally]).splitlines()[1], file=sys.stderr, flush=True)
     return tallies
 
 

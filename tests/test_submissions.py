@@ -1,7 +1,9 @@
 """Every known variant under tests/submissions/<exercise>/ gets its expected verdict.
 
 The manifest of each exercise is ``expected.toml`` (format in the lock_ticket one).
-Variants run with a short timeout so hanging ones cost about a second each.
+Variants run with their exercise's own timeouts unless the manifest gives one (short for
+variants that hang, so they cost little; never short for ones that must finish: on a busy
+2-core machine a correct spawn run can take seconds).
 """
 
 from __future__ import annotations
@@ -18,9 +20,6 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
-
-#: Hanging variants are stopped after this long; correct ones finish far sooner.
-VARIANT_TIMEOUT_S = 2.0
 
 
 def _cases() -> list[Any]:
@@ -42,7 +41,7 @@ def _cases() -> list[Any]:
 def test_variant_verdict(
     ipcgrade: Any, exercise: str, path: Path, expected: dict[str, Any]
 ) -> None:
-    timeout = expected.get("timeout", VARIANT_TIMEOUT_S)
+    timeout = expected.get("timeout")  # None: the exercise's own
     result = ipcgrade(EXERCISES / exercise, path, timeout=timeout)
     by_id = {check.id: check for check in result.checks}
     unknown = [
