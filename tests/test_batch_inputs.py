@@ -214,3 +214,17 @@ def _wait_for(condition, limit: int = 2000) -> None:  # type: ignore[no-untyped-
             return
         event.wait(0.005)
     raise AssertionError("condition never became true")
+
+
+def test_batch_takes_every_limit_option_of_a_single_grading() -> None:
+    from ipcgrader.batch_cli import batch_parser
+    from ipcgrader.cli import LIMIT_OPTIONS, limits_from_args
+
+    argv = ["exercises/x", "--submissions", "s"]
+    for option in LIMIT_OPTIONS:
+        argv += [option, "7"]
+    limits = limits_from_args(batch_parser().parse_args(argv))
+    assert limits is not None
+    assert all(getattr(limits, name) == 7 for name, _, _ in LIMIT_OPTIONS.values())
+    with pytest.raises(SystemExit):
+        batch_parser().parse_args([*argv[:3], "--processes", "0"])

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from ipcgrader.checks.trace_checks import NoRace
-from ipcgrader.harness_plugin import INJECT_DIR, compile_harness
+from ipcgrader.harness_plugin import INJECT_DIR
+from ipcgrader.sandbox import precompile
 from ipcgrader.trace import (
     Trace,
     atomicity_violations,
@@ -29,7 +30,7 @@ from ipcgrader.trace import (
 
 @pytest.fixture(scope="module", autouse=True)
 def _compiled_harness() -> None:
-    compile_harness()
+    precompile(INJECT_DIR)
 
 
 def run(

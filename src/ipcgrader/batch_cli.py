@@ -22,10 +22,10 @@ from typing import TextIO
 
 from ipcgrader.batch import BatchReport, run_batch
 from ipcgrader.batch_inputs import ExerciseSetup, discover, plan, setup_exercise, unpack
+from ipcgrader.cli import add_limit_arguments, limits_from_args
 from ipcgrader.exports import write_exports
 from ipcgrader.gradebook import Gradebook, GradebookError
 from ipcgrader.loader import SpecError, load_exercise
-from ipcgrader.models import Limits
 from ipcgrader.plugins import get_plugin_manager
 from ipcgrader.progress import make_progress
 from ipcgrader.results import Status
@@ -59,7 +59,7 @@ def batch_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--force", action="store_true", help="grade everything again")
     parser.add_argument("--timeout", type=float, metavar="S", help="wall timeout of every run")
-    parser.add_argument("--memory-mb", type=int, metavar="MB", help="memory limit per process")
+    add_limit_arguments(parser)
     parser.add_argument(
         "--progress",
         choices=("auto", "bar", "plain"),
@@ -106,8 +106,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 def _exercises(args: argparse.Namespace) -> list[ExerciseSetup] | None:
     """Load and hash every exercise, each with its own plugin manager; None after an error
     has been printed."""
-    limits = Limits(memory_mb=args.memory_mb) if args.memory_mb else None
-    options = Options(timeout=args.timeout, limits=limits)
+    options = Options(timeout=args.timeout, limits=limits_from_args(args))
     setups = []
     for folder in args.exercises:
         pm = get_plugin_manager(autoload=False if args.no_plugins else None)

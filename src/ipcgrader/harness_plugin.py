@@ -10,15 +10,13 @@ on what.
 
 from __future__ import annotations
 
-import compileall
-import functools
 import os
 from pathlib import Path
 
 from ipcgrader import hookimpl
 from ipcgrader.models import Exercise, Scenario
 from ipcgrader.results import RunRecord
-from ipcgrader.sandbox import HARNESS_DIR, RunRequest
+from ipcgrader.sandbox import HARNESS_DIR, RunRequest, precompile
 from ipcgrader.trace import TRACE_ARTIFACT, TRACE_FILE, diagnose_hang, read_trace
 
 INJECT_DIR = HARNESS_DIR / "inject"
@@ -26,22 +24,12 @@ INJECT_DIR = HARNESS_DIR / "inject"
 AMPLIFY_DIR = "amplify"
 
 
-@functools.lru_cache(maxsize=1)
-def compile_harness() -> bool:
-    """Byte-compile the harness once, so that no process of a run compiles it again (runs
-    set PYTHONDONTWRITEBYTECODE, and the harness is imported by every process)."""
-    try:
-        return bool(compileall.compile_dir(str(INJECT_DIR), quiet=2, maxlevels=0))
-    except OSError:  # a read-only install: processes compile it in memory, only slower
-        return False
-
-
 @hookimpl(tryfirst=True)
 def ipcgrader_configure_run(
     exercise: Exercise, scenario: Scenario, request: RunRequest, meta_dir: Path
 ) -> None:
     """Inject the harness and pass it the run's trace options."""
-    compile_harness()
+    precompile(INJECT_DIR)  # imported by every process of the run
     options = exercise.trace_of(scenario)
     request.pythonpath.insert(0, str(INJECT_DIR))
     env = request.env

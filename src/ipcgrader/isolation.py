@@ -20,11 +20,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 LEVELS = ("basic", "namespaces", "bwrap")
+_T = TypeVar("_T")
 ENV_VAR = "IPCGRADER_ISOLATION"
 
 #: Layer name -> what it protects against; the order is the order they are applied in.
@@ -76,7 +79,23 @@ def _probe(prefix: Sequence[str]) -> str | None:
     return lines[-1] if lines else f"exit status {done.returncode}"
 
 
-@functools.lru_cache(maxsize=1)
+#: The probes run once per grader process, also when every run of a grading (each in a
+#: thread of its own) asks at the same moment: without this, each would probe.
+_PROBING = threading.Lock()
+
+
+def _probed_once(probe: Callable[[], _T]) -> Callable[[], _T]:
+    cached = functools.lru_cache(maxsize=1)(probe)
+
+    @functools.wraps(probe)
+    def once() -> _T:
+        with _PROBING:
+            return cached()
+
+    return once
+
+
+@_probed_once
 def unshare_prefix() -> tuple[tuple[str, ...], str]:
     """The ``unshare`` command of the namespaces level and a note; () if it does not work."""
     unshare = shutil.which("unshare")
@@ -119,7 +138,7 @@ def bwrap_args(writable: Sequence[Path], shm_bytes: int, privileges: Sequence[st
     return args
 
 
-@functools.lru_cache(maxsize=1)
+@_probed_once
 def bwrap_setup() -> tuple[str | None, tuple[str, ...], str]:
     """Path of a working ``bwrap``, its privilege options and a note; None and why not."""
     bwrap = shutil.which("bwrap")

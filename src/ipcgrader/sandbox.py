@@ -11,9 +11,11 @@ a namespace, with it every process of the run), then sweeps by the run's marker.
 
 from __future__ import annotations
 
+import compileall
 import contextlib
 import errno
-import json
+import io
+import marshal
 import os
 import re
 import signal
@@ -31,6 +33,12 @@ from ipcgrader.results import RunOutcome
 
 HARNESS_DIR = Path(__file__).resolve().parent / "harness"
 SUPERVISOR = HARNESS_DIR / "supervise.py"
+#: How the supervisor is started: imported from its folder (so from its byte-compiled
+#: file, not compiled again for every run) rather than run as a script.
+_SUPERVISOR_CODE = (
+    f"import sys; sys.path.insert(0, {str(HARNESS_DIR)!r}); import supervise; "
+    "sys.exit(supervise.main())"
+)
 #: Environment variable whose value marks every process of one run (fallback sweep).
 RUN_MARKER = "IPCGRADER_RUN"
 
@@ -104,6 +112,24 @@ def base_environment(workdir: Path) -> dict[str, str]:
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONHASHSEED": "0",
     }
+
+
+_COMPILED: dict[Path, bool] = {}
+_COMPILING = threading.Lock()
+
+
+def precompile(folder: Path) -> bool:
+    """Byte-compile the modules in ``folder`` once per grader, so the processes of a run
+    import them from their cached bytecode (runs set PYTHONDONTWRITEBYTECODE, and some
+    hosts set it for everyone). False where the folder is read-only: processes then compile
+    in memory, only slower. Safe to call from every run's thread at once."""
+    with _COMPILING:
+        if folder not in _COMPILED:
+            try:
+                _COMPILED[folder] = bool(compileall.compile_dir(str(folder), quiet=2, maxlevels=0))
+            except OSError:
+                _COMPILED[folder] = False
+        return _COMPILED[folder]
 
 
 def _rlimits(limits: Limits) -> dict[str, int]:
@@ -190,23 +216,21 @@ def end_reason(status: dict[str, Any], stderr: str) -> str | None:
 
 
 def _parse_answer(answer: bytes) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
-    """The supervisor's first line (its child), its status and the kept stdout and stderr
-    bytes ({} for what it did not give)."""
-    first, _, answer = answer.partition(b"\n")
-    line, _, rest = answer.partition(b"\n")
+    """The supervisor's first record (its child), its status and the kept stdout and stderr
+    bytes ({} and b"" for what it did not give, or gave cut short)."""
+    stream = io.BytesIO(answer)
     try:
-        child = json.loads(first)
-    except ValueError:
-        child = None
+        child = marshal.load(stream)
+    except (EOFError, ValueError, TypeError):
+        return {}, {}, b"", b""
     child = child if isinstance(child, dict) else {}
     try:
-        status = json.loads(line)
-        out_len, err_len = int(status["stdout_len"]), int(status["stderr_len"])
-    except (ValueError, KeyError, TypeError):
+        status, out, err = marshal.load(stream)
+    except (EOFError, ValueError, TypeError):
         return child, {}, b"", b""
-    if not isinstance(status, dict) or len(rest) != out_len + err_len:
+    if not (isinstance(status, dict) and isinstance(out, bytes) and isinstance(err, bytes)):
         return child, {}, b"", b""
-    return child, status, rest[:out_len], rest[out_len:]
+    return child, status, out, err
 
 
 def kill_group(pgid: int, token: str) -> None:
@@ -239,6 +263,7 @@ def run(request: RunRequest, meta_dir: Path, *, level: str | None = None) -> Run
     ``IPCGRADER_ISOLATION`` is not available."""
     limits = DEFAULT_LIMITS.merged(request.limits)
     level = level or isolation.chosen_level()
+    precompile(HARNESS_DIR)
     # the grader's pid first, so a test can find the leftovers of its own runs only
     token = f"{os.getpid()}-{os.urandom(6).hex()}"
     env = base_environment(request.cwd)
@@ -267,7 +292,7 @@ def run(request: RunRequest, meta_dir: Path, *, level: str | None = None) -> Run
     shm = limits.file_bytes or 64 << 20
     argv = [
         *isolation.wrapper(level, writable, shm),
-        *(sys.executable, "-I", "-S", str(SUPERVISOR)),
+        *(sys.executable, "-I", "-S", "-c", _SUPERVISOR_CODE),
     ]
     with open(meta_dir / "supervisor.log", "wb") as log:
         proc = subprocess.Popen(
@@ -283,7 +308,7 @@ def run(request: RunRequest, meta_dir: Path, *, level: str | None = None) -> Run
     hard_deadline = request.timeout_s + KILL_GRACE_S + HARD_MARGIN_S
     forced = False
     try:
-        answer, _ = proc.communicate(json.dumps(config).encode(), timeout=hard_deadline)
+        answer, _ = proc.communicate(marshal.dumps(config), timeout=hard_deadline)
     except subprocess.TimeoutExpired:
         forced = True
         proc.kill()  # in a namespace this kills every process of the run

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import string
 import sys
@@ -25,6 +24,7 @@ from ipcgrader.models import Exercise, Limits, Scenario
 from ipcgrader.results import (
     Diagnostic,
     ExerciseResult,
+    RunOutcome,
     RunRecord,
     Status,
     StudentError,
@@ -37,11 +37,14 @@ from ipcgrader.scoring import (
     unrunnable_checks,
 )
 from ipcgrader.submission import Submission, compile_errors, resolve_submission
+from ipcgrader.tracebacks import escaped_exceptions
 
 BOOTSTRAP = sandbox.HARNESS_DIR / "bootstrap.py"
 #: Most runs of one grading made at once. Runs mostly wait (dilated sleeps, locks), so more
 #: than the core count pays off, and it keeps a hanging submission's grading near one timeout.
 MAX_PARALLEL_RUNS = 16
+#: Created in a run's meta folder by the harness bootstrap once the driver has returned.
+DRIVER_DONE = "driver_done"
 
 
 @dataclass(frozen=True)
@@ -87,34 +90,26 @@ def _fixture_bytes(value: str | dict[str, Any] | list[Any], params: dict[str, An
     return json.dumps(value, ensure_ascii=False).encode("utf-8")
 
 
-_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+)')
-
-
 def crash_from_stderr(stderr: str, workdir: Path) -> StudentError | None:
-    """The last uncaught exception in stderr, located in the student's own file."""
-    # split on "\n" only: a "\r" in the exception's text must not start a fake last line
-    lines = stderr.split("\n")
-    start = max((i for i, line in enumerate(lines) if line.startswith("Traceback")), default=-1)
-    if start < 0:
+    """The uncaught exception that ended the main process, located in the student's own
+    files (those in the run's folder); a child's traceback only when the main one printed
+    none."""
+    try:
+        mine = {p.name for p in workdir.iterdir() if p.suffix == ".py"}
+    except OSError:
+        mine = set()
+    escaped = escaped_exceptions(stderr, mine)
+    if not escaped:
         return None
-    file = line_no = None
-    exception = None
-    for line in lines[start + 1 :]:
-        match = _FRAME.match(line)
-        if match:
-            path = Path(match["file"])
-            if path.parent == workdir or path.parent.name == workdir.name:
-                file, line_no = path.name, int(match["line"])
-        elif line and not line.startswith(" "):
-            exception = line.strip()
-    if exception is None:
-        return None
+    last = next((e for e in reversed(escaped) if not e.child), escaped[-1])
     return StudentError(
         kind="exception",
-        message=f"raised {exception}",
-        file=file,
-        line=line_no,
-        exception=exception.split(":", 1)[0],
+        message=f"raised {last.exception}: {last.detail}"
+        if last.detail
+        else f"raised {last.exception}",
+        file=last.file,
+        line=last.line,
+        exception=last.exception,
     )
 
 
@@ -160,6 +155,7 @@ class Grader:
                     "params": scenario.params,
                     "start_method": planned.start_method,
                     "status": str(meta / "student_status.json"),
+                    "done": str(meta / DRIVER_DONE),
                 }
             )
         return sandbox.RunRequest(
@@ -206,7 +202,9 @@ class Grader:
                 params=dict(scenario.params),
                 outcome=outcome,
                 files=files,
-                student_error=self._student_error(meta, work, outcome.stderr, outcome.returncode),
+                student_error=self._student_error(
+                    meta, work, outcome, driven=scenario.driver is not None
+                ),
                 timeout_s=request.timeout_s,
             )
             self.pm.hook.ipcgrader_run_finished(
@@ -218,7 +216,7 @@ class Grader:
 
     @staticmethod
     def _student_error(
-        meta: Path, work: Path, stderr: str, returncode: int | None
+        meta: Path, work: Path, outcome: RunOutcome, *, driven: bool
     ) -> StudentError | None:
         status = meta / "student_status.json"
         if status.is_file():
@@ -233,8 +231,16 @@ class Grader:
                 )
             except (OSError, ValueError, KeyError, TypeError):
                 pass
-        if returncode not in (0, None):
-            return crash_from_stderr(stderr, work)
+        if outcome.returncode not in (0, None):
+            return crash_from_stderr(outcome.stderr, work)
+        if driven and outcome.returncode == 0 and not (meta / DRIVER_DONE).exists():
+            # exit status 0 but the driver never returned: only os._exit() (or a student's
+            # own os.fork() child that finished first) ends a driven run that way
+            return StudentError(
+                kind="exited_early",
+                message="the program ended before the exercise's driver was done "
+                "(os._exit() in the main process?)",
+            )
         return None
 
 

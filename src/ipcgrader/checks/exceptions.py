@@ -8,8 +8,6 @@ exception a student's function let escape prints its traceback as well, so it co
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from pydantic import Field
@@ -18,74 +16,9 @@ from ipcgrader import hookimpl
 from ipcgrader.models import Expectation
 from ipcgrader.plugins import KindRegistry
 from ipcgrader.results import Diagnostic, RunRecord, Verdict
+from ipcgrader.tracebacks import Escaped, escaped_exceptions
 
-_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+)(?:, in (?P<func>\S+))?')
-_CHAINED = ("During handling of the above exception", "The above exception was the direct")
-
-
-@dataclass(frozen=True)
-class Escaped:
-    """One exception that ended a traceback on stderr."""
-
-    exception: str  # as printed, e.g. "queue.Full" or "EOFError"
-    detail: str
-    file: str | None  # basename of the innermost frame in one of the student's files
-    line: int | None
-    function: str | None
-    child: bool  # printed by a multiprocessing child ("Process Process-1:")
-
-    @property
-    def short_name(self) -> str:
-        """``Full`` for ``queue.Full``: the class name without its module."""
-        return self.exception.rsplit(".", 1)[-1]
-
-    def where(self) -> str:
-        """``drain.py:12 in producer()``, or empty when no student frame was seen."""
-        if self.file is None:
-            return ""
-        func = f" in {self.function}()" if self.function and self.function != "<module>" else ""
-        return f"{self.file}:{self.line}{func}"
-
-
-def escaped_exceptions(stderr: str, student_files: set[str] | None = None) -> list[Escaped]:
-    """Every traceback on stderr that was not followed by a chained one, in order.
-
-    ``student_files``: basenames whose frames locate the exception; None takes any frame
-    outside the standard library and site-packages.
-    """
-    lines = stderr.splitlines()
-    found: list[Escaped] = []
-    index = 0
-    while index < len(lines):
-        if not lines[index].startswith("Traceback (most recent call last):"):
-            index += 1
-            continue
-        child = index > 0 and lines[index - 1].startswith("Process ")
-        file = func = None
-        line_no: int | None = None
-        index += 1
-        while index < len(lines) and (lines[index].startswith(" ") or not lines[index]):
-            match = _FRAME.match(lines[index])
-            if match and _is_student(match["file"], student_files):
-                file = match["file"].replace("\\", "/").rsplit("/", 1)[-1]
-                line_no, func = int(match["line"]), match["func"]
-            index += 1
-        if index >= len(lines):
-            break
-        head, _, detail = lines[index].partition(":")
-        index += 1
-        following = next((text for text in lines[index:] if text.strip()), "")
-        if following.startswith(_CHAINED):
-            continue
-        found.append(Escaped(head.strip(), detail.strip(), file, line_no, func, child))
-    return found
-
-
-def _is_student(path: str, student_files: set[str] | None) -> bool:
-    name = path.replace("\\", "/").rsplit("/", 1)[-1]
-    if student_files is not None:
-        return name in student_files
-    return "/lib/python" not in path and "site-packages" not in path and not path.startswith("<")
+__all__ = ["Escaped", "NoException", "escaped_exceptions"]
 
 
 class NoException(Expectation):

@@ -2,13 +2,16 @@
 
 Run as the main program of a graded run (``python bootstrap.py``) with ``IPCGRADER_CALL``
 holding JSON: ``module`` (the student's module name), ``driver`` (path of the exercise's
-driver file), ``params`` and optionally ``start_method`` and ``status`` (where to write
-a JSON account of a student error). It imports the student's module, then calls
-``driver.drive(student, **params)``.
+driver file), ``params`` and optionally ``start_method``, ``status`` (where to write
+a JSON account of a student error) and ``done`` (a file created once the driver has
+returned). It imports the student's module, then calls ``driver.drive(student, **params)``.
 
 Student errors are told apart from driver bugs: an exception raised while importing the
 student's module, or an ``AttributeError`` on it (a missing function), is written to the
 status file with the student's own file and line, and the process exits with status 3.
+So is a ``sys.exit()`` in the student's code while the driver runs (in the main process: a
+child's exit is its own business). An ``os._exit()`` escapes every handler: the missing
+``done`` file tells the grader that the program ended before the driver was done.
 
 Start-up cost matters: imports that only error paths need are made there.
 """
@@ -27,8 +30,11 @@ if TYPE_CHECKING:
 STUDENT_ERROR_EXIT = 3
 
 
-def _student_frame(tb: TracebackType | None, workdir: str) -> tuple[str | None, int | None]:
-    """The innermost traceback frame that is in the student's folder."""
+def _student_frame(
+    tb: TracebackType | None, workdir: str, *, innermost: bool = False
+) -> tuple[str | None, int | None]:
+    """The innermost traceback frame that is in the student's folder; with ``innermost``,
+    the innermost frame of all, if it is the student's (the student raised it)."""
     import traceback
 
     found: tuple[str | None, int | None] = (None, None)
@@ -36,6 +42,8 @@ def _student_frame(tb: TracebackType | None, workdir: str) -> tuple[str | None, 
         path = os.path.abspath(frame.filename)
         if os.path.dirname(path) == workdir:
             found = (os.path.basename(path), frame.lineno)
+        elif innermost:
+            found = (None, None)
     return found
 
 
@@ -126,6 +134,24 @@ def main() -> int:
             )
             return STUDENT_ERROR_EXIT
         raise
+    except SystemExit as exc:
+        file, line = _student_frame(exc.__traceback__, workdir, innermost=True)
+        if file is None:
+            raise  # the driver's own exit (it may stop a run that cannot go on)
+        _report(
+            status_path,
+            {
+                "kind": "exited_early",
+                "message": f"your code called sys.exit({exc.code!r}) before the driver was done",
+                "file": file,
+                "line": line,
+                "exception": "SystemExit",
+            },
+        )
+        return STUDENT_ERROR_EXIT
+    if call.get("done"):
+        with open(call["done"], "wb"):
+            pass
     return 0
 
 

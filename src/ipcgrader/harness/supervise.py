@@ -1,7 +1,9 @@
 """Supervisor of one student run. Standard library only; started by :mod:`ipcgrader.sandbox`
-as ``python -I -S supervise.py``, with its configuration as JSON on stdin, in a PID namespace
-of its own where the host allows it (then it is PID 1 there: no process of the run can
-signal it, and its exit kills every process of the run).
+as ``python -I -S`` importing this module from its folder (from cached bytecode), with its
+configuration :mod:`marshal`-ed on stdin, in a PID namespace of its own where the host
+allows it (then it is PID 1 there: no process of the run can signal it, and its exit kills
+every process of the run). Every run starts one: its imports are kept few (no json, no
+contextlib: each costs milliseconds of CPU per run).
 
 It starts the student's command in a process group of its own, without capabilities and with
 rlimits, stdin at end of file and stdout/stderr on pipes that only it reads. It enforces the
@@ -9,28 +11,34 @@ wall timeout, the output cap and the process cap, and when the main process has 
 the run is stopped) kills whatever is left: outside a namespace it is a child subreaper, so
 orphans (a grandchild that called ``setsid``, say) are re-parented to it and found.
 
-It answers on its own stdout, which no student process holds: a JSON line naming the
-student's main process (written at once, for the grader to kill its process group should
-the supervisor die), a JSON line saying how the run ended, then the kept stdout and stderr
-bytes. Nothing a student writes to a file can forge that answer.
+It answers on its own stdout, which no student process holds, with two marshal records: a
+dict naming the student's main process (written at once, for the grader to kill its process
+group should the supervisor die), then a tuple of how the run ended and the kept stdout and
+stderr bytes. Nothing a student writes to a file can forge that answer.
 """
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
-import json
+import marshal
 import os
 import resource
 import select
-import signal
 import sys
 import time
 
+TYPE_CHECKING = False  # not typing's: importing typing would slow every run's start
+if TYPE_CHECKING:
+    import signal
+    from collections.abc import Callable
+else:
+    # the C module under ``signal``, same functions and numbers: signal's enums cost every
+    # run milliseconds to import
+    import _signal as signal
+
 try:
     from . import confine
-except ImportError:  # run as a script, as the sandbox does: the module is next to us
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+except ImportError:  # imported from its own folder, as the sandbox does: confine is beside us
     import confine  # type: ignore[import-not-found, no-redef]
 
 POLL_S = 0.02
@@ -41,6 +49,15 @@ LINGER_S = 1.0
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 #: Python ignores these; exec keeps ignored signals ignored, so the student gets defaults back.
 _RESET_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD, *_STOP_SIGNALS)
+
+
+def _quietly(call: Callable[..., object], *args: int) -> None:
+    """``call(*args)``, ignoring OSError (a process that is gone, a pipe size refused)."""
+    # not contextlib.suppress: importing contextlib costs every run milliseconds
+    try:  # noqa: SIM105
+        call(*args)
+    except OSError:
+        pass
 
 
 def _stat(pid: int | str) -> list[bytes]:
@@ -106,8 +123,7 @@ class Capture:
         os.set_blocking(fd, False)
         # Room for a poll interval's worth of output: then we need not wake up (and preempt
         # the writer, reordering concurrent lines) at every write.
-        with contextlib.suppress(OSError):
-            fcntl.fcntl(fd, F_SETPIPE_SZ, 1 << 20)
+        _quietly(fcntl.fcntl, fd, F_SETPIPE_SZ, 1 << 20)
 
     def pump(self) -> None:
         """Read what is there now; close on end of file."""
@@ -194,14 +210,11 @@ def _signal_all(me: int, main_pid: int, pids: list[int], sig: int) -> None:
     """Signal every process of the run. Each call that takes a whole set at once (all of a
     namespace, all of the student's process group) leaves no gap that a fork could use."""
     if me == 1:  # everything in the namespace but us
-        with contextlib.suppress(OSError):
-            os.kill(-1, sig)
+        _quietly(os.kill, -1, sig)
         return
-    with contextlib.suppress(OSError):
-        os.killpg(main_pid, sig)  # the group outlives its leader: its id stays reserved
+    _quietly(os.killpg, main_pid, sig)  # the group outlives its leader: its id stays reserved
     for pid in pids:  # and the ones that left the group (setsid, setpgid)
-        with contextlib.suppress(OSError):
-            os.kill(pid, sig)
+        _quietly(os.kill, pid, sig)
 
 
 def kill_all(me: int, main_pid: int, state: dict[str, float | None], grace: float) -> None:
@@ -256,7 +269,7 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
     main_pid = start_child(config, out_w, err_w)
     # First line of the answer: should we die before the end, the grader can still kill
     # the student's process group (outside a namespace its id is this pid).
-    os.write(1, json.dumps({"child": main_pid, "pid1": me == 1}).encode() + b"\n")
+    os.write(1, marshal.dumps({"child": main_pid, "pid1": me == 1}))
     os.close(out_w)
     os.close(err_w)
     captures = [Capture(out_r, cap), Capture(err_r, cap)]
@@ -276,8 +289,7 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
         # Only SIGCHLD wakes us early; output is collected at each poll.
         ready, _, _ = select.select([wake_r], [], [], max(0.0, min(POLL_S, deadline - now)))
         if wake_r in ready:
-            with contextlib.suppress(OSError):
-                os.read(wake_r, 512)
+            _quietly(os.read, wake_r, 512)
         for capture in captures:
             capture.pump()
         if any(c.total > cap for c in captures):
@@ -332,12 +344,10 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
 
 def main() -> int:
     """Read the configuration from stdin, run, answer on stdout."""
-    config = json.loads(sys.stdin.buffer.read())
+    config = marshal.loads(sys.stdin.buffer.read())
     result, captures = supervise(config)
-    kept = [c.kept() for c in captures]
-    result["stdout_len"], result["stderr_len"] = len(kept[0]), len(kept[1])
     with open(1, "wb", closefd=False) as out:
-        out.write(json.dumps(result).encode() + b"\n" + kept[0] + kept[1])
+        out.write(marshal.dumps((result, captures[0].kept(), captures[1].kept())))
     return 0
 
 
