@@ -34,10 +34,12 @@ from ipcgrader.results import RunOutcome
 HARNESS_DIR = Path(__file__).resolve().parent / "harness"
 SUPERVISOR = HARNESS_DIR / "supervise.py"
 #: How the supervisor is started: imported from its folder (so from its byte-compiled
-#: file, not compiled again for every run) rather than run as a script.
+#: file, not compiled again for every run) rather than run as a script. No current-folder
+#: entry ("") may stay on its path: a ``select.py`` in the folder where the grader was
+#: started must not stand in for the standard module.
 _SUPERVISOR_CODE = (
-    f"import sys; sys.path.insert(0, {str(HARNESS_DIR)!r}); import supervise; "
-    "sys.exit(supervise.main())"
+    f"import sys; sys.path = [{str(HARNESS_DIR)!r}, *filter(None, sys.path)]; "
+    "import supervise; sys.exit(supervise.main())"
 )
 #: Environment variable whose value marks every process of one run (fallback sweep).
 RUN_MARKER = "IPCGRADER_RUN"

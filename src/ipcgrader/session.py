@@ -37,7 +37,7 @@ from ipcgrader.scoring import (
     unrunnable_checks,
 )
 from ipcgrader.submission import Submission, compile_errors, resolve_submission
-from ipcgrader.tracebacks import escaped_exceptions
+from ipcgrader.tracebacks import escaped_exceptions, pitfall_of
 
 BOOTSTRAP = sandbox.HARNESS_DIR / "bootstrap.py"
 #: Most runs of one grading made at once. Runs mostly wait (dilated sleeps, locks), so more
@@ -102,11 +102,11 @@ def crash_from_stderr(stderr: str, workdir: Path) -> StudentError | None:
     if not escaped:
         return None
     last = next((e for e in reversed(escaped) if not e.child), escaped[-1])
+    text = f"{last.exception}: {last.detail}" if last.detail else last.exception
+    pitfall = pitfall_of(last)
     return StudentError(
-        kind="exception",
-        message=f"raised {last.exception}: {last.detail}"
-        if last.detail
-        else f"raised {last.exception}",
+        kind="exception" if pitfall is None else pitfall.kind,
+        message=f"raised {text}" + ("" if pitfall is None else f": {pitfall.explanation}"),
         file=last.file,
         line=last.line,
         exception=last.exception,

@@ -75,3 +75,45 @@ def is_student(path: str, student_files: set[str] | None) -> bool:
     if student_files is not None:
         return name in student_files
     return "/lib/python" not in path and "site-packages" not in path and not path.startswith("<")
+
+
+@dataclass(frozen=True)
+class Pitfall:
+    """An exception that a known process-communication mistake raises, explained."""
+
+    kind: str  # the diagnostic kind
+    exception: str  # class name, without its module
+    detail: re.Pattern[str]
+    explanation: str
+
+
+#: What the chapter's classic mistakes raise, in words a student understands.
+PITFALLS = (
+    Pitfall(
+        "thread_lock",
+        "TypeError",
+        re.compile(r"cannot pickle '(_thread\.)?(r?lock|RLock)' object"),
+        "a threading lock cannot be handed to another process (a process started with "
+        "spawn, as on macOS and Windows, gets its arguments pickled); use "
+        "multiprocessing.Lock(), which every process can share",
+    ),
+    Pitfall(
+        "lock_not_inherited",
+        "RuntimeError",
+        re.compile(r"should only be shared between processes through inheritance"),
+        "a multiprocessing lock (or queue) can only reach a process as an argument of "
+        "Process(...) when it starts, not through a Queue, a Pipe or a Pool's task",
+    ),
+)
+
+
+def pitfall_of(escaped: Escaped) -> Pitfall | None:
+    """The known mistake behind ``escaped``, if it is one."""
+    return next(
+        (
+            p
+            for p in PITFALLS
+            if escaped.short_name == p.exception and p.detail.search(escaped.detail)
+        ),
+        None,
+    )

@@ -6,6 +6,9 @@
   blocks for ever is reported as "blocked" instead of hanging the run.
 - ``wait``: a real pause. ``time.sleep`` is dilated in graded runs; the drivers' own
   pauses must not be.
+- ``until_producers_meet_full``: wait until the producers have filled the queue and then
+  each either ended or blocked, so every producer really tries a put on a full queue before
+  anything is taken: one that drops items or crashes on queue.Full does so in every run.
 """
 
 import json
@@ -19,6 +22,56 @@ OBSERVED = "observed.json"
 
 def wait(seconds):
     threading.Event().wait(seconds)
+
+
+def _main_thread(pid):
+    """(state, CPU time) of the main thread of ``pid``; None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    try:
+        with open(f"/proc/{pid}/task/{pid}/schedstat", "rb") as handle:
+            cpu = int(handle.read().split()[0])  # nanoseconds on a CPU
+    except (OSError, ValueError, IndexError):
+        cpu = int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+    return fields[0].decode(), cpu
+
+
+def blocked_or_gone(pid, interval=0.02):
+    """Whether ``pid``'s main thread is ended, or sleeping and using no CPU for
+    ``interval`` (blocked in a put on a full queue, say). A thread merely waiting its turn
+    for the GIL runs again within 5 ms, so it shows CPU time over the interval."""
+    first = _main_thread(pid)
+    if first is None or first[0] in "ZX":
+        return True
+    wait(interval)
+    second = _main_thread(pid)
+    if second is None or second[0] in "ZX":
+        return True
+    return first[0] in "SD" and second[0] in "SD" and first[1] == second[1]
+
+
+def until_producers_meet_full(q, processes, longest=1.0):
+    """Wait (real time) until every one of ``processes`` has ended, or ``q`` is full and
+    each live one is blocked. A producer that keeps running on a full queue (retrying
+    put_nowait in a loop) is waited for ``longest`` seconds at most."""
+    full_since = None
+    while True:
+        alive = [p for p in processes if p.is_alive()]
+        if not alive:
+            return
+        if q.full():
+            if all(blocked_or_gone(p.pid) for p in alive):
+                return
+            now = time.monotonic()
+            full_since = full_since or now
+            if now - full_since > longest:
+                return
+        else:
+            full_since = None
+            wait(0.005)
 
 
 def label(value):

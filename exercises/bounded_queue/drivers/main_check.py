@@ -2,8 +2,9 @@
 
 Queue.get(), Process.start() and Process.join() are wrapped (in the main process only):
 
-- before the first get(), wait until the producer has filled the queue (or ended), and a
-  little longer, so a producer that drops items on queue.Full drops them in every run;
+- before the first get(), wait until the producer has filled the queue and then ended or
+  blocked (bq_probe.until_producers_meet_full), so a producer that drops items on
+  queue.Full drops them in every run;
 - a join() of a live producer before main() got the sentinel, while a queue main() made is
   full, is a deadlock for certain: the producer waits for room that only a get() can make,
   and main() is in join(). The driver records it, stops the processes and exits with
@@ -18,13 +19,9 @@ import multiprocessing.queues
 import os
 import queue
 import sys
-import time
 
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))
-from bq_probe import Observations, wait  # noqa: E402
-
-#: extra wait once the queue is full, before main() may take the first item (real s)
-SETTLE_S = 0.2
+from bq_probe import Observations, until_producers_meet_full  # noqa: E402
 
 
 def stop(seen, **facts):
@@ -55,12 +52,7 @@ def drive(student):
     real_join = multiprocessing.process.BaseProcess.join
 
     def settle(q):
-        deadline = time.monotonic() + 10.0
-        while multiprocessing.active_children() and not q.full():
-            if time.monotonic() > deadline:
-                return
-            wait(0.005)
-        wait(SETTLE_S)
+        until_producers_meet_full(q, multiprocessing.active_children())
 
     def get(self, block=True, timeout=None):
         if os.getpid() != me:

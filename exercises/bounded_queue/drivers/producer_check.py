@@ -1,9 +1,10 @@
 """bounded_queue: the student's producer() in a child process, a careful consumer here.
 
-The consumer takes nothing until the queue is full (or the producer has ended), so every
-producer meets a full queue, whatever the timing: one that drops items on queue.Full, or
-crashes on it, does so in every run. It stops at the sentinel, or once the producer has
-ended and the queue stays empty: no time limit decides what the producer did.
+The consumer takes nothing until the queue is full and the producer has then ended or
+blocked (or it ended without filling it), so every producer meets a full queue, whatever
+the timing: one that drops items on queue.Full, or crashes on it, does so in every run.
+It stops at the sentinel, or once the producer has ended and the queue stays empty: no
+time limit decides what the producer did.
 """
 
 import multiprocessing
@@ -12,7 +13,7 @@ import queue
 import sys
 
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))
-from bq_probe import Observations, wait  # noqa: E402
+from bq_probe import Observations, until_producers_meet_full  # noqa: E402
 
 
 def drive(student, count, maxsize):
@@ -23,8 +24,7 @@ def drive(student, count, maxsize):
     process = multiprocessing.Process(target=producer, args=(q, items), name="producer")
     seen.set(received=[], got_sentinel=False, missing=items, crashed=False, hung=False)
     process.start()
-    while process.is_alive() and not q.full():
-        wait(0.005)
+    until_producers_meet_full(q, [process])
     seen.set(full_seen=q.full())
     received, got_sentinel, misses = [], False, 0
     while misses < 3:  # the queue stays empty while the producer is gone: nothing will come

@@ -1,0 +1,76 @@
+"""How the grader reads the crash of a run's main process from its stderr."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ipcgrader.session import crash_from_stderr
+
+LIB = "/usr/lib/python3.11/multiprocessing"
+
+
+def _traceback(*frames: tuple[str, int], last: str, header: str = "") -> str:
+    lines = [header] if header else []
+    lines.append("Traceback (most recent call last):")
+    for file, line in frames:
+        lines += [f'  File "{file}", line {line}, in f', "    code()"]
+    lines.append(last)
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    (tmp_path / "ticket.py").write_text("", encoding="utf-8")
+    return tmp_path
+
+
+def test_a_threading_lock_pickled_for_spawn_is_explained(work: Path) -> None:
+    stderr = _traceback(
+        (str(work / "ticket.py"), 41),
+        (f"{LIB}/reduction.py", 60),
+        last="TypeError: cannot pickle '_thread.lock' object",
+    )
+    error = crash_from_stderr(stderr, work)
+    assert error is not None
+    assert (error.kind, error.file, error.line) == ("thread_lock", "ticket.py", 41)
+    assert "use multiprocessing.Lock()" in error.message
+
+
+def test_a_lock_sent_through_a_queue_is_explained(work: Path) -> None:
+    stderr = _traceback(
+        (str(work / "ticket.py"), 12),
+        (f"{LIB}/synchronize.py", 106),
+        last="RuntimeError: Lock objects should only be shared between processes through "
+        "inheritance",
+    )
+    error = crash_from_stderr(stderr, work)
+    assert error is not None and error.kind == "lock_not_inherited"
+    assert "as an argument of Process(...)" in error.message
+
+
+def test_an_ordinary_exception_keeps_its_own_words(work: Path) -> None:
+    stderr = _traceback((str(work / "ticket.py"), 9), last="KeyError: 'count'")
+    error = crash_from_stderr(stderr, work)
+    assert error is not None
+    assert (error.kind, error.message, error.line) == ("exception", "raised KeyError: 'count'", 9)
+
+
+def test_the_main_process_crash_wins_over_a_child_one_printed_later(work: Path) -> None:
+    main = _traceback((str(work / "ticket.py"), 30), last="ValueError: main")
+    child = _traceback(
+        (str(work / "ticket.py"), 8), last="OSError: child", header="Process Process-1:"
+    )
+    error = crash_from_stderr(main + child, work)
+    assert error is not None and (error.message, error.line) == ("raised ValueError: main", 30)
+
+
+def test_frames_outside_the_students_files_do_not_locate_it(work: Path) -> None:
+    stderr = _traceback(("/elsewhere/drivers/buy.py", 5), last="RuntimeError: driver")
+    error = crash_from_stderr(stderr, work)
+    assert error is not None and error.file is None and error.line is None
+
+
+def test_no_traceback_is_no_crash(work: Path) -> None:
+    assert crash_from_stderr("just some output\n", work) is None
