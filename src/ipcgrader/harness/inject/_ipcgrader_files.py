@@ -106,21 +106,24 @@ def _atomic_writes() -> None:
 
     real_open = builtins.open
 
-    def open(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
-        if "w" in mode and isinstance(file, (str, bytes, os.PathLike)):
-            found = shared_name(file)
-            if found is not None:
-                final = os.path.abspath(os.fsdecode(os.fspath(file)))
-                if not _holds_file_lock_on(final):
-                    _accessed(found, "write", mode, sys._getframe(1))
-                    temporary = f"{final}.ipcgrader-{os.getpid()}.tmp"
-                    handle = real_open(temporary, mode, *args, **kwargs)
-                    return _AtomicFile(handle, temporary, final)
-        return real_open(file, mode, *args, **kwargs)
+    class Open:
+        # An object with __call__, not a function: a function kept as a class attribute is
+        # bound as a method, and Python 3.10's pathlib keeps `open = io.open` in a class.
+        __doc__ = real_open.__doc__
 
-    open.__doc__ = real_open.__doc__
-    builtins.open = open
-    io.open = open
+        def __call__(self, file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+            if "w" in mode and isinstance(file, (str, bytes, os.PathLike)):
+                found = shared_name(file)
+                if found is not None:
+                    final = os.path.abspath(os.fsdecode(os.fspath(file)))
+                    if not _holds_file_lock_on(final):
+                        _accessed(found, "write", mode, sys._getframe(1))
+                        temporary = f"{final}.ipcgrader-{os.getpid()}.tmp"
+                        handle = real_open(temporary, mode, *args, **kwargs)
+                        return _AtomicFile(handle, temporary, final)
+            return real_open(file, mode, *args, **kwargs)
+
+    builtins.open = io.open = Open()
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
@@ -248,18 +251,21 @@ def _mark(entry: str) -> None:
 
 
 def _before_read(index: int, name: str, frame: FrameType) -> None:
-    """Mark this worker's arrival at its n-th unprotected read of the file; at its next
-    event, when the read is done, it waits until every running worker has made its n-th
+    """At this worker's next event after its n-th unprotected read of the file (the read is
+    done by then), mark its arrival and wait until every running worker has made its n-th
     such read too. They have then all read the old value before any of them can write it
-    back: an unprotected read-modify-write loses updates in every run, the same way."""
+    back: an unprotected read-modify-write loses updates in every run, the same way.
+
+    Not marked here: this runs before the file is even opened, and a worker marked as
+    arrived but preempted before its read could read what another wrote meanwhile."""
     _stale.add(index)
     if _protected():
         return
     generation = _meetings[index] = _meetings.get(index, 0) + 1
     prefix = f"{index}-{generation}-"
-    _mark(f"{prefix}{_rec.pid()}")
 
     def meet(kind: str) -> None:
+        _mark(f"{prefix}{_rec.pid()}")
         began = _rec._monotonic()
         deadline = began + _amplify_wait
         met = _everyone_there(prefix)
