@@ -74,3 +74,20 @@ def test_frames_outside_the_students_files_do_not_locate_it(work: Path) -> None:
 
 def test_no_traceback_is_no_crash(work: Path) -> None:
     assert crash_from_stderr("just some output\n", work) is None
+
+
+def test_a_library_module_named_like_a_students_file_does_not_locate_it(work: Path) -> None:
+    (work / "process.py").write_text("", encoding="utf-8")  # the student's own helper
+    stderr = _traceback(
+        (str(work / "ticket.py"), 41),
+        (f"{LIB}/process.py", 121),
+        last="ValueError: bad target",
+    )
+    error = crash_from_stderr(stderr, work)
+    assert error is not None and (error.file, error.line) == ("ticket.py", 41)
+
+
+def test_a_relative_frame_is_in_the_runs_folder(work: Path) -> None:
+    stderr = _traceback(("ticket.py", 7), last="KeyError: 'count'")
+    error = crash_from_stderr(stderr, work)
+    assert error is not None and (error.file, error.line) == ("ticket.py", 7)

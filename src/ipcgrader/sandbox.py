@@ -32,7 +32,6 @@ from ipcgrader.models import Limits
 from ipcgrader.results import RunOutcome
 
 HARNESS_DIR = Path(__file__).resolve().parent / "harness"
-SUPERVISOR = HARNESS_DIR / "supervise.py"
 #: How the supervisor is started: imported from its folder (so from its byte-compiled
 #: file, not compiled again for every run) rather than run as a script. No current-folder
 #: entry ("") may stay on its path: a ``select.py`` in the folder where the grader was

@@ -43,7 +43,9 @@ BOOTSTRAP = sandbox.HARNESS_DIR / "bootstrap.py"
 #: Most runs of one grading made at once. Runs mostly wait (dilated sleeps, locks), so more
 #: than the core count pays off, and it keeps a hanging submission's grading near one timeout.
 MAX_PARALLEL_RUNS = 16
-#: Created in a run's meta folder by the harness bootstrap once the driver has returned.
+#: Written in a run's meta folder by the harness bootstrap: a student error it caught, and
+#: a marker once the driver has returned.
+STUDENT_STATUS = "student_status.json"
 DRIVER_DONE = "driver_done"
 
 
@@ -92,13 +94,9 @@ def _fixture_bytes(value: str | dict[str, Any] | list[Any], params: dict[str, An
 
 def crash_from_stderr(stderr: str, workdir: Path) -> StudentError | None:
     """The uncaught exception that ended the main process, located in the student's own
-    files (those in the run's folder); a child's traceback only when the main one printed
-    none."""
-    try:
-        mine = {p.name for p in workdir.iterdir() if p.suffix == ".py"}
-    except OSError:
-        mine = set()
-    escaped = escaped_exceptions(stderr, mine)
+    files (those in the run's folder, not a library module that shares a name with one); a
+    child's traceback only when the main one printed none."""
+    escaped = escaped_exceptions(stderr, folder=str(workdir))
     if not escaped:
         return None
     last = next((e for e in reversed(escaped) if not e.child), escaped[-1])
@@ -154,7 +152,7 @@ class Grader:
                     "driver": str((self.directory / scenario.driver).resolve()),
                     "params": scenario.params,
                     "start_method": planned.start_method,
-                    "status": str(meta / "student_status.json"),
+                    "status": str(meta / STUDENT_STATUS),
                     "done": str(meta / DRIVER_DONE),
                 }
             )
@@ -218,7 +216,7 @@ class Grader:
     def _student_error(
         meta: Path, work: Path, outcome: RunOutcome, *, driven: bool
     ) -> StudentError | None:
-        status = meta / "student_status.json"
+        status = meta / STUDENT_STATUS
         if status.is_file():
             try:
                 data = json.loads(status.read_text(encoding="utf-8"))

@@ -4,6 +4,7 @@ crash of a run's main process."""
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 
@@ -35,12 +36,17 @@ class Escaped:
         return f"{self.file}:{self.line}{func}"
 
 
-def escaped_exceptions(stderr: str, student_files: set[str] | None = None) -> list[Escaped]:
+def escaped_exceptions(
+    stderr: str, student_files: set[str] | None = None, *, folder: str | None = None
+) -> list[Escaped]:
     """Every traceback on stderr that was not followed by a chained one, in order.
 
-    ``student_files``: basenames whose frames locate the exception; None takes any frame
-    outside the standard library and site-packages.
+    Which frames locate the exception: with ``folder`` (the run's folder, where the
+    student's files are), those of files in it; else with ``student_files``, those of files
+    with these basenames; else any frame outside the standard library and site-packages.
     """
+    if folder is not None:
+        folder = os.path.realpath(folder)
     # split on "\n" only: a "\r" in an exception's text must not start a fake line
     lines = stderr.split("\n")
     found: list[Escaped] = []
@@ -55,7 +61,7 @@ def escaped_exceptions(stderr: str, student_files: set[str] | None = None) -> li
         index += 1
         while index < len(lines) and (lines[index].startswith(" ") or not lines[index]):
             match = _FRAME.match(lines[index])
-            if match and is_student(match["file"], student_files):
+            if match and _is_student(match["file"], student_files, folder):
                 file = match["file"].replace("\\", "/").rsplit("/", 1)[-1]
                 line_no, func = int(match["line"]), match["func"]
             index += 1
@@ -70,7 +76,9 @@ def escaped_exceptions(stderr: str, student_files: set[str] | None = None) -> li
     return found
 
 
-def is_student(path: str, student_files: set[str] | None) -> bool:
+def _is_student(path: str, student_files: set[str] | None, folder: str | None) -> bool:
+    if folder is not None:  # a relative path is relative to the run's folder, its cwd
+        return os.path.dirname(os.path.normpath(os.path.join(folder, path))) == folder
     name = path.replace("\\", "/").rsplit("/", 1)[-1]
     if student_files is not None:
         return name in student_files

@@ -267,7 +267,7 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
     err_r, err_w = os.pipe()
     started = time.monotonic()
     main_pid = start_child(config, out_w, err_w)
-    # First line of the answer: should we die before the end, the grader can still kill
+    # First record of the answer: should we die before the end, the grader can still kill
     # the student's process group (outside a namespace its id is this pid).
     os.write(1, marshal.dumps({"child": main_pid, "pid1": me == 1}))
     os.close(out_w)
