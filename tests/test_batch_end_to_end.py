@@ -28,7 +28,7 @@ from unittest import mock
 
 import pytest
 
-from ipcgrader.batch_cli import cmd_batch
+from ipcgrader.cli.batch import cmd_batch
 from ipcgrader.pytest_plugin import marked_processes
 
 from conftest import EXERCISES, SCHEMAS, SOLUTIONS, SUBMISSIONS

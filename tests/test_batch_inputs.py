@@ -11,16 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from ipcgrader.batch import BatchStopped, RunGate
-from ipcgrader.batch_inputs import (
+from ipcgrader.batch.inputs import (
     MAX_ARCHIVE_BYTES,
     MAX_ARCHIVE_FILES,
     ArchiveError,
     discover,
     extract_archive,
-    spec_hash,
-    submission_hash,
 )
+from ipcgrader.batch.planning import spec_hash, submission_hash
+from ipcgrader.batch.runner import BatchStopped, RunGate
 from ipcgrader.loader import load_exercise
 from ipcgrader.plugins import get_plugin_manager
 
@@ -217,8 +216,8 @@ def _wait_for(condition, limit: int = 2000) -> None:  # type: ignore[no-untyped-
 
 
 def test_batch_takes_every_limit_option_of_a_single_grading() -> None:
-    from ipcgrader.batch_cli import batch_parser
-    from ipcgrader.cli import LIMIT_OPTIONS, limits_from_args
+    from ipcgrader.cli.batch import batch_parser
+    from ipcgrader.cli.common import LIMIT_OPTIONS, limits_from_args
 
     argv = ["exercises/x", "--submissions", "s"]
     for option in LIMIT_OPTIONS:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from ipcgrader.progress import PlainProgress, RichProgress, make_progress
+from ipcgrader.batch.progress import PlainProgress, RichProgress, make_progress
 from ipcgrader.results import ExerciseResult, Status
 
 

@@ -123,7 +123,7 @@ def test_internal_error_is_exit_3(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("grader bug")
 
-    monkeypatch.setattr("ipcgrader.cli.grade", broken)
+    monkeypatch.setattr("ipcgrader.cli.grade.grade", broken)
     assert main([LOCK_TICKET, "--format", "json"]) == 3
     data = json.loads(capsys.readouterr().out)
     assert data["status"] == "error"

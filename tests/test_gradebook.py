@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ipcgrader.exports import grades_csv, summary_markdown, write_exports
-from ipcgrader.gradebook import Fingerprint, Gradebook, GradebookError
+from ipcgrader.batch.exports import grades_csv, summary_markdown, write_exports
+from ipcgrader.batch.gradebook import Fingerprint, Gradebook, GradebookError
 from ipcgrader.reporters.json_report import result_object
 from ipcgrader.results import CheckResult, Diagnostic, ExerciseResult, Status
 

@@ -337,8 +337,8 @@ BATCH_HOSTILE = ["swarm", "fork_bomb", "memory_creep", "output_flood", "big_file
 def test_batch_under_fire(tmp_path: Path) -> None:
     """A class where most students attack the grader: every normal submission still gets
     exactly its score, every hostile one a recorded status, and nothing is left running."""
-    from ipcgrader.batch_cli import cmd_batch
-    from ipcgrader.gradebook import Gradebook
+    from ipcgrader.batch.gradebook import Gradebook
+    from ipcgrader.cli.batch import cmd_batch
 
     subs, out = tmp_path / "submissions", tmp_path / "out"
     for student, (source, _) in NORMAL.items():

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from ipcgrader import isolation, sandbox
-from ipcgrader.cli import grade_parser, limits_from_args, main
+from ipcgrader.cli import main
+from ipcgrader.cli.common import limits_from_args
+from ipcgrader.cli.grade import grade_parser
 from ipcgrader.models import Limits
 from ipcgrader.pytest_plugin import marked_processes
 from ipcgrader.results import Diagnostic, RunOutcome, RunRecord, StudentError, printable

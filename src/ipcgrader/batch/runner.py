@@ -34,9 +34,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from ipcgrader import sandbox
-from ipcgrader.batch_inputs import Job
-from ipcgrader.gradebook import Gradebook
-from ipcgrader.progress import BatchProgress
+from ipcgrader.batch.gradebook import Gradebook
+from ipcgrader.batch.planning import Job
+from ipcgrader.batch.progress import BatchProgress
 from ipcgrader.results import Diagnostic, ExerciseResult, RunRecord, Status
 from ipcgrader.session import MAX_PARALLEL_RUNS, Options, grade, internal_error
 

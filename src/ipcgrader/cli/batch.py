@@ -20,19 +20,18 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
-from ipcgrader.batch import BatchReport, run_batch
-from ipcgrader.batch_inputs import ExerciseSetup, discover, plan, setup_exercise, unpack
-from ipcgrader.cli import add_limit_arguments, limits_from_args
-from ipcgrader.exports import write_exports
-from ipcgrader.gradebook import Gradebook, GradebookError
+from ipcgrader.batch.exports import write_exports
+from ipcgrader.batch.gradebook import Gradebook, GradebookError
+from ipcgrader.batch.inputs import discover, unpack
+from ipcgrader.batch.planning import ExerciseSetup, plan, setup_exercise
+from ipcgrader.batch.progress import make_progress
+from ipcgrader.batch.runner import BatchReport, run_batch
+from ipcgrader.cli.common import ExitCode, add_limit_arguments, limits_from_args, manager
 from ipcgrader.loader import SpecError, load_exercise
-from ipcgrader.plugins import get_plugin_manager
-from ipcgrader.progress import make_progress
 from ipcgrader.results import Status
 from ipcgrader.session import Options, default_jobs
 
 GRADEBOOK = "gradebook.sqlite"
-INTERRUPTED = 130
 
 
 def batch_parser() -> argparse.ArgumentParser:
@@ -109,7 +108,7 @@ def _exercises(args: argparse.Namespace) -> list[ExerciseSetup] | None:
     options = Options(timeout=args.timeout, limits=limits_from_args(args))
     setups = []
     for folder in args.exercises:
-        pm = get_plugin_manager(autoload=False if args.no_plugins else None)
+        pm = manager(args.no_plugins)
         try:
             setups.append(setup_exercise(load_exercise(folder, pm), pm, options))
         except SpecError as exc:
@@ -124,7 +123,7 @@ def _exercises(args: argparse.Namespace) -> list[ExerciseSetup] | None:
 
 def _exit_code(report: BatchReport) -> int:
     if report.interrupted:
-        return INTERRUPTED
+        return ExitCode.INTERRUPTED
     statuses = {r.status for r in report.results}
     if Status.error in statuses:
         return 3

@@ -11,7 +11,7 @@ import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
-from ipcgrader.gradebook import Grading
+from ipcgrader.batch.gradebook import Grading
 from ipcgrader.reporters import junit
 from ipcgrader.reporters.json_report import result_object
 from ipcgrader.reporters.markdown import cell

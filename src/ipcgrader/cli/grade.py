@@ -1,0 +1,91 @@
+"""``ipcgrade EXERCISE_DIR``: grade one submission and print its report."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ipcgrader import __version__
+from ipcgrader.cli.common import (
+    ExitCode,
+    add_limit_arguments,
+    error,
+    limits_from_args,
+    manager,
+    write_output,
+)
+from ipcgrader.loader import SpecError, load_exercise
+from ipcgrader.plugins import reporters
+from ipcgrader.results import ExerciseResult, Status
+from ipcgrader.session import Options, grade, internal_error
+from ipcgrader.submission import SubmissionError
+
+
+def grade_parser() -> argparse.ArgumentParser:
+    """Parser of the main form, ``ipcgrade EXERCISE_DIR``."""
+    parser = argparse.ArgumentParser(
+        prog="ipcgrade",
+        description="Grade a process-communication exercise. Other commands: "
+        "ipcgrade schema | list [DIR...] | batch ... | doctor",
+    )
+    parser.add_argument("exercise", metavar="EXERCISE_DIR", help="folder with exercise.toml")
+    parser.add_argument(
+        "--submission",
+        metavar="PATH",
+        help="file or folder to grade (default: the entry files in EXERCISE_DIR)",
+    )
+    parser.add_argument("--format", default="terminal", help="report format (default: terminal)")
+    parser.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE")
+    parser.add_argument("--timeout", type=float, metavar="S", help="wall timeout of every run")
+    add_limit_arguments(parser)
+    parser.add_argument("-j", "--jobs", type=int, metavar="N", help="runs made at once")
+    parser.add_argument("--no-color", action="store_true", help="plain text even on a terminal")
+    parser.add_argument(
+        "--no-plugins", action="store_true", help="do not load plugins of installed packages"
+    )
+    parser.add_argument("--version", action="version", version=f"ipcgrader {__version__}")
+    return parser
+
+
+def exit_code_of(result: ExerciseResult) -> ExitCode:
+    """Map a grading result to the process exit code."""
+    if result.status is Status.error:
+        return ExitCode.INTERNAL_ERROR
+    return ExitCode.OK if result.status is Status.passed else ExitCode.BELOW_FULL_MARKS
+
+
+def cmd_grade(argv: Sequence[str]) -> ExitCode:
+    """``ipcgrade EXERCISE_DIR [options]``."""
+    args = grade_parser().parse_args(argv)
+    pm = manager(args.no_plugins)
+    formats = reporters(pm)
+    reporter = formats.get(args.format)
+    if reporter is None:
+        error(f"unknown --format {args.format!r}; choose from {', '.join(formats.names())}")
+        return ExitCode.USAGE_ERROR
+    if hasattr(reporter, "color"):
+        reporter.color = (
+            args.output is None
+            and not args.no_color
+            and "NO_COLOR" not in os.environ
+            and sys.stdout.isatty()
+        )
+    try:
+        loaded = load_exercise(args.exercise, pm)
+    except SpecError as exc:
+        error(str(exc))
+        return ExitCode.USAGE_ERROR
+    submission = Path(args.submission) if args.submission else loaded.directory
+    options = Options(jobs=args.jobs, timeout=args.timeout, limits=limits_from_args(args))
+    try:
+        result = grade(loaded, submission, pm, options)
+    except SubmissionError as exc:
+        error(str(exc))
+        return ExitCode.USAGE_ERROR
+    except Exception as exc:  # the grader's own bug: report it as a result, exit 3
+        result = internal_error(loaded.spec.id, submission, exc)
+    write_output(reporter.render(result), args.output)
+    return exit_code_of(result)
