@@ -111,6 +111,14 @@ def crash_from_stderr(stderr: str, workdir: Path) -> StudentError | None:
     )
 
 
+def driver_folder(exercise_dir: Path, driver: Path) -> Path:
+    """What of the exercise's folder a driven run may read: the driver's own folder, with
+    the helpers it imports (``drivers/``), or only the driver when it sits at the top (the
+    rest of the folder may hold a solution or hidden data)."""
+    folder = driver.parent
+    return driver if folder == exercise_dir.resolve() else folder
+
+
 class Grader:
     """Makes the runs of one grading. Thread-safe: runs share only read-only state."""
 
@@ -140,16 +148,19 @@ class Grader:
         scenario = planned.scenario
         entry = self.exercise.entry[0]
         env: dict[str, str] = {}
+        readable: list[Path] = []
         if planned.start_method:
             env["IPCGRADER_START_METHOD"] = planned.start_method
         if scenario.driver is None:
             argv = [sys.executable, entry, *scenario.args]
         else:
             argv = [sys.executable, str(BOOTSTRAP)]
+            driver = (self.directory / scenario.driver).resolve()
+            readable.append(driver_folder(self.directory, driver))
             env["IPCGRADER_CALL"] = json.dumps(
                 {
                     "module": Path(entry).stem,
-                    "driver": str((self.directory / scenario.driver).resolve()),
+                    "driver": str(driver),
                     "params": scenario.params,
                     "start_method": planned.start_method,
                     "status": str(meta / STUDENT_STATUS),
@@ -162,6 +173,7 @@ class Grader:
             timeout_s=self.timeout_of(scenario),
             limits=self.limits_of(scenario),
             env=env,
+            readable=readable,
         )
 
     def collected_files(self, scenario: Scenario) -> list[str]:
