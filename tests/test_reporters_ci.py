@@ -143,3 +143,23 @@ def test_format_github_writes_the_job_summary(
     assert "::error" not in out and out.startswith("::notice title=lock_ticket::")
     text = summary.read_text(encoding="utf-8")
     assert text.startswith("earlier step\n") and "lock_ticket" in text and "✅" in text
+
+
+def test_github_keeps_what_only_hidden_checks_found_out_of_annotations() -> None:
+    result = ExerciseResult(
+        exercise="ex",
+        submission="s",
+        status=Status.failed,
+        score=0.0,
+        max_score=4.0,
+        duration_s=0.1,
+        checks=[_check(1, Status.failed, "hidden"), _check(2, Status.failed)],
+        diagnostics=[
+            Diagnostic(
+                kind="race", file="a.py", line=3, message="hidden finding", checks=("s.k1",)
+            ),
+            Diagnostic(kind="race", file="a.py", line=5, message="shown finding", checks=("s.k2",)),
+        ],
+    )
+    text = workflow_commands(result)
+    assert "shown finding" in text and "hidden finding" not in text

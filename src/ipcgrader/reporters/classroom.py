@@ -22,10 +22,7 @@ from typing import Any
 from ipcgrader import hookimpl
 from ipcgrader.i18n import _
 from ipcgrader.plugins import ReporterRegistry
-from ipcgrader.results import CheckResult, ExerciseResult, Status
-
-#: Visibility under which a student may read a check's name and message.
-STUDENT_VISIBLE = "visible"
+from ipcgrader.results import STUDENT_VISIBLE, CheckResult, ExerciseResult, Status
 
 _STATUS = {Status.passed: "pass", Status.failed: "fail", Status.error: "error"}
 

@@ -1,11 +1,13 @@
 """``--format github``: GitHub Actions workflow commands, so findings show on the student's
 own lines of the commit and the grade on the run's page.
 
-* one ``::error file=…,line=…,title=…::message`` per finding, the file given relative to
-  the repository root (``$GITHUB_WORKSPACE``, else the current folder), as GitHub expects;
+* one ``::error file=…,line=…,title=…::message`` per finding a student may see (what only
+  hidden checks found stays hidden: :func:`ipcgrader.results.student_diagnostics`), the
+  file given relative to the repository root (``$GITHUB_WORKSPACE``, else the current
+  folder), as GitHub expects;
 * one ``::notice`` with the total;
-* the Markdown report appended to ``$GITHUB_STEP_SUMMARY`` when that variable is set (the
-  only output that is not printed).
+* the Markdown report of the student's view appended to ``$GITHUB_STEP_SUMMARY`` when that
+  variable is set (the only output that is not printed).
 
 Workflow-command data is escaped (``%``, CR and LF; in properties also ``:`` and ``,``) so
 a student's file name or message can neither end a command early nor start another one.
@@ -21,7 +23,13 @@ from ipcgrader import hookimpl
 from ipcgrader.i18n import _, ngettext
 from ipcgrader.plugins import ReporterRegistry
 from ipcgrader.reporters.markdown import render_markdown
-from ipcgrader.results import Diagnostic, ExerciseResult, Status
+from ipcgrader.results import (
+    Diagnostic,
+    ExerciseResult,
+    Status,
+    student_diagnostics,
+    student_view,
+)
 
 SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 WORKSPACE_ENV = "GITHUB_WORKSPACE"
@@ -109,7 +117,7 @@ def total_line(result: ExerciseResult) -> str:
 
 def workflow_commands(result: ExerciseResult) -> str:
     """Every workflow command of one grading, one per line."""
-    lines = [annotation(result, d) for d in result.diagnostics]
+    lines = [annotation(result, d) for d in student_diagnostics(result)]
     lines.append(total_line(result))
     return "\n".join(lines) + "\n"
 
@@ -126,7 +134,7 @@ class GitHubReporter:
         summary = os.environ.get(SUMMARY_ENV)
         if summary:
             with open(summary, "a", encoding="utf-8") as handle:
-                handle.write(render_markdown(result) + "\n")
+                handle.write(render_markdown(student_view(result)) + "\n")
         return workflow_commands(result)
 
 
