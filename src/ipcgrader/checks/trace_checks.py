@@ -19,6 +19,7 @@ from ipcgrader.checks import explain
 from ipcgrader.models import Exercise, Expectation, Scenario
 from ipcgrader.plugins import KindRegistry
 from ipcgrader.results import RunRecord, Verdict
+from ipcgrader.scoring import check_ids
 from ipcgrader.trace import (
     Trace,
     atomicity_violations,
@@ -174,12 +175,18 @@ def ipcgrader_run_finished(
 ) -> None:
     """Attach the diagnostics of every expectation's verdict on this run to the run, so
     that reports show them (each distinct finding once per grading). Runs last, after
-    every plugin attached its artefacts."""
-    for expectation in scenario.expect:
+    every plugin attached its artefacts. Each finding names the check that produced it, so
+    that a hidden check's findings stay hidden (:func:`ipcgrader.results.student_diagnostics`).
+    """
+    ids = check_ids(exercise)
+    for index, expectation in enumerate(scenario.expect):
         if expectation.needs_complete_run and record.problem() is not None:
             continue
         try:
             verdict = expectation.evaluate(record)
         except Exception:
             continue
-        record.diagnostics.extend(verdict.diagnostics)
+        check = ids[(scenario.id, index)]
+        record.diagnostics.extend(
+            d.model_copy(update={"checks": (*d.checks, check)}) for d in verdict.diagnostics
+        )
