@@ -11,6 +11,7 @@ from pathlib import Path
 from ipcgrader import __version__
 from ipcgrader.cli.common import (
     ExitCode,
+    add_language_argument,
     add_limit_arguments,
     error,
     limits_from_args,
@@ -54,6 +55,7 @@ def grade_parser() -> argparse.ArgumentParser:
         "--no-plugins", action="store_true", help="do not load plugins of installed packages"
     )
     parser.add_argument("--version", action="version", version=f"ipcgrader {__version__}")
+    add_language_argument(parser)
     return parser
 
 
