@@ -210,6 +210,20 @@ class RunRecord:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     timeout_s: float = 0.0
 
+    def facts(self) -> dict[str, Any]:
+        """Facts observed in this run that expressions may use (``expr.RUN_FACTS``); a fact
+        the run cannot tell (no trace) is absent, so a check needing it cannot check."""
+        facts: dict[str, Any] = {}
+        trace = self.artifacts.get("trace")
+        workers = getattr(trace, "workers", None)
+        if callable(workers):
+            facts["processes"] = len(workers())
+        return facts
+
+    def names(self) -> dict[str, Any]:
+        """What an expression of a check may use on this run: parameters and run facts."""
+        return {**self.facts(), **self.params}
+
     def problem(self) -> str | None:
         """Why this run did not end normally, in a student's words; None if it did.
 

@@ -16,6 +16,7 @@ from pydantic import Field
 
 from ipcgrader import hookimpl
 from ipcgrader.checks import explain
+from ipcgrader.i18n import _
 from ipcgrader.models import Exercise, Expectation, Scenario
 from ipcgrader.plugins import KindRegistry
 from ipcgrader.results import RunRecord, Verdict
@@ -157,15 +158,24 @@ def ipcgrader_add_expectation_kinds(kinds: KindRegistry) -> None:
 @hookimpl
 def ipcgrader_exercise_loaded(exercise: Exercise, exercise_dir: Path) -> None:
     """A trace expectation must name a declared shared file (only those are traced)."""
-    for scenario in exercise.scenarios:
-        for expectation in scenario.expect:
+    for s_index, scenario in enumerate(exercise.scenarios):
+        for e_index, expectation in enumerate(scenario.expect):
             file = getattr(expectation, "file", None)
             if isinstance(expectation, (NoRace, AtomicUpdate)) and (
                 file not in exercise.shared_files
             ):
                 raise ValueError(
-                    f"scenario {scenario.id!r}: {expectation.kind}.file = {file!r} is not in "
-                    f"shared_files {exercise.shared_files}; only shared files are traced"
+                    _(
+                        "scenarios[{s}] (id={id!r}).expect[{e}] ({kind}).file: {file!r} is not "
+                        "in shared_files {shared}; only shared files are traced"
+                    ).format(
+                        s=s_index,
+                        id=scenario.id,
+                        e=e_index,
+                        kind=expectation.kind,
+                        file=file,
+                        shared=exercise.shared_files,
+                    )
                 )
 
 
