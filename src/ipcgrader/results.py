@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ipcgrader.i18n import _
 from ipcgrader.models import Limits
 
 _UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -79,8 +80,9 @@ class RunOutcome:
     stderr: str = ""
     stdout_truncated: bool = False
     stderr_truncated: bool = False
-    #: why the supervisor stopped the run early: "timeout", "output", "processes",
-    #: "killed" (the supervisor itself was killed), or None
+    #: why the supervisor stopped the run early: "timeout", "deadlock" (every process
+    #: blocked for good), "cpu_budget" (the run's CPU budget used up), "output",
+    #: "processes", "killed" (the supervisor itself was killed), or None
     stopped: str | None = None
     #: processes still alive at the end that the sweep had to kill
     leftovers: int = 0
@@ -95,6 +97,12 @@ class RunOutcome:
     peak_processes: int = 0
     #: CPU seconds the main process used (None: unknown)
     cpu_s: float | None = None
+    #: when the supervisor decided to stop the run (``time.monotonic()``, the clock of the
+    #: trace's events); None if it ended by itself
+    stopped_t: float | None = None
+    #: CPU seconds every process of the run used together (None: unknown); what the
+    #: ``run_cpu_s`` budget is compared with
+    run_cpu_s: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -121,6 +129,8 @@ class StudentError:
 #: Every ``RunOutcome.reason``: how a run can end abnormally.
 END_REASONS: dict[str, str] = {
     "timeout": "did not finish within its timeout; stopped with TERM, then KILL",
+    "deadlock": "every process was blocked for good (a deadlock); stopped at once",
+    "cpu_budget": "its processes together used up the run's CPU budget; stopped",
     "output": "printed more than the output cap (its head and tail are kept)",
     "processes": "had more processes at once than allowed",
     "killed": "its supervisor was killed (by the program, or from outside)",
@@ -157,6 +167,19 @@ def _limit_problem(reason: str | None, run: RunRecord) -> str | None:
         return f"had {most} processes at once and was stopped"
     if reason == "killed":
         return "was stopped before it finished: its supervisor was killed (by the program?)"
+    if reason == "deadlock":
+        return _(
+            "was stopped: every one of its processes was waiting for another one "
+            "(a lock, a join, a queue or a pipe), so none could ever go on (a deadlock)"
+        )
+    if reason == "cpu_budget":
+        budget = limits.run_cpu_s
+        if budget is None:
+            return _("kept computing until its CPU budget was used up and was stopped")
+        return _(
+            "kept computing: its processes used more than {seconds:g} s of CPU time "
+            "together (a loop that never ends?) and it was stopped"
+        ).format(seconds=budget)
     if reason == "memory":
         limit = f" (limit {limits.memory_mb} MiB per process)" if limits.memory_mb else ""
         return f"ran out of memory{limit}"
