@@ -385,7 +385,11 @@ def deadlock_diagnostic(graph: WaitForGraph) -> Diagnostic | None:
         ngettext("{what} (1 process)", "{what} ({count} processes)", n).format(count=n, what=t)
         for t, n in counts.items()
     ]
-    first = next((n for n in graph.nodes if n.file is not None and n.line), graph.nodes[0])
+    # point at the cycle when there is one (the join waiting for it is only a bystander)
+    cycle = [by_pid[pid] for pid in graph.cycle]
+    first = next(
+        (n for n in [*cycle, *graph.nodes] if n.file is not None and n.line), graph.nodes[0]
+    )
     return Diagnostic(
         kind="deadlock",
         file=first.file,
