@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ipcgrader.models import Exercise, Expectation, Scenario
+from ipcgrader.needs import unmet
 from ipcgrader.results import (
     CheckResult,
     Diagnostic,
@@ -36,7 +37,11 @@ def judge(expectation: Expectation, run: RunRecord) -> Verdict:
         if problem is not None:
             return Verdict(False, f"the program {problem}")
     try:
-        return expectation.evaluate(run)
+        verdict = expectation.evaluate(run)
+        if verdict.passed:
+            # a pass counts only if what the check needs happened (ipcgrader.needs)
+            verdict = unmet(expectation, run) or verdict
+        return verdict
     except Exception as exc:  # a buggy check must not sink the grading
         return Verdict(None, f"internal error in check {expectation.kind!r}: {exc!r}")
 
