@@ -39,6 +39,7 @@ def _fake_plugin(root: Path) -> Path:
         ),
         encoding="utf-8",
     )
+    (exercise / "demo.py").write_text("print('starter')\n", encoding="utf-8")
     (root / "ipcgrader_demo_exercises.py").write_text(
         textwrap.dedent(
             f"""\

@@ -54,7 +54,7 @@ class Limits(Strict):
 
 
 class TraceOptions(Strict):
-    """How the harness watches a run (see DESIGN.md, "The harness")."""
+    """How the harness watches a run (see docs/trace.md)."""
 
     enabled: bool = Field(True, description="inject the tracing harness into the run")
     dilation: float = Field(
@@ -117,6 +117,16 @@ class Expectation(Strict):
     #: ended (exit status, finishing in time) set it to False.
     needs_complete_run: ClassVar[bool] = True
 
+    #: True for kinds whose expressions may use names the loader cannot know in advance
+    #: (``json_value``: the keys of a driver's observations): only their form is checked.
+    open_names: ClassVar[bool] = False
+
+    def expressions(self) -> list[tuple[str, str]]:
+        """``(field, expression)`` pairs of this expectation, which the loader checks
+        against the scenario's parameters and the run facts before any run. Kinds with
+        fields that take expressions override it."""
+        return []
+
     def title(self) -> str:
         """The check's name as students see it."""
         return self.name or self.default_name
@@ -139,7 +149,13 @@ class Scenario(Strict):
         ),
     )
     params: dict[str, Any] = Field(default_factory=dict)
-    args: list[str] = Field(default_factory=list, description="argv for script runs")
+    args: list[str] = Field(
+        default_factory=list, description="argv for script runs; $param is substituted"
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        description="environment variables of the run; $param is substituted",
+    )
     fixtures: dict[str, str | dict[str, Any] | list[Any]] = Field(
         default_factory=dict,
         description="files created fresh in the run folder; $param is substituted in text, "

@@ -2,7 +2,7 @@
 
 ``RunOutcome`` and ``RunRecord`` are plain dataclasses handed to checks; ``CheckResult``,
 ``ExerciseResult`` and ``BatchResult`` are pydantic models because reporters serialise them
-(the JSON shape is the stable interface in DESIGN.md).
+(their JSON shape is the stable interface, see README).
 """
 
 from __future__ import annotations
@@ -51,6 +51,10 @@ class Diagnostic(BaseModel):
     line: int | None = None
     message: str
     hint: str | None = None
+    #: ids of the checks whose verdicts produced this finding; empty when the grader found
+    #: it on its own (a crash, a syntax error, a hang). Decides who may see it: see
+    #: :func:`student_diagnostics`.
+    checks: tuple[str, ...] = ()
 
     @field_validator("file", "message", "hint")
     @classmethod
@@ -206,6 +210,20 @@ class RunRecord:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     timeout_s: float = 0.0
 
+    def facts(self) -> dict[str, Any]:
+        """Facts observed in this run that expressions may use (``expr.RUN_FACTS``); a fact
+        the run cannot tell (no trace) is absent, so a check needing it cannot check."""
+        facts: dict[str, Any] = {}
+        trace = self.artifacts.get("trace")
+        workers = getattr(trace, "workers", None)
+        if callable(workers):
+            facts["processes"] = len(workers())
+        return facts
+
+    def names(self) -> dict[str, Any]:
+        """What an expression of a check may use on this run: parameters and run facts."""
+        return {**self.facts(), **self.params}
+
     def problem(self) -> str | None:
         """Why this run did not end normally, in a student's words; None if it did.
 
@@ -290,3 +308,64 @@ class BatchResult(BaseModel):
 
     results: list[ExerciseResult] = Field(default_factory=list)
     duration_s: float = 0.0
+
+
+#: The only visibility a student sees at once, wherever the report goes.
+STUDENT_VISIBLE = "visible"
+
+
+def shown_to_student(diagnostic: Diagnostic, visibility: dict[str, str]) -> bool:
+    """Whether a finding may reach a student-visible place now.
+
+    ``visibility`` maps check ids to their visibility. A finding the grader made on its own
+    (no producing check) is shown; one produced by checks is shown only when at least one of
+    them is ``visible`` — findings that only hidden (or not yet released) checks produced
+    stay with those checks.
+    """
+    if not diagnostic.checks:
+        return True
+    return any(visibility.get(c, STUDENT_VISIBLE) == STUDENT_VISIBLE for c in diagnostic.checks)
+
+
+def student_diagnostics(result: ExerciseResult) -> list[Diagnostic]:
+    """The findings of ``result`` a student may see at once (top-level output, terminal)."""
+    visibility = {c.id: c.visibility for c in result.checks}
+    return [d for d in result.diagnostics if shown_to_student(d, visibility)]
+
+
+def withheld_diagnostics(result: ExerciseResult, check_id: str) -> list[Diagnostic]:
+    """Findings ``check_id`` produced that :func:`student_diagnostics` withholds: a
+    reporter with per-check visibility (Gradescope) shows them with that check."""
+    visibility = {c.id: c.visibility for c in result.checks}
+    return [
+        d
+        for d in result.diagnostics
+        if check_id in d.checks and not shown_to_student(d, visibility)
+    ]
+
+
+def student_view(result: ExerciseResult) -> ExerciseResult:
+    """``result`` as a student may see it now: only ``visible`` checks, only the findings
+    :func:`student_diagnostics` lets through, score and status over the visible checks.
+
+    Every reporter writing to a student-visible place renders this instead of the full
+    result (``--view student``); Gradescope's per-test visibility does the same job for its
+    tests, and its top-level output uses :func:`student_diagnostics`.
+    """
+    checks = [c for c in result.checks if c.visibility == STUDENT_VISIBLE]
+    if len(checks) == len(result.checks):
+        return result.model_copy(update={"diagnostics": student_diagnostics(result)})
+    score = round(sum(c.score for c in checks), 6)
+    max_score = sum(c.max_score for c in checks)
+    status = result.status
+    if status is not Status.error:
+        status = Status.passed if abs(score - max_score) < 1e-9 else Status.failed
+    return result.model_copy(
+        update={
+            "checks": checks,
+            "diagnostics": student_diagnostics(result),
+            "score": score,
+            "max_score": max_score,
+            "status": status,
+        }
+    )

@@ -109,7 +109,7 @@ def unrunnable_checks(exercise: Exercise, reason: str) -> list[CheckResult]:
 
 def merge_diagnostics(records: list[RunRecord]) -> list[Diagnostic]:
     """Each distinct finding once, student errors first, in a stable order."""
-    seen: set[tuple[str, str | None, int | None, str]] = set()
+    seen: dict[tuple[str, str | None, int | None, str], int] = {}
     merged: list[Diagnostic] = []
     candidates: list[Diagnostic] = []
     for record in records:
@@ -123,8 +123,13 @@ def merge_diagnostics(records: list[RunRecord]) -> list[Diagnostic]:
     for diagnostic in candidates:
         key = (diagnostic.kind, diagnostic.file, diagnostic.line, diagnostic.message)
         if key not in seen:
-            seen.add(key)
+            seen[key] = len(merged)
             merged.append(diagnostic)
+        elif diagnostic.checks:
+            # the same finding from several checks: it belongs to each of them
+            index = seen[key]
+            checks = tuple(dict.fromkeys((*merged[index].checks, *diagnostic.checks)))
+            merged[index] = merged[index].model_copy(update={"checks": checks})
     return merged
 
 

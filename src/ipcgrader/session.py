@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import string
 import sys
 import tempfile
 import time
@@ -19,6 +18,7 @@ from typing import Any
 import pluggy
 
 from ipcgrader import sandbox
+from ipcgrader.fixtures import fixture_bytes, substitute_text
 from ipcgrader.loader import LoadedExercise
 from ipcgrader.models import Exercise, Limits, Scenario
 from ipcgrader.results import (
@@ -80,18 +80,6 @@ def plan_runs(exercise: Exercise) -> list[PlannedRun]:
     ]
 
 
-def _fixture_bytes(value: str | dict[str, Any] | list[Any], params: dict[str, Any]) -> bytes:
-    if isinstance(value, str):
-        return (
-            string.Template(value)
-            .safe_substitute(
-                {k: json.dumps(v) if not isinstance(v, str) else v for k, v in params.items()}
-            )
-            .encode("utf-8")
-        )
-    return json.dumps(value, ensure_ascii=False).encode("utf-8")
-
-
 def crash_from_stderr(stderr: str, workdir: Path) -> StudentError | None:
     """The uncaught exception that ended the main process, located in the student's own
     files (those in the run's folder, not a library module that shares a name with one); a
@@ -139,11 +127,12 @@ class Grader:
         """The command and environment of one run."""
         scenario = planned.scenario
         entry = self.exercise.entry[0]
-        env: dict[str, str] = {}
+        env = {k: substitute_text(v, scenario.params) for k, v in scenario.env.items()}
         if planned.start_method:
             env["IPCGRADER_START_METHOD"] = planned.start_method
         if scenario.driver is None:
-            argv = [sys.executable, entry, *scenario.args]
+            args = [substitute_text(a, scenario.params) for a in scenario.args]
+            argv = [sys.executable, entry, *args]
         else:
             argv = [sys.executable, str(BOOTSTRAP)]
             env["IPCGRADER_CALL"] = json.dumps(
@@ -181,7 +170,7 @@ class Grader:
             for name, value in scenario.fixtures.items():
                 target = work / name
                 target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(_fixture_bytes(value, scenario.params))
+                target.write_bytes(fixture_bytes(value, scenario.params))
             request = self.request_for(planned, work, meta)
             self.pm.hook.ipcgrader_configure_run(
                 exercise=self.exercise, scenario=scenario, request=request, meta_dir=meta

@@ -247,6 +247,10 @@ class NoInterleave(Expectation):
     stream: Stream = "stdout"
     default_name: ClassVar[str] = "sections do not interleave"
 
+    def expressions(self) -> list[tuple[str, str]]:
+        """``sections``, when it is an expression."""
+        return [("sections", self.sections)] if isinstance(self.sections, str) else []
+
     @field_validator("start", "end")
     @classmethod
     def _regex(cls, value: str) -> str:
@@ -258,7 +262,7 @@ class NoInterleave(Expectation):
     def evaluate(self, run: RunRecord) -> Verdict:
         """Walk the start and end marks in stream order; at most one section is open."""
         try:
-            wanted = None if self.sections is None else resolve(self.sections, run.params)
+            wanted = None if self.sections is None else resolve(self.sections, run.names())
         except ExpressionError as exc:
             return Verdict(None, f"bad sections value in the exercise: {exc}")
         regexes = [re.compile(self.start), re.compile(self.end)]
@@ -326,6 +330,10 @@ class MatchCount(Expectation):
     stream: Stream = "stdout"
     default_name: ClassVar[str] = "output count"
 
+    def expressions(self) -> list[tuple[str, str]]:
+        """``expected``, when it is an expression."""
+        return [("expected", self.expected)] if isinstance(self.expected, str) else []
+
     @field_validator("pattern")
     @classmethod
     def _regex(cls, value: str) -> str:
@@ -334,7 +342,7 @@ class MatchCount(Expectation):
     def evaluate(self, run: RunRecord) -> Verdict:
         """Count the matches and compare."""
         try:
-            expected = resolve(self.expected, run.params)
+            expected = resolve(self.expected, run.names())
         except ExpressionError as exc:
             return Verdict(None, f"bad expected value in the exercise: {exc}")
         count = len(find_marks(output_lines(run, self.stream), [re.compile(self.pattern)]))

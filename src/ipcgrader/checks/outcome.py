@@ -10,16 +10,25 @@ import json
 import re
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from ipcgrader import hookimpl
+from ipcgrader.checks.observed import compare
 from ipcgrader.expr import ExpressionError, resolve
+from ipcgrader.i18n import N_, _
 from ipcgrader.models import Expectation
 from ipcgrader.plugins import KindRegistry
 from ipcgrader.results import RunRecord, Verdict, signal_name
 
 Comparison = Literal["eq", "ge", "le"]
 _WORDS = {"eq": "exactly", "ge": "at least", "le": "at most"}
+_COMPARE_WORDS = {
+    "ne": N_("anything but"),
+    "lt": N_("less than"),
+    "le": N_("at most"),
+    "gt": N_("more than"),
+    "ge": N_("at least"),
+}
 
 
 def _compare(actual: float, op: Comparison, expected: float) -> bool:
@@ -76,6 +85,10 @@ class OutputCount(Expectation):
     stream: Literal["stdout", "stderr"] = "stdout"
     default_name: ClassVar[str] = "output lines"
 
+    def expressions(self) -> list[tuple[str, str]]:
+        """``expected``, when it is an expression."""
+        return [("expected", self.expected)] if isinstance(self.expected, str) else []
+
     @field_validator("pattern")
     @classmethod
     def _regex(cls, value: str) -> str:
@@ -88,7 +101,7 @@ class OutputCount(Expectation):
     def evaluate(self, run: RunRecord) -> Verdict:
         """Count matching lines and compare."""
         try:
-            expected = resolve(self.expected, run.params)
+            expected = resolve(self.expected, run.names())
         except ExpressionError as exc:
             return Verdict(None, f"bad expected value in the exercise: {exc}")
         text = run.outcome.stdout if self.stream == "stdout" else run.outcome.stderr
@@ -115,14 +128,43 @@ class FinalJson(Expectation):
     kind: Literal["final_json"]
     file: str
     path: str | None = Field(None, description="dotted path into the JSON, e.g. 'count'")
-    expected: Any = Field(description="the value; a string is an expression of the parameters")
+    expected: Any = Field(
+        description="the value; a string is an expression of the parameters and run facts; "
+        "[low, high] with compare = 'between'"
+    )
+    compare: Literal["eq", "ne", "lt", "le", "gt", "ge", "between"] = Field(
+        "eq", description="how the file's value compares to expected"
+    )
     literal: bool = Field(False, description="take a string `expected` as a plain string")
     default_name: ClassVar[str] = "final file content"
+
+    @model_validator(mode="after")
+    def _between_pair(self) -> FinalJson:
+        if self.compare == "between" and not (
+            isinstance(self.expected, list) and len(self.expected) == 2
+        ):
+            raise ValueError("compare = 'between' needs expected = [low, high]")
+        return self
+
+    def expressions(self) -> list[tuple[str, str]]:
+        """``expected`` (or the bounds of a range), when they are expressions."""
+        if self.literal:
+            return []
+        if isinstance(self.expected, list) and self.compare == "between":
+            return [
+                (f"expected[{i}]", v) for i, v in enumerate(self.expected) if isinstance(v, str)
+            ]
+        return [("expected", self.expected)] if isinstance(self.expected, str) else []
 
     def evaluate(self, run: RunRecord) -> Verdict:
         """Parse the collected file and compare."""
         try:
-            expected = self.expected if self.literal else resolve(self.expected, run.params)
+            if self.literal:
+                expected = self.expected
+            elif self.compare == "between":
+                expected = [resolve(bound, run.names()) for bound in self.expected]
+            else:
+                expected = resolve(self.expected, run.names())
         except ExpressionError as exc:
             return Verdict(None, f"bad expected value in the exercise: {exc}")
         data = run.files.get(self.file)
@@ -137,10 +179,31 @@ class FinalJson(Expectation):
             actual = _dig(content, self.path)
         except (KeyError, IndexError, TypeError):
             return Verdict(False, f"{self.file} has no {self.path!r}: {content!r}")
-        if actual == expected:
+        try:
+            ok = compare(self.compare, actual, expected)
+        except TypeError:
+            ok = False
+        if ok:
             return Verdict(True)
         what = f"{self.file} {self.path}" if self.path else self.file
-        return Verdict(False, f"{what} is {actual!r} at the end, expected {expected!r}")
+        if self.compare == "eq":
+            return Verdict(False, f"{what} is {actual!r} at the end, expected {expected!r}")
+        if self.compare == "between":
+            return Verdict(
+                False,
+                _("{what} is {actual} at the end, expected between {low} and {high}").format(
+                    what=what, actual=repr(actual), low=repr(expected[0]), high=repr(expected[1])
+                ),
+            )
+        return Verdict(
+            False,
+            _("{what} is {actual} at the end, expected {relation} {expected}").format(
+                what=what,
+                actual=repr(actual),
+                relation=_(_COMPARE_WORDS[self.compare]),
+                expected=repr(expected),
+            ),
+        )
 
 
 @hookimpl(trylast=True)

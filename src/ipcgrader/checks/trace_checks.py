@@ -20,6 +20,7 @@ from ipcgrader.i18n import _
 from ipcgrader.models import Exercise, Expectation, Fact, Scenario
 from ipcgrader.plugins import KindRegistry
 from ipcgrader.results import Diagnostic, RunRecord, Verdict
+from ipcgrader.scoring import check_ids
 from ipcgrader.trace import (
     Trace,
     accesses,
@@ -208,15 +209,24 @@ def ipcgrader_add_expectation_kinds(kinds: KindRegistry) -> None:
 @hookimpl
 def ipcgrader_exercise_loaded(exercise: Exercise, exercise_dir: Path) -> None:
     """A trace expectation must name a declared shared file (only those are traced)."""
-    for scenario in exercise.scenarios:
-        for expectation in scenario.expect:
+    for s_index, scenario in enumerate(exercise.scenarios):
+        for e_index, expectation in enumerate(scenario.expect):
             file = getattr(expectation, "file", None)
             if isinstance(expectation, (NoRace, AtomicUpdate)) and (
                 file not in exercise.shared_files
             ):
                 raise ValueError(
-                    f"scenario {scenario.id!r}: {expectation.kind}.file = {file!r} is not in "
-                    f"shared_files {exercise.shared_files}; only shared files are traced"
+                    _(
+                        "scenarios[{s}] (id={id!r}).expect[{e}] ({kind}).file: {file!r} is not "
+                        "in shared_files {shared}; only shared files are traced"
+                    ).format(
+                        s=s_index,
+                        id=scenario.id,
+                        e=e_index,
+                        kind=expectation.kind,
+                        file=file,
+                        shared=exercise.shared_files,
+                    )
                 )
 
 
@@ -226,12 +236,18 @@ def ipcgrader_run_finished(
 ) -> None:
     """Attach the diagnostics of every expectation's verdict on this run to the run, so
     that reports show them (each distinct finding once per grading). Runs last, after
-    every plugin attached its artefacts."""
-    for expectation in scenario.expect:
+    every plugin attached its artefacts. Each finding names the check that produced it, so
+    that a hidden check's findings stay hidden (:func:`ipcgrader.results.student_diagnostics`).
+    """
+    ids = check_ids(exercise)
+    for index, expectation in enumerate(scenario.expect):
         if expectation.needs_complete_run and record.problem() is not None:
             continue
         try:
             verdict = expectation.evaluate(record)
         except Exception:
             continue
-        record.diagnostics.extend(verdict.diagnostics)
+        check = ids[(scenario.id, index)]
+        record.diagnostics.extend(
+            d.model_copy(update={"checks": (*d.checks, check)}) for d in verdict.diagnostics
+        )

@@ -26,7 +26,13 @@ from ipcgrader.batch.inputs import discover, unpack
 from ipcgrader.batch.planning import ExerciseSetup, plan, setup_exercise
 from ipcgrader.batch.progress import make_progress
 from ipcgrader.batch.runner import BatchReport, run_batch
-from ipcgrader.cli.common import ExitCode, add_limit_arguments, limits_from_args, manager
+from ipcgrader.cli.common import (
+    ExitCode,
+    add_language_argument,
+    add_limit_arguments,
+    limits_from_args,
+    manager,
+)
 from ipcgrader.loader import SpecError, load_exercise
 from ipcgrader.results import Status
 from ipcgrader.session import Options, default_jobs
@@ -68,6 +74,7 @@ def batch_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-plugins", action="store_true", help="do not load plugins of installed packages"
     )
+    add_language_argument(parser)
     return parser
 
 
