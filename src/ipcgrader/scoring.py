@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ipcgrader.i18n import _
 from ipcgrader.models import Exercise, Expectation, Scenario
+from ipcgrader.needs import unmet
 from ipcgrader.results import (
     CheckResult,
     Diagnostic,
@@ -41,7 +42,11 @@ def judge(expectation: Expectation, run: RunRecord) -> Verdict:
         if problem is not None:
             return Verdict(False, f"the program {problem}")
     try:
-        return expectation.evaluate(run)
+        verdict = expectation.evaluate(run)
+        if verdict.passed:
+            # a pass counts only if what the check needs happened (ipcgrader.needs)
+            verdict = unmet(expectation, run) or verdict
+        return verdict
     except Exception as exc:  # a buggy check must not sink the grading
         if type(expectation).__module__.startswith(EXERCISE_PLUGIN_PREFIX):
             # a kind from the exercise's own plugin.py: the exercise's error
