@@ -279,7 +279,7 @@ def _open_board() -> bool:
         _board_start = data[data.rfind(b")") + 2 :].split()[19]
         path = os.path.join(_board_dir, str(os.getpid()))
         flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
-        fd = os.open(path, flags, 0o600)
+        fd = os.open(path, flags, 0o644)  # the supervisor reads it, maybe as another uid
         try:
             os.ftruncate(fd, BOARD_SIZE)
             _board = mmap.mmap(fd, BOARD_SIZE)
