@@ -404,6 +404,7 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
     stuck: tuple[object, ...] | None = None
     stuck_since = 0.0
     stopped_t: float | None = None
+    used = 0.0
     while True:
         now = time.monotonic()
         if duration is None and now >= deadline:
@@ -434,9 +435,11 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
             if len(pids) > max_procs:
                 stopped = "processes"
                 break
-            if cpu_budget is not None and duration is None and run_cpu_s(pids) > cpu_budget:
-                stopped, stopped_t = "cpu_budget", now
-                break
+            if cpu_budget is not None and duration is None:
+                used = run_cpu_s(pids)
+                if used > cpu_budget:
+                    stopped, stopped_t = "cpu_budget", now
+                    break
             if waits and duration is None:
                 snapshot = stuck_snapshot(pids, waits)
                 if snapshot is None or snapshot != stuck:
@@ -469,8 +472,9 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
         "cpu_s": state["cpu_s"],
         # when it was decided to stop the run (monotonic, the trace's clock)
         "stopped_t": stopped_t,
-        # every process of the run is gone and waited for: all their CPU is ours now
-        "run_cpu_s": run_cpu_s([]),
+        # every process of the run is gone and waited for: all their CPU is ours now (unless
+        # another uid's processes could not be signalled, and the namespace ends them)
+        "run_cpu_s": max(run_cpu_s([]), used),
     }
     if status is not None:
         status = int(status)
