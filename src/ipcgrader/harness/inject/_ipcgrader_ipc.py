@@ -321,6 +321,10 @@ def _thread_lock_factory(real: Any, name: str) -> Any:
 # --- fcntl.flock / fcntl.lockf --------------------------------------------------------------
 
 
+#: file-lock tags of files in the run's own folder
+_run_files: set[str] = set()
+
+
 def patch_fcntl(module: ModuleType) -> None:
     """Record ``flock``/``lockf`` as locks named by the locked file's inode."""
     real_flock, real_lockf = module.flock, module.lockf
@@ -335,9 +339,13 @@ def patch_fcntl(module: ModuleType) -> None:
         frame = sys._getframe(2)
         if tag not in trace.file_locks and tag not in trace.held:
             try:
-                name = os.path.basename(os.readlink(f"/proc/self/fd/{number}"))
+                path = os.readlink(f"/proc/self/fd/{number}")
             except OSError:
-                name = None
+                path = ""
+            # only a file of the run's own folder is locked by nobody but the run
+            if trace.is_student_file(path):
+                _run_files.add(tag)
+            name = os.path.basename(path) or None
             trace.emit("lock_new", tag, frame, lock=kind, value=1, name=name)
         if operation & ~nonblocking == unlock:
             trace.file_locks.pop(tag, None)
@@ -347,7 +355,9 @@ def patch_fcntl(module: ModuleType) -> None:
             return result
         mode = "sh" if operation & shared else "ex"
         trace.emit("acquire", tag, frame, block=not operation & nonblocking, mode=mode)
-        slot = trace.blocking(not operation & nonblocking)
+        # a file outside the run's folder may be locked by a process outside the run, which
+        # can release it at any time: then this wait is never part of a deadlock
+        slot = trace.blocking(not operation & nonblocking and tag in _run_files)
         try:
             result = real(fd, operation, *rest)
         except OSError:
