@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ipcgrader.i18n import _, join, ngettext
 from ipcgrader.models import Exercise, Expectation, Scenario
 from ipcgrader.results import (
     CheckResult,
@@ -34,47 +35,91 @@ def judge(expectation: Expectation, run: RunRecord) -> Verdict:
     if expectation.needs_complete_run:
         problem = run.problem()
         if problem is not None:
-            return Verdict(False, f"the program {problem}")
+            return Verdict(False, _("the program {problem}").format(problem=problem))
     try:
         return expectation.evaluate(run)
     except Exception as exc:  # a buggy check must not sink the grading
-        return Verdict(None, f"internal error in check {expectation.kind!r}: {exc!r}")
+        return Verdict(
+            None,
+            _("internal error in check {kind!r}: {error!r}").format(
+                kind=expectation.kind, error=exc
+            ),
+        )
+
+
+def scenario_words(scenario: Scenario, methods: list[str]) -> str:
+    """The scenario as a student reads it: its name, and the start methods it runs under
+    when they are not just the usual fork ("1 ticket, 4 buyers; also under spawn")."""
+    name = scenario.name or scenario.id
+    others = [m for m in methods if m != "fork"]
+    if not others:
+        return name
+    listed = ", ".join(others)
+    if "fork" in methods:
+        return _("{scenario}; also under {methods}").format(scenario=name, methods=listed)
+    return _("{scenario}; under {methods}").format(scenario=name, methods=listed)
+
+
+def _which_runs(failed: list[RunRecord], runs: list[RunRecord]) -> str:
+    """How many runs failed, said only when the runs differed (some passed)."""
+    methods = {r.start_method for r in failed}
+    passed_methods = {r.start_method for r in runs if r not in failed}
+    if len(methods) == 1 and not methods & passed_methods and None not in methods:
+        return _("(failed only under {method})").format(method=next(iter(methods)))
+    return ngettext(
+        "(failed in {failed} of {runs} run; the others passed)",
+        "(failed in {failed} of {runs} runs; the others passed)",
+        len(runs),
+    ).format(failed=len(failed), runs=len(runs))
 
 
 def score_check(
-    check_id: str, scenario: Scenario, expectation: Expectation, runs: list[RunRecord]
+    check_id: str,
+    scenario: Scenario,
+    expectation: Expectation,
+    runs: list[RunRecord],
+    methods: list[str] | None = None,
 ) -> CheckResult:
-    """A check passes only if it passes in every run of its scenario."""
+    """A check passes only if it passes in every run of its scenario.
+
+    A failure that a finding explains (the verdict has diagnostics) says only the exercise's
+    message: the finding is written once, in the findings, and names this check in
+    ``checks``. Other failures say what happened. How many runs failed is said only when
+    the runs differed.
+    """
     verdicts = [(run, judge(expectation, run)) for run in runs]
     failed = [(run, v) for run, v in verdicts if v.passed is False]
     unknown = [(run, v) for run, v in verdicts if v.passed is None]
+    parts: list[str] = []
     if not runs:
-        status, detail = Status.error, "no run of this scenario was made"
+        status = Status.error
+        parts.append(_("no run of this scenario was made"))
     elif failed:
         status = Status.failed
-        run, verdict = failed[0]
-        detail = verdict.message
-        if len(runs) > 1:
-            detail = f"{detail} [{run.label}; failed in {len(failed)} of {len(runs)} runs]"
+        verdict = failed[0][1]
+        if expectation.message:
+            parts.append(expectation.message)
+        if not verdict.diagnostics and verdict.message:
+            parts.append(verdict.message)
+        if len(failed) < len(runs):
+            parts.append(_which_runs([r for r, _v in failed], runs))
     elif unknown:
         status = Status.error
-        run, verdict = unknown[0]
-        detail = f"could not check: {verdict.message}"
+        verdict = unknown[0][1]
+        parts.append(_("could not check: {reason}").format(reason=verdict.message))
     else:
-        status, detail = Status.passed, ""
-    if status is Status.passed:
-        message = ""
-    elif expectation.message and status is Status.failed:
-        message = f"{expectation.message} ({detail})" if detail else expectation.message
-    else:
-        message = detail
+        status = Status.passed
+    words = scenario_words(scenario, methods or [])
+    title = expectation.title()
     return CheckResult(
         id=check_id,
-        name=f"{scenario.name or scenario.id}: {expectation.title()}",
+        name=_("{scenario}: {check}").format(scenario=scenario.name or scenario.id, check=title),
+        title=title,
+        scenario_name=words,
         status=status,
         score=expectation.points if status is Status.passed else 0.0,
         max_score=expectation.points,
-        message=message,
+        message=join(parts) if status is not Status.passed else "",
         hint=expectation.hint if status is not Status.passed else None,
         visibility=expectation.visibility.value,
         scenario=scenario.id,
@@ -88,7 +133,11 @@ def unrunnable_checks(exercise: Exercise, reason: str) -> list[CheckResult]:
     return [
         CheckResult(
             id=ids[(scenario.id, index)],
-            name=f"{scenario.name or scenario.id}: {expectation.title()}",
+            name=_("{scenario}: {check}").format(
+                scenario=scenario.name or scenario.id, check=expectation.title()
+            ),
+            title=expectation.title(),
+            scenario_name=scenario_words(scenario, list(exercise.start_methods_of(scenario))),
             status=Status.failed,
             score=0.0,
             max_score=expectation.points,

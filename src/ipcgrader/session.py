@@ -19,6 +19,7 @@ import pluggy
 
 from ipcgrader import sandbox
 from ipcgrader.fixtures import fixture_bytes, substitute_text
+from ipcgrader.i18n import _
 from ipcgrader.loader import LoadedExercise
 from ipcgrader.models import Exercise, Limits, Scenario
 from ipcgrader.results import (
@@ -90,9 +91,15 @@ def crash_from_stderr(stderr: str, workdir: Path) -> StudentError | None:
     last = next((e for e in reversed(escaped) if not e.child), escaped[-1])
     text = f"{last.exception}: {last.detail}" if last.detail else last.exception
     pitfall = pitfall_of(last)
+    if pitfall is None:
+        message = _("raised {exception}").format(exception=text)
+    else:
+        message = _("raised {exception}: {explanation}").format(
+            exception=text, explanation=pitfall.explanation
+        )
     return StudentError(
         kind="exception" if pitfall is None else pitfall.kind,
-        message=f"raised {text}" + ("" if pitfall is None else f": {pitfall.explanation}"),
+        message=message,
         file=last.file,
         line=last.line,
         exception=last.exception,
@@ -225,8 +232,10 @@ class Grader:
             # own os.fork() child that finished first) ends a driven run that way
             return StudentError(
                 kind="exited_early",
-                message="the program ended before the exercise's driver was done "
-                "(os._exit() in the main process?)",
+                message=_(
+                    "the program ended before the exercise's driver was done "
+                    "(os._exit() in the main process?)"
+                ),
             )
         return None
 
@@ -264,18 +273,26 @@ def grade(
 
     if submission.missing:
         names = ", ".join(submission.missing)
-        reason = f"{names} not found in the submission"
+        reason = _("not graded: {files} not found in the submission").format(files=names)
         return finish(
             unrunnable_checks(exercise, reason),
             [
-                Diagnostic(kind="missing_file", file=n, message=f"{n} is missing")
+                Diagnostic(
+                    kind="missing_file",
+                    file=n,
+                    message=_("{file} is missing").format(file=n),
+                    hint=_("Hand in {file} under this name (the exercise's file).").format(file=n),
+                )
                 for n in submission.missing
             ],
         )
     syntax = compile_errors(submission)
     if syntax:
         first = syntax[0]
-        return finish(unrunnable_checks(exercise, f"could not run: {first.message}"), syntax)
+        reason = _("not graded: the program could not run ({file}, see below)").format(
+            file=first.file or exercise.entry[0]
+        )
+        return finish(unrunnable_checks(exercise, reason), syntax)
 
     grader = Grader(loaded, submission, pm, options)
     planned = plan_runs(exercise)
@@ -293,6 +310,7 @@ def grade(
             scenario,
             expectation,
             [r for r in records if r.scenario_id == scenario.id],
+            list(exercise.start_methods_of(scenario)),
         )
         for scenario in exercise.scenarios
         for index, expectation in enumerate(scenario.expect)
