@@ -174,7 +174,34 @@ def merge_diagnostics(records: list[RunRecord]) -> list[Diagnostic]:
             index = seen[key]
             checks = tuple(dict.fromkeys((*merged[index].checks, *diagnostic.checks)))
             merged[index] = merged[index].model_copy(update={"checks": checks})
-    return merged
+    return _one_unused_lock(merged)
+
+
+#: Findings of one mistake that may be found with and without a place: a lock a driver
+#: hands over has none, the same lock created by the student's main program has one.
+_PLACELESS_DUPLICATES = ("lock_never_acquired",)
+
+
+def _one_unused_lock(found: list[Diagnostic]) -> list[Diagnostic]:
+    """Drop a placeless finding when the same kind was also found with a place (it is the
+    same mistake, seen from a driven run), giving its checks to the placed one."""
+    kept: list[Diagnostic] = []
+    for kind in _PLACELESS_DUPLICATES:
+        placed = [i for i, d in enumerate(found) if d.kind == kind and d.file]
+        if not placed:
+            continue
+        placeless = [d for d in found if d.kind == kind and not d.file]
+        if not placeless:
+            continue
+        first = found[placed[0]]
+        checks = tuple(dict.fromkeys((*first.checks, *(c for d in placeless for c in d.checks))))
+        found = [
+            first.model_copy(update={"checks": checks}) if i == placed[0] else d
+            for i, d in enumerate(found)
+            if not (d.kind == kind and not d.file)
+        ]
+    kept.extend(found)
+    return kept
 
 
 def overall_status(checks: list[CheckResult], max_score: float) -> Status:

@@ -94,10 +94,7 @@ class TerminalReporter:
         first = f"  {number}. "
         rest = " " * width(first)
         message = diagnostic.message
-        if where:
-            text = _("{place}: {finding}").format(place=where, finding=message)
-        else:
-            text = message
+        text = _("{place}: {finding}").format(place=where, finding=message) if where else message
         lines: list[str] = []
         for index, paragraph in enumerate(text.splitlines() or [""]):
             lines.extend(wrap(paragraph, self.columns, first if index == 0 else rest, rest))
