@@ -99,7 +99,9 @@ def score_check(
         verdict = failed[0][1]
         if expectation.message:
             parts.append(expectation.message)
-        if not verdict.diagnostics and verdict.message:
+        if verdict.message and not (verdict.diagnostics and parts):
+            # a finding's own words only when the exercise has none: reports that list
+            # findings leave them out there (each finding is said once)
             parts.append(verdict.message)
         if len(failed) < len(runs):
             parts.append(_which_runs([r for r, _v in failed], runs))

@@ -301,9 +301,7 @@ def grade(
     syntax = compile_errors(submission)
     if syntax:
         first = syntax[0]
-        reason = _("not graded: the program could not run ({file}, see below)").format(
-            file=first.file or exercise.entry[0]
-        )
+        reason = _("not graded: {problem}").format(problem=first.message)
         return finish(unrunnable_checks(exercise, reason), syntax)
 
     grader = Grader(loaded, submission, pm, options)

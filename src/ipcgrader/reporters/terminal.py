@@ -34,8 +34,13 @@ def place(diagnostic: Diagnostic) -> str:
 
 
 def finding_refs(check: CheckResult, findings: list[Diagnostic]) -> list[int]:
-    """Numbers (from 1) of the findings that explain ``check``."""
-    return [n for n, d in enumerate(findings, 1) if check.id in d.checks]
+    """Numbers (from 1) of the findings that explain ``check``: those its verdicts produced,
+    and a finding of the grader's own (a syntax error, a crash) that its message quotes."""
+    return [
+        n
+        for n, d in enumerate(findings, 1)
+        if check.id in d.checks or (not d.checks and d.message and d.message in check.message)
+    ]
 
 
 class TerminalReporter:
@@ -61,8 +66,13 @@ class TerminalReporter:
         return lines
 
     def _check(
-        self, check: CheckResult, grouped: bool, refs: list[int], seen: set[str]
+        self,
+        check: CheckResult,
+        grouped: bool,
+        findings: list[Diagnostic],
+        seen: set[str],
     ) -> list[str]:
+        refs = finding_refs(check, findings)
         mark = self._paint(check.status, _MARKS[check.status])
         points = f"[{_points(check.score)}/{_points(check.max_score)}]"
         title = (check.title if grouped else None) or check.name
@@ -78,6 +88,8 @@ class TerminalReporter:
             return lines
         body = indent + "    "
         message = check.message.strip()
+        if any(findings[n - 1].message.strip() in message for n in refs):
+            return lines  # the finding it points at says it
         if message and message in seen:
             lines.extend(wrap(_("(as above)"), self.columns, body))
             return lines
@@ -124,7 +136,7 @@ class TerminalReporter:
                 lines.append("")
                 lines.extend(wrap(words or "", self.columns))
             for check in checks:
-                lines.extend(self._check(check, grouped, finding_refs(check, findings), seen))
+                lines.extend(self._check(check, grouped, findings, seen))
         if findings:
             lines.append("")
             lines.append(_("What we found in your code:"))
