@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ipcgrader.i18n import _, join, ngettext
 from ipcgrader.models import Exercise, Expectation, Scenario
+from ipcgrader.needs import unmet
 from ipcgrader.results import (
     CheckResult,
     Diagnostic,
+    ExerciseCodeError,
     RunRecord,
     Status,
     Verdict,
 )
+
+#: Module-name prefix of an exercise folder's plugin.py (see plugins.load_exercise_plugin).
+EXERCISE_PLUGIN_PREFIX = "ipcgrader_exercise_plugin_"
 
 
 def check_ids(exercise: Exercise) -> dict[tuple[str, int], str]:
@@ -37,8 +44,16 @@ def judge(expectation: Expectation, run: RunRecord) -> Verdict:
         if problem is not None:
             return Verdict(False, _("the program {problem}").format(problem=problem))
     try:
-        return expectation.evaluate(run)
+        verdict = expectation.evaluate(run)
+        if verdict.passed:
+            # a pass counts only if what the check needs happened (ipcgrader.needs)
+            verdict = unmet(expectation, run) or verdict
+        return verdict
     except Exception as exc:  # a buggy check must not sink the grading
+        if type(expectation).__module__.startswith(EXERCISE_PLUGIN_PREFIX):
+            # a kind from the exercise's own plugin.py: the exercise's error
+            where = _plugin_location(exc) or f"plugin.py: {type(exc).__name__}: {exc}"
+            raise ExerciseCodeError(where) from exc
         return Verdict(
             None,
             _("internal error in check {kind!r}: {error!r}").format(
@@ -47,7 +62,7 @@ def judge(expectation: Expectation, run: RunRecord) -> Verdict:
         )
 
 
-def scenario_words(scenario: Scenario, methods: list[str]) -> str:
+def scenario_words(scenario: Scenario, methods: Sequence[str]) -> str:
     """The scenario as a student reads it: its name, and the start methods it runs under
     when they are not just the usual fork ("1 ticket, 4 buyers; also under spawn")."""
     name = scenario.name or scenario.id
@@ -71,6 +86,38 @@ def _which_runs(failed: list[RunRecord], runs: list[RunRecord]) -> str:
         "(failed in {failed} of {runs} runs; the others passed)",
         len(runs),
     ).format(failed=len(failed), runs=len(runs))
+
+
+def _plugin_location(exc: BaseException) -> str | None:
+    import traceback
+
+    found = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename.endswith("plugin.py"):
+            found = f"plugin.py:{frame.lineno}: {type(exc).__name__}: {exc}"
+    return found
+
+
+def could_not_check(
+    check_id: str, scenario: Scenario, expectation: Expectation, exercise: Exercise | None = None
+) -> CheckResult:
+    """A check the exercise's own failure prevented: "could not check", no points."""
+    methods: Sequence[str] = exercise.start_methods_of(scenario) if exercise else ()
+    return CheckResult(
+        id=check_id,
+        name=_("{scenario}: {check}").format(
+            scenario=scenario.name or scenario.id, check=expectation.title()
+        ),
+        title=expectation.title(),
+        scenario_name=scenario_words(scenario, methods),
+        status=Status.error,
+        score=0.0,
+        max_score=expectation.points,
+        message=_("could not check: the exercise itself failed (not your code)"),
+        visibility=expectation.visibility.value,
+        scenario=scenario.id,
+        kind=expectation.kind,
+    )
 
 
 def score_check(

@@ -119,12 +119,11 @@ class TerminalReporter:
         """The whole report as text."""
         lines = [f"{result.exercise}: {result.submission}"]
         if result.status is Status.error and result.error:
-            lines.extend(
-                wrap(
-                    _("The grader failed: {error}").format(error=result.error),
-                    self.columns,
-                )
-            )
+            if result.exercise_error:
+                text = result.error
+            else:
+                text = _("The grader failed: {error}").format(error=result.error)
+            lines.extend(self._paint(Status.error, line) for line in wrap(text, self.columns))
             return "\n".join(lines) + "\n"
         findings = list(result.diagnostics)
         seen: set[str] = set()
