@@ -200,7 +200,7 @@ def _apart(gradings: Sequence[Grading], out: Path) -> list[str]:
             + "</p><ul>",
         ]
         for g in errors:
-            why = getattr(g.result, "exercise_error", None) or g.result.error or ""
+            why = g.result.exercise_error or g.result.error or ""
             html.append(f"<li>{_link(out, g, f'{g.student}/{g.exercise}')}: {_e(why)}</li>")
         html.append("</ul>")
     if ungradable:
