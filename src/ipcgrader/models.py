@@ -140,7 +140,7 @@ class ObservedNeed(Strict):
 
     when: str = Field(description="expression over the observations and parameters")
     file: str = Field("observed.json", description="the JSON object the driver wrote")
-    message: str = Field(description="why the check cannot count when it does not hold")
+    message: LocalText = Field(description="why the check cannot count when it does not hold")
 
 
 class Expectation(Strict):
