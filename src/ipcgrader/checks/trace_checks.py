@@ -16,17 +16,19 @@ from pydantic import Field
 
 from ipcgrader import hookimpl
 from ipcgrader.checks import explain
-from ipcgrader.i18n import _
-from ipcgrader.models import Exercise, Expectation, Scenario
+from ipcgrader.i18n import N_, _
+from ipcgrader.models import Exercise, Expectation, Fact, LocalText, Scenario
 from ipcgrader.plugins import KindRegistry
-from ipcgrader.results import RunRecord, Verdict
+from ipcgrader.results import Diagnostic, RunRecord, Verdict
 from ipcgrader.scoring import check_ids
 from ipcgrader.trace import (
     Trace,
+    accesses,
     atomicity_violations,
     crashed_children,
     find_races,
     overlapping_workers,
+    read_modify_writes,
     trace_of,
 )
 
@@ -66,6 +68,12 @@ class TraceExpectation(Expectation):
         raise NotImplementedError(f"expectation kind {self.kind!r} does not judge traces")
 
 
+def _nothing_done(file: str) -> str:
+    return _(
+        "no process read {file} and wrote it back in this run, so there was no update to judge"
+    ).format(file=file)
+
+
 class NoRace(TraceExpectation):
     """No two processes access a shared file unordered and without a common lock, one of
     them writing (lockset analysis with start/join ordering)."""
@@ -77,11 +85,13 @@ class NoRace(TraceExpectation):
         description="judge only read-modify-writes and writes: a read whose value feeds no "
         "write of the same process (looking at the count) is not a race",
     )
-    consequence: str | None = _CONSEQUENCE
-    default_name: ClassVar[str] = "no race on the shared file"
+    consequence: LocalText | None = _CONSEQUENCE
+    default_name: ClassVar[str] = N_("no race on the shared file")
 
     def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
         """Fail with an explanation of the first race found."""
+        if not accesses(trace, self.file):
+            return Verdict(False, _nothing_done(self.file))
         races = find_races(trace, self.file, self.ignore_read_only)
         if not races:
             return Verdict(True)
@@ -96,11 +106,13 @@ class AtomicUpdate(TraceExpectation):
 
     kind: Literal["atomic_update"]
     file: str = Field(description="a file listed in the exercise's shared_files")
-    consequence: str | None = _CONSEQUENCE
-    default_name: ClassVar[str] = "read and write back under one lock"
+    consequence: LocalText | None = _CONSEQUENCE
+    default_name: ClassVar[str] = N_("read and write back under one lock")
 
     def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
         """Fail with an explanation of the first read-modify-write that is not atomic."""
+        if not any(read for read, _write in read_modify_writes(accesses(trace, self.file))):
+            return Verdict(False, _nothing_done(self.file))
         violations = atomicity_violations(trace, self.file)
         if not violations:
             return Verdict(True)
@@ -113,7 +125,7 @@ class Concurrent(TraceExpectation):
 
     kind: Literal["concurrent"]
     min_workers: int = Field(2, ge=2, description="how many worker processes must run")
-    default_name: ClassVar[str] = "workers run at the same time"
+    default_name: ClassVar[str] = N_("workers run at the same time")
 
     def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
         """Fail when fewer workers ran than expected or every pair was ordered by join."""
@@ -134,7 +146,8 @@ class ChildrenOk(TraceExpectation):
     status does not show it)."""
 
     kind: Literal["children_ok"]
-    default_name: ClassVar[str] = "no child process crashes"
+    default_needs: ClassVar[tuple[Fact, ...]] = ("work",)
+    default_name: ClassVar[str] = N_("no child process crashes")
 
     def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
         """Fail with the first crashed child's exception and line."""
@@ -145,7 +158,45 @@ class ChildrenOk(TraceExpectation):
         return Verdict(False, found[0].message, found)
 
 
-KINDS: tuple[type[TraceExpectation], ...] = (NoRace, AtomicUpdate, Concurrent, ChildrenOk)
+class ChildrenJoined(TraceExpectation):
+    """The program joins every child process it starts (daemons and the children it ends
+    with terminate() excepted): multiprocessing's own join at exit does not count."""
+
+    kind: Literal["children_joined"]
+    default_needs: ClassVar[tuple[Fact, ...]] = ("workers",)
+    default_name: ClassVar[str] = N_("every child process is joined")
+
+    def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
+        """Fail naming the line that started a child the program never joined."""
+        for process in trace.workers():
+            start = process.start
+            if start is None or start.file is None or process.daemon or process.ended_by:
+                continue  # started by the exercise's driver, or not to be joined
+            if any(event.file is not None for event in process.joined):
+                continue
+            where = start.where or start.file
+            found = Diagnostic(
+                kind="not_joined",
+                file=start.file,
+                line=start.line,
+                message=_(
+                    "the process started at {where} is never joined: the program ends "
+                    "without waiting for it (multiprocessing waits for it at exit, but the "
+                    "task asks you to join it)"
+                ).format(where=where),
+                hint=_("Keep every Process you start in a list and call join() on each."),
+            )
+            return Verdict(False, found.message, [found])
+        return Verdict(True)
+
+
+KINDS: tuple[type[TraceExpectation], ...] = (
+    NoRace,
+    AtomicUpdate,
+    Concurrent,
+    ChildrenOk,
+    ChildrenJoined,
+)
 
 
 @hookimpl(trylast=True)
