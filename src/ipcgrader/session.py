@@ -19,6 +19,7 @@ import pluggy
 
 from ipcgrader import sandbox
 from ipcgrader.fixtures import fixture_bytes, substitute_text
+from ipcgrader.i18n import _
 from ipcgrader.loader import LoadedExercise
 from ipcgrader.models import Exercise, Limits, Scenario
 from ipcgrader.results import (
@@ -92,7 +93,7 @@ def crash_from_stderr(stderr: str, workdir: Path) -> StudentError | None:
     pitfall = pitfall_of(last)
     return StudentError(
         kind="exception" if pitfall is None else pitfall.kind,
-        message=f"raised {text}" + ("" if pitfall is None else f": {pitfall.explanation}"),
+        message=f"raised {text}" + ("" if pitfall is None else f": {_(pitfall.explanation)}"),
         file=last.file,
         line=last.line,
         exception=last.exception,
