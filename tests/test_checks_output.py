@@ -106,7 +106,8 @@ def test_no_interleave_uses_pids_from_the_trace_when_there_is_no_name() -> None:
     check = NoInterleave(kind="no_interleave", start="begin", end="end")
     lines = [{"pid": 7, "text": "begin"}, {"pid": 8, "text": "end"}]
     verdict = check.evaluate(run_with("ignored\n", artifacts={"output_lines": lines}))
-    assert verdict.passed is False and "pid 8" in verdict.message
+    assert verdict.passed is False and "another process" in verdict.message
+    assert "pid" not in verdict.message  # pids differ from run to run
 
 
 def test_output_lines_prefers_the_trace() -> None:

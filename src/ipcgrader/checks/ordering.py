@@ -25,7 +25,7 @@ from pydantic import Field, field_validator, model_validator
 from ipcgrader import hookimpl
 from ipcgrader.checks.ipc_trace import could_interleave
 from ipcgrader.expr import ExpressionError, resolve
-from ipcgrader.i18n import N_
+from ipcgrader.i18n import N_, _
 from ipcgrader.models import Expectation
 from ipcgrader.plugins import KindRegistry
 from ipcgrader.results import Diagnostic, RunRecord, Verdict
@@ -59,11 +59,9 @@ class Mark:
         return (self.line.number, self.column)
 
     def describe(self) -> str:
-        """``'p1开始打印了' (line 3, pid 812)`` for messages."""
-        where = f"line {self.line.number}"
-        if self.line.pid is not None:
-            where += f", pid {self.line.pid}"
-        return f"{self.text!r} ({where})"
+        """``'p1开始打印了' (line 3)`` for messages: never a pid, which differs from run to
+        run (the same mistake found in many runs is reported once)."""
+        return f"{self.text!r} (line {self.line.number})"
 
 
 def _trace_lines(run: RunRecord, stream: Stream) -> list[OutputLine] | None:
@@ -285,10 +283,25 @@ class NoInterleave(Expectation):
                 return Verdict(False, f"{mark.describe()} ends a section that never started")
             owner, opener = self._owner(mark), self._owner(open_mark)
             if owner is not None and opener is not None and owner != opener:
+                by_process = mark.name is None  # told apart by the trace's pids
+                template = (
+                    _(
+                        "{end} was printed by another process while the section started by "
+                        "{start} was still going{glued}"
+                    )
+                    if by_process
+                    else _(
+                        "{end} was printed while the section started by {start} was still "
+                        "going{glued}"
+                    )
+                )
                 return Verdict(
                     False,
-                    f"{mark.describe()} was printed while the section started by "
-                    f"{open_mark.describe()} was still going{_glued(mark, open_mark)}",
+                    template.format(
+                        end=mark.describe(),
+                        start=open_mark.describe(),
+                        glued=_glued(mark, open_mark),
+                    ),
                 )
             open_mark = None
             closed += 1
