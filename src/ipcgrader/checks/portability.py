@@ -142,6 +142,13 @@ class _Module:
                 if factory in SHARED_FACTORIES:
                     self.shared[name] = (stmt.lineno, factory or "")
         self.creating = self._creating_functions()
+        #: functions defined inside other functions (a target no spawned child can find)
+        self.nested_defs = {
+            inner.name
+            for func in self.functions.values()
+            for inner in ast.walk(func)
+            if inner is not func and isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef))
+        }
 
     def _creating_functions(self) -> set[str]:
         creating: set[str] = set()
@@ -254,6 +261,51 @@ def static_findings(file: str, source: str) -> list[Finding]:
                         "processes are started here when the module is imported, outside "
                         '`if __name__ == "__main__":`; a spawned child imports your module '
                         "again and would start processes itself"
+                    ),
+                )
+            )
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and _call_name(node) in CREATORS):
+            continue
+        for keyword in node.keywords:
+            if keyword.arg != "target":
+                continue
+            value = keyword.value
+            nested = isinstance(value, ast.Name) and value.id in module.nested_defs
+            if isinstance(value, ast.Lambda) or nested:
+                what = "a lambda" if isinstance(value, ast.Lambda) else f"{value.id}()"  # type: ignore[attr-defined]
+                findings.append(
+                    Finding(
+                        file,
+                        node.lineno,
+                        _(
+                            "the Process at {file}:{line} runs {what}, which is not a function "
+                            "at the top level of your module: under spawn the target is sent "
+                            "to the child by name, and this one has none the child can find. "
+                            "Define the target with def at the top level"
+                        ).format(file=file, line=node.lineno, what=what),
+                    )
+                )
+    for name, function in module.functions.items():
+        calls = [node for node in ast.walk(function) if isinstance(node, ast.Call)]
+        factories = [c for c in calls if _call_name(c) in SHARED_FACTORIES]
+        starts = [c for c in calls if _call_name(c) == "start" and not c.args]
+        if factories and starts and not any(_call_name(c) == "join" for c in calls):
+            findings.append(
+                Finding(
+                    file,
+                    starts[0].lineno,
+                    _(
+                        "{name}() makes a {factory}() and starts processes with it "
+                        "({file}:{line}) but returns without joining them: under spawn the "
+                        "{factory} is freed when {name}() returns, before the children have "
+                        "received it, and they die (FileNotFoundError). Join the processes "
+                        "before {name}() returns"
+                    ).format(
+                        name=name,
+                        factory=_call_name(factories[0]),
+                        file=file,
+                        line=starts[0].lineno,
                     ),
                 )
             )

@@ -95,7 +95,8 @@ class NoRace(TraceExpectation):
     def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
         """Fail with an explanation of the first race found."""
         if not accesses(trace, self.file):
-            return Verdict(False, _nothing_done(self.file))
+            # in a run that was cut short, not yet: could not check (see evaluate)
+            return Verdict(not trace.complete, _nothing_done(self.file))
         races = find_races(trace, self.file, self.ignore_read_only)
         if not races:
             return Verdict(True)
@@ -116,7 +117,7 @@ class AtomicUpdate(TraceExpectation):
     def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
         """Fail with an explanation of the first read-modify-write that is not atomic."""
         if not any(read for read, _write in read_modify_writes(accesses(trace, self.file))):
-            return Verdict(False, _nothing_done(self.file))
+            return Verdict(not trace.complete, _nothing_done(self.file))
         violations = atomicity_violations(trace, self.file)
         if not violations:
             return Verdict(True)
@@ -161,7 +162,8 @@ class ChildrenOk(TraceExpectation):
         """Fail with the first crashed child's exception and line."""
         crashed = crashed_children(trace)
         if not crashed:
-            return Verdict(True)
+            # no crash, but a sys.exit() that cut a child short is worth a line of its own
+            return Verdict(True, "", explain.exited_early(trace.workers()))
         found = explain.crashes(crashed)
         return Verdict(False, found[0].message, found)
 
@@ -176,6 +178,9 @@ class ChildrenJoined(TraceExpectation):
 
     def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
         """Fail naming the line that started a child the program never joined."""
+        if not trace.complete:
+            # a run that was stopped never reached its joins: that proves nothing
+            return Verdict(True)
         for process in trace.workers():
             start = process.start
             if start is None or start.file is None or process.daemon or process.ended_by:
@@ -259,3 +264,7 @@ def ipcgrader_run_finished(
         record.diagnostics.extend(
             d.model_copy(update={"checks": (*d.checks, check)}) for d in verdict.diagnostics
         )
+    # every crash of a child at its line, whether or not a check of this scenario asks
+    trace = trace_of(record)
+    if trace is not None:
+        record.diagnostics.extend(explain.crashes(crashed_children(trace)))
