@@ -275,6 +275,26 @@ def test_hang_diagnosis_names_the_lines() -> None:
     assert "hang_join" not in found  # the join is in no student file
 
 
+def test_hang_of_a_live_lock_holder_invents_no_deadlock() -> None:
+    """A holder still running (slow, or looping with the lock held) is said to be running,
+    not to 'never release' the lock, and gets no hint about two locks."""
+    ev = Recorder()
+    ev(1, "proc", role="main")
+    for pid in (2, 3):
+        ev(1, "start", child=pid)
+    ev(2, "proc", role="forked")
+    ev(2, "run", name="a", target="task")
+    ev(2, "acquired", LOCK, line=28, ok=True)
+    ev(2, "sleep", line=30)
+    ev(3, "proc", role="forked")
+    ev(3, "run", name="b", target="task")
+    ev(3, "acquire", LOCK, line=28)
+    (wait,) = [d for d in diagnose_hang(ev.trace()) if d.kind == "hang_lock_wait"]
+    assert "still running" in wait.message and "line 28" in wait.message
+    assert "never" not in wait.message
+    assert wait.hint is not None and "two" not in wait.hint.lower()
+
+
 def test_hang_lock_never_released() -> None:
     ev = Recorder()
     ev(1, "proc", role="main")

@@ -16,7 +16,7 @@ from pydantic import Field
 
 from ipcgrader import hookimpl
 from ipcgrader.checks import explain
-from ipcgrader.i18n import N_, _
+from ipcgrader.i18n import N_, _, ngettext
 from ipcgrader.models import Exercise, Expectation, Fact, LocalText, Scenario
 from ipcgrader.plugins import KindRegistry
 from ipcgrader.results import Diagnostic, RunRecord, Verdict
@@ -53,7 +53,7 @@ class TraceExpectation(Expectation):
     def evaluate(self, run: RunRecord) -> Verdict:
         """Judge the run's trace; "could not check" without a complete trace."""
         if run.student_error is not None:
-            return Verdict(False, f"the program {run.problem()}")
+            return Verdict(False, _("the program {problem}").format(problem=run.problem()))
         trace = trace_of(run)
         if trace is None:
             return Verdict(None, "this run was not traced (trace.enabled = false)")
@@ -61,7 +61,11 @@ class TraceExpectation(Expectation):
         if trace.complete or verdict.passed is False:
             return verdict
         reason = trace.problems[0] if run.outcome.stopped is None else run.problem()
-        return Verdict(None, f"the trace of this run is incomplete: {reason}", verdict.diagnostics)
+        return Verdict(
+            None,
+            _("the trace of this run is incomplete: {problem}").format(problem=reason),
+            verdict.diagnostics,
+        )
 
     def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
         """Judge a complete trace. Subclasses must implement this."""
@@ -134,7 +138,11 @@ class Concurrent(TraceExpectation):
         if len(workers) < self.min_workers:
             return Verdict(
                 False,
-                f"only {len(workers)} worker process(es) ran; expected at least {self.min_workers}",
+                ngettext(
+                    "only {n} worker process ran; expected at least {least}",
+                    "only {n} worker processes ran; expected at least {least}",
+                    len(workers),
+                ).format(n=len(workers), least=self.min_workers),
             )
         if overlapping_workers(trace):
             return Verdict(True)
