@@ -44,6 +44,11 @@ class BatchStopped(Exception):
     """Raised inside a grading when the batch is stopping; the grading is discarded."""
 
 
+class BatchAborted(Exception):
+    """Raised by a future of an executor when the batch cannot go on (e.g. a cluster worker
+    with another grader): the runner keeps what was graded and stops with the message."""
+
+
 class Abandoned(BatchStopped):
     """Raised inside a grading of the parallel pass after one of its runs timed out."""
 
@@ -171,8 +176,8 @@ class GradingExecutor(Protocol):
     in_flight: int
 
     def submit(self, job: Job, alone: bool) -> Future[Graded]:
-        """Start grading ``job``; the future never fails but for a reason that must stop
-        the whole batch. ``alone``: no abandoning on a timeout (see the runner)."""
+        """Start grading ``job``; the future fails only with :class:`BatchAborted`.
+        ``alone``: no abandoning on a timeout (see the runner)."""
         ...
 
     def stop(self) -> None:
