@@ -5,6 +5,7 @@ documented (``--lang``, then LC_ALL / LC_MESSAGES / LANG, then English)."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 import threading
 from pathlib import Path
@@ -14,6 +15,8 @@ import pytest
 
 from ipcgrader import i18n
 from ipcgrader.cli import main
+from ipcgrader.reporters.json_report import JsonReporter
+from ipcgrader.results import CheckResult, ExerciseResult, Status
 
 from conftest import ROOT
 
@@ -118,3 +121,58 @@ def test_help_speaks_the_chosen_language(capsys: pytest.CaptureFixture[str]) -> 
         assert "消息语言" in capsys.readouterr().out
     finally:
         i18n.set_language(before)
+
+
+def test_a_stored_result_is_rendered_again_in_another_language(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = i18n.language()
+    try:
+        i18n.set_language("en")
+        check = CheckResult(
+            id="s.finishes",
+            name=i18n.localized({"en": "1 ticket: finishes", "zh": "1 张票：按时结束"}),
+            status=Status.error,
+            score=0,
+            max_score=1,
+            message=i18n._("{exercise}: {kind}").format(
+                exercise="lock_ticket", kind=i18n._("interrupted")
+            ),
+        )
+        result = ExerciseResult(
+            exercise="lock_ticket",
+            submission="ticket.py",
+            status=Status.failed,
+            score=0,
+            max_score=1,
+            duration_s=0.1,
+            checks=[check],
+        )
+        stored = tmp_path / "result.json"
+        stored.write_text(JsonReporter().render(result), encoding="utf-8")
+        assert main(["report", str(stored), "--lang", "zh", "--format", "json"]) == 0
+        again = json.loads(capsys.readouterr().out)["checks"][0]
+        assert again["name"] == "1 张票：按时结束"
+        assert again["message"] == "lock_ticket：已中断"
+        assert main(["report", str(stored), "--lang", "en"]) == 0
+        assert "lock_ticket: interrupted" in capsys.readouterr().out
+        # a result stored by an older grader (no sources) is shown as stored
+        plain = json.loads(stored.read_text(encoding="utf-8"))
+        del plain["checks"][0]["i18n"]
+        stored.write_text(json.dumps(plain), encoding="utf-8")
+        assert main(["report", str(stored), "--lang", "zh", "--format", "json"]) == 0
+        assert json.loads(capsys.readouterr().out)["checks"][0]["message"] == (
+            "lock_ticket: interrupted"
+        )
+    finally:
+        i18n.set_language(before)
+
+
+def test_report_of_a_file_that_is_not_a_result(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "x.json"
+    bad.write_text('{"nope": 1}', encoding="utf-8")
+    assert main(["report", str(bad)]) == 2
+    assert "x.json" in capsys.readouterr().err
+    assert main(["report", str(tmp_path / "missing.json")]) == 2

@@ -11,8 +11,8 @@ One command does everything after messages were added or changed (docs/i18n.md):
 ``python tools/catalogs.py --check`` changes nothing and reports what is stale; the test
 suite runs the same check (tests/test_i18n.py). The ``.po`` files are written so that
 parallel edits merge cleanly: sorted by message, file names without line numbers, a fixed
-header. A conflict in a ``.mo`` is resolved by running this command again after the
-``.po`` is merged.
+header. After a ``git merge`` that conflicts in a catalog, ``python tools/catalogs.py
+--resolve`` keeps both sides' translations, updates, compiles and stages the result.
 
 Needs Babel (in the ``test`` extra).
 """
@@ -23,6 +23,7 @@ import argparse
 import datetime
 import io
 import re
+import subprocess
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -167,14 +168,56 @@ def update(lang: str, template: Catalog) -> None:
     mo_path(lang).write_bytes(mo_bytes(load(lang)))
 
 
+def resolve_conflict(lang: str) -> bool:
+    """After a ``git merge`` that conflicted in ``lang``'s catalog: keep every translation of
+    both sides (ours where both translated a message differently). False if no conflict."""
+    path = po_path(lang).relative_to(ROOT).as_posix()
+    sides = []
+    for stage in (3, 2):  # theirs first, so ours wins
+        shown = subprocess.run(
+            ["git", "show", f":{stage}:{path}"], cwd=ROOT, capture_output=True, check=False
+        )
+        if shown.returncode != 0:
+            return False
+        sides.append(read_po(io.BytesIO(shown.stdout), locale=lang, domain=DOMAIN))
+    merged = sides[1]
+    for message in sides[0]:
+        if not message.id or not any(_texts(message.string)):
+            continue
+        mine = merged.get(message.id)
+        if mine is None:
+            merged[message.id] = message
+        elif not any(_texts(mine.string)):
+            mine.string = message.string
+    po_path(lang).write_bytes(po_bytes(merged))
+    for suffix in (".po", ".mo"):
+        subprocess.run(
+            ["git", "add", str(po_path(lang).with_suffix(suffix))], cwd=ROOT, check=False
+        )
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
     parser.add_argument("--check", action="store_true", help="change nothing, report problems")
+    parser.add_argument(
+        "--resolve",
+        action="store_true",
+        help="after a git merge conflict in a catalog: keep both sides' translations, update",
+    )
     args = parser.parse_args(argv)
+    if args.resolve:
+        for lang in TRANSLATED:
+            if resolve_conflict(lang):
+                print(f"{lang}: merged both sides' translations")
     template = extract()
     if not args.check:
         for lang in TRANSLATED:
             update(lang, template)
+        if args.resolve:
+            for lang in TRANSLATED:
+                for path in (po_path(lang), mo_path(lang)):
+                    subprocess.run(["git", "add", str(path)], cwd=ROOT, check=False)
     found = [problem for lang in TRANSLATED for problem in problems(lang, template)]
     for problem in found:
         print(problem)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ipcgrader.i18n import Text, render, use_language
 from ipcgrader.models import Limits
 
 _UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -41,10 +42,49 @@ class Status(str, Enum):
     error = "error"
 
 
-class Diagnostic(BaseModel):
+def _keep_sources(data: Any, fields: tuple[str, ...]) -> Any:
+    """Record in ``i18n`` how each translated field was made (see :class:`Translatable`)."""
+    if not isinstance(data, dict):
+        return data
+    sources = {
+        name: data[name].source
+        for name in fields
+        if isinstance(data.get(name), Text) and not isinstance(data[name].source, str)
+    }
+    if sources:
+        data = {**data, "i18n": {**(data.get("i18n") or {}), **sources}}
+    return data
+
+
+class Translatable(BaseModel):
+    """A result part whose sentences can be said again in another language.
+
+    A text field given a :class:`~ipcgrader.i18n.Text` keeps its source in ``i18n`` (field
+    name -> source); :meth:`in_language` renders those fields again. Fields given a plain
+    ``str`` stay as they are in every language.
+    """
+
+    #: the fields whose sources are kept
+    translated_fields: ClassVar[tuple[str, ...]] = ()
+    i18n: dict[str, Any] = Field(
+        default_factory=dict, description="how each text was made, to render it in any language"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sources(cls, data: Any) -> Any:
+        return _keep_sources(data, cls.translated_fields)
+
+    def rendered(self) -> dict[str, Any]:
+        """The translated fields said in the current language."""
+        return {name: render(source) for name, source in self.i18n.items()}
+
+
+class Diagnostic(Translatable):
     """A finding about the student's code, pointing at their own file and line."""
 
     model_config = ConfigDict(frozen=True)
+    translated_fields: ClassVar[tuple[str, ...]] = ("message", "hint")
 
     kind: str
     file: str | None = None
@@ -264,8 +304,10 @@ class RunRecord:
         return ", ".join(parts)
 
 
-class CheckResult(BaseModel):
+class CheckResult(Translatable):
     """The graded result of one expectation over all runs of its scenario."""
+
+    translated_fields: ClassVar[tuple[str, ...]] = ("name", "message", "hint")
 
     id: str
     name: str
@@ -284,8 +326,10 @@ class CheckResult(BaseModel):
         return printable(value)
 
 
-class ExerciseResult(BaseModel):
+class ExerciseResult(Translatable):
     """One grading: one submission against one exercise. Its JSON is the stable interface."""
+
+    translated_fields: ClassVar[tuple[str, ...]] = ("error",)
 
     exercise: str
     submission: str
@@ -301,6 +345,16 @@ class ExerciseResult(BaseModel):
     def full_marks(self) -> bool:
         """Every point was earned."""
         return self.status is Status.passed
+
+    def in_language(self, lang: str) -> ExerciseResult:
+        """This result with every translated sentence said in ``lang`` (the sentences made
+        without a source, e.g. by an older grader, stay as stored)."""
+        with use_language(lang):
+            data = self.model_dump()
+            data.update(self.rendered())
+            for part, model in (("checks", self.checks), ("diagnostics", self.diagnostics)):
+                data[part] = [{**d, **m.rendered()} for d, m in zip(data[part], model, strict=True)]
+        return ExerciseResult.model_validate(data)
 
 
 class BatchResult(BaseModel):

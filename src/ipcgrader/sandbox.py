@@ -31,7 +31,7 @@ from ipcgrader import isolation
 from ipcgrader.models import Limits
 from ipcgrader.results import RunOutcome
 
-HARNESS_DIR = Path(__file__).resolve().parent / "harness"
+HARNESS_DIR = isolation.HARNESS_DIR
 #: How the supervisor is started: imported from its folder (so from its byte-compiled
 #: file, not compiled again for every run) rather than run as a script. No current-folder
 #: entry ("") may stay on its path: a ``select.py`` in the folder where the grader was
@@ -86,8 +86,11 @@ class RunRequest:
     timeout_s: float
     limits: Limits = field(default_factory=lambda: DEFAULT_LIMITS)
     env: dict[str, str] = field(default_factory=dict)
-    #: prepended to PYTHONPATH, in order (the harness goes first)
+    #: prepended to PYTHONPATH, in order (the harness goes first); shown read-only
     pythonpath: list[str] = field(default_factory=list)
+    #: files and folders outside ``cwd`` the run may read (an exercise's driver): where the
+    #: run has a filesystem of its own, they are all it sees of the host but the runtime
+    readable: list[Path] = field(default_factory=list)
 
 
 def namespace_prefix() -> tuple[str, ...]:
@@ -255,6 +258,38 @@ def kill_group(pgid: int, token: str) -> None:
             return
 
 
+def give_to(folders: list[Path], uid: int, gid: int) -> None:
+    """Make ``uid`` the owner of ``folders`` and all in them (not following links)."""
+    for folder in folders:
+        os.chown(folder, uid, gid, follow_symlinks=False)
+        for parent, dirs, files in os.walk(folder):
+            for name in (*dirs, *files):
+                os.chown(os.path.join(parent, name), uid, gid, follow_symlinks=False)
+
+
+def _supervisor_command(
+    request: RunRequest, meta_dir: Path, level: str, limits: Limits, config: dict[str, Any]
+) -> list[str]:
+    """The supervisor's command at ``level``; adds to ``config`` what it must do inside
+    (build the run's filesystem, switch the student's uid)."""
+    writable = [request.cwd.resolve(), meta_dir.resolve()]
+    readable = [HARNESS_DIR, *map(Path, request.pythonpath), *request.readable]
+    shm = limits.file_bytes or DEFAULT_LIMITS.file_bytes or 64 << 20
+    view = isolation.view_of(writable, readable, shm) if level != "basic" else []
+    if level == "namespaces":
+        root = meta_dir / "view"  # an empty mount point, only for the supervisor's namespace
+        root.mkdir(exist_ok=True)
+        config["view"], config["view_root"] = view, str(root.resolve())
+    uid = isolation.run_uid(level)
+    if uid is not None:
+        give_to(writable, uid, isolation.RUN_GID)
+        config["uid"], config["gid"] = uid, isolation.RUN_GID
+    return [
+        *isolation.wrapper(level, view),
+        *(sys.executable, "-I", "-S", "-c", _SUPERVISOR_CODE),
+    ]
+
+
 def run(request: RunRequest, meta_dir: Path, *, level: str | None = None) -> RunOutcome:
     """Run ``request`` under the supervisor and return how it ended. Never raises for
     anything the student's program does; leaves no process of the run alive.
@@ -289,13 +324,8 @@ def run(request: RunRequest, meta_dir: Path, *, level: str | None = None) -> Run
         "rlimits": _rlimits(limits),
         "loopback": level == "namespaces",
     }
-    writable = [request.cwd.resolve(), meta_dir.resolve()]
-    shm = limits.file_bytes or 64 << 20
-    argv = [
-        *isolation.wrapper(level, writable, shm),
-        *(sys.executable, "-I", "-S", "-c", _SUPERVISOR_CODE),
-    ]
     with open(meta_dir / "supervisor.log", "wb") as log:
+        argv = _supervisor_command(request, meta_dir, level, limits, config)
         proc = subprocess.Popen(
             argv,
             stdin=subprocess.PIPE,
@@ -303,6 +333,8 @@ def run(request: RunRequest, meta_dir: Path, *, level: str | None = None) -> Run
             stderr=log,
             start_new_session=True,
             close_fds=True,
+            # nothing of the grader's environment (tokens, paths) for the supervisor either
+            env={"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"},
         )
     with _ACTIVE_LOCK:
         _ACTIVE.add(proc)

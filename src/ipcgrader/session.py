@@ -99,6 +99,14 @@ def crash_from_stderr(stderr: str, workdir: Path) -> StudentError | None:
     )
 
 
+def driver_folder(exercise_dir: Path, driver: Path) -> Path:
+    """What of the exercise's folder a driven run may read: the driver's own folder, with
+    the helpers it imports (``drivers/``), or only the driver when it sits at the top (the
+    rest of the folder may hold a solution or hidden data)."""
+    folder = driver.parent
+    return driver if folder == exercise_dir.resolve() else folder
+
+
 class Grader:
     """Makes the runs of one grading. Thread-safe: runs share only read-only state."""
 
@@ -128,6 +136,7 @@ class Grader:
         scenario = planned.scenario
         entry = self.exercise.entry[0]
         env = {k: substitute_text(v, scenario.params) for k, v in scenario.env.items()}
+        readable: list[Path] = []
         if planned.start_method:
             env["IPCGRADER_START_METHOD"] = planned.start_method
         if scenario.driver is None:
@@ -135,10 +144,12 @@ class Grader:
             argv = [sys.executable, entry, *args]
         else:
             argv = [sys.executable, str(BOOTSTRAP)]
+            driver = (self.directory / scenario.driver).resolve()
+            readable.append(driver_folder(self.directory, driver))
             env["IPCGRADER_CALL"] = json.dumps(
                 {
                     "module": Path(entry).stem,
-                    "driver": str((self.directory / scenario.driver).resolve()),
+                    "driver": str(driver),
                     "params": scenario.params,
                     "start_method": planned.start_method,
                     "status": str(meta / STUDENT_STATUS),
@@ -151,6 +162,7 @@ class Grader:
             timeout_s=self.timeout_of(scenario),
             limits=self.limits_of(scenario),
             env=env,
+            readable=readable,
         )
 
     def collected_files(self, scenario: Scenario) -> list[str]:

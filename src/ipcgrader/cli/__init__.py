@@ -21,6 +21,7 @@ SUBCOMMANDS = {
     "list": ("listing", "cmd_list"),
     "batch": ("batch", "cmd_batch"),
     "doctor": ("doctor", "cmd_doctor"),
+    "report": ("report", "cmd_report"),
 }
 
 __all__ = ["SUBCOMMANDS", "ExitCode", "console_main", "main"]
