@@ -12,6 +12,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -19,6 +20,7 @@ import sys
 import time
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -27,9 +29,12 @@ import pytest
 
 from ipcgrader import __version__
 from ipcgrader.batch.cluster import check_workers, describe_worker
-from ipcgrader.batch.executors import RunGate, grade_job
+from ipcgrader.batch.executors import Graded, RunGate, grade_job
+from ipcgrader.batch.gradebook import Gradebook
 from ipcgrader.batch.inputs import discover, unpack
 from ipcgrader.batch.planning import Job, plan, setup_exercise
+from ipcgrader.batch.progress import PlainProgress
+from ipcgrader.batch.runner import run_batch
 from ipcgrader.batch.shipping import WorkerMismatch, grade_shipped, ship_exercise, ship_job
 from ipcgrader.cli.batch import cmd_batch
 from ipcgrader.cli.doctor import isolation_report
@@ -241,7 +246,8 @@ def test_a_class_graded_on_a_cluster_has_the_rows_of_a_local_batch(
         zf.writestr("d/ticket.py", _variant("missing_task"))
     code, printed = batch("--submissions", str(subs), "--out", str(tmp_path / "dask"),
                           "--scheduler", address)  # fmt: skip
-    assert "done: 4 graded, 0 unchanged, 0 left" in printed, printed + cluster.log("w0")
+    assert re.search(r"done: 4 graded( \(\d+ timeouts confirmed alone\))?, 0 unchanged, 0 left",
+                     printed), printed + cluster.log("w0")  # fmt: skip
     assert printed.count(f"ipcgrader {__version__}, Python") == 2  # a line per worker
     local_code, _ = batch("--submissions", str(subs), "--out", str(tmp_path / "local"))
     assert code == local_code == 1
@@ -260,7 +266,7 @@ def test_a_worker_lost_mid_batch_costs_only_a_retry(tmp_path: Path, cluster: Clu
 
     address = cluster.start(workers=2)
     subs = tmp_path / "subs"
-    students = [f"s{index}" for index in range(6)]
+    students = [f"s{index}" for index in range(4)]
     for student in students:
         _student(subs, student, SOLUTION)
     out = tmp_path / "out"
@@ -288,7 +294,9 @@ def test_a_worker_lost_mid_batch_costs_only_a_retry(tmp_path: Path, cluster: Clu
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, printed
-    assert "done: 6 graded, 0 unchanged, 0 left" in printed, printed  # each once
+    # each grading recorded once (under load, some may first time out and be confirmed alone)
+    assert re.search(r"done: 4 graded( \(\d+ timeouts confirmed alone\))?, 0 unchanged, 0 left",
+                     printed), printed  # fmt: skip
     found = gradebook_rows(db)
     assert sorted(found) == students
     assert {status for status, *_ in found.values()} == {"passed"}
@@ -307,3 +315,45 @@ def _count(db: Path) -> int:
             return int(conn.execute("SELECT count(*) FROM gradings").fetchone()[0])
         except sqlite3.OperationalError:  # created, tables not yet
             return 0
+
+
+class _OneThenAbort:
+    """An executor of the runner's interface: the first grading succeeds (made here), the
+    next futures fail as a mismatched worker's would."""
+
+    in_flight = 1
+
+    def __init__(self) -> None:
+        self.submitted = 0
+        self.closed = False
+
+    def submit(self, job: Job, alone: bool) -> Future[Graded]:
+        future: Future[Graded] = Future()
+        self.submitted += 1
+        if self.submitted == 1:
+            future.set_result(grade_job(job, RunGate(4), alone))
+        else:
+            future.set_exception(WorkerMismatch("worker w9 grades with ipcgrader 0.0.1"))
+        return future
+
+    def stop(self) -> None:
+        pass
+
+    def confirming(self) -> _OneThenAbort:
+        return self
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_an_executor_that_cannot_go_on_stops_the_batch_keeping_what_was_graded(
+    tmp_path: Path,
+) -> None:
+    jobs = _jobs(tmp_path)
+    executor = _OneThenAbort()
+    with Gradebook(tmp_path / "gradebook.sqlite") as gradebook:
+        report = run_batch(jobs, gradebook, PlainProgress(io.StringIO()), cores=1,
+                           executor=executor)  # fmt: skip
+        assert [g.student for g in gradebook.gradings()] == [jobs[0].student]
+    assert report.error == "worker w9 grades with ipcgrader 0.0.1"
+    assert report.interrupted and report.graded == 1 and executor.closed
