@@ -73,6 +73,21 @@ class TraceOptions(Strict):
     )
 
 
+#: Facts a check can need (``needs = [...]``): what must have happened in a run for the
+#: check to judge anything. ``workers``: a child process ran the student's code;
+#: ``work``: a child process did something the trace sees (a lock, a shared file, a queue,
+#: a pipe, a printed line); ``output``: the run printed at least one line.
+Fact = Literal["workers", "work", "output"]
+
+
+class ObservedNeed(Strict):
+    """A need stated on a driver's observations: ``when`` must hold for the check to count."""
+
+    when: str = Field(description="expression over the observations and parameters")
+    file: str = Field("observed.json", description="the JSON object the driver wrote")
+    message: str = Field(description="why the check cannot count when it does not hold")
+
+
 class Expectation(Strict):
     """One graded expectation of a scenario. Plugins subclass it with ``kind: Literal[...]``.
 
@@ -87,7 +102,14 @@ class Expectation(Strict):
     message: str | None = Field(None, description="what a failure means, for the student")
     hint: str | None = Field(None, description="what to look at to fix it")
     visibility: Visibility = Visibility.visible
+    needs: list[Fact | ObservedNeed] = Field(
+        default_factory=list,
+        description="what must have happened for this check to count (besides what its kind "
+        "needs): a passing verdict on a run where it did not happen is a failure that says so",
+    )
 
+    #: What every check of this kind needs (added to ``needs``).
+    default_needs: ClassVar[tuple[Fact, ...]] = ()
     #: Title used when the spec gives no ``name``.
     default_name: ClassVar[str] = "expectation"
     #: If True, a run that did not end normally (timeout, crash, student error) fails this

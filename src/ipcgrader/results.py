@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -146,6 +147,27 @@ class RunOutcome:
         return self.returncode == 0 and not self.timed_out and self.stopped is None
 
 
+class ExerciseCodeError(Exception):
+    """Exercise-owned code (a driver, a helper beside it, an exercise's plugin.py) failed
+    while grading. ``str()`` is ``file:line: Exception: text``."""
+
+
+def exercise_location(exc: BaseException, directory: Path) -> str | None:
+    """``plugin.py:12: NameError: ...`` when the innermost frame of ``exc`` that is not
+    library code lies in the exercise folder ``directory``; None otherwise."""
+    import traceback
+
+    root = directory.resolve()
+    found: str | None = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        path = Path(frame.filename).resolve()
+        if path.is_relative_to(root):
+            found = f"{path.relative_to(root)}:{frame.lineno}"
+    if found is None:
+        return None
+    return f"{found}: {type(exc).__name__}: {exc}"
+
+
 @dataclass
 class StudentError:
     """The student's code could not even be driven: an import error or a missing function."""
@@ -244,6 +266,9 @@ class RunRecord:
     #: final content of the scenario's fixture, collected and shared files (None: absent)
     files: dict[str, bytes | None] = field(default_factory=dict)
     student_error: StudentError | None = None
+    #: the exercise's own code (driver, helper, plugin.py) failed in this run:
+    #: ``drivers/buy.py:17: NameError: ...``; the run says nothing about the student
+    exercise_error: str | None = None
     #: extra data plugins attach in ``ipcgrader_run_finished`` (e.g. the parsed trace)
     artifacts: dict[str, Any] = field(default_factory=dict)
     #: findings for the student that plugins attach (reported once per grading)
@@ -340,6 +365,11 @@ class ExerciseResult(Translatable):
     checks: list[CheckResult] = Field(default_factory=list)
     diagnostics: list[Diagnostic] = Field(default_factory=list)
     error: str | None = Field(None, description="why the grader itself failed, if it did")
+    exercise_error: str | None = Field(
+        None,
+        description="set when the exercise's own code failed (status error, exit 2): "
+        "'drivers/buy.py:17: NameError: ...'; the student is not charged for it",
+    )
 
     @property
     def full_marks(self) -> bool:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from ipcgrader.i18n import _
 from ipcgrader.models import Exercise, Expectation, Scenario
+from ipcgrader.needs import unmet
 from ipcgrader.results import (
     CheckResult,
     Diagnostic,
+    ExerciseCodeError,
     RunRecord,
     Status,
     Verdict,
 )
+
+#: Module-name prefix of an exercise folder's plugin.py (see plugins.load_exercise_plugin).
+EXERCISE_PLUGIN_PREFIX = "ipcgrader_exercise_plugin_"
 
 
 def check_ids(exercise: Exercise) -> dict[tuple[str, int], str]:
@@ -36,9 +42,42 @@ def judge(expectation: Expectation, run: RunRecord) -> Verdict:
         if problem is not None:
             return Verdict(False, f"the program {problem}")
     try:
-        return expectation.evaluate(run)
+        verdict = expectation.evaluate(run)
+        if verdict.passed:
+            # a pass counts only if what the check needs happened (ipcgrader.needs)
+            verdict = unmet(expectation, run) or verdict
+        return verdict
     except Exception as exc:  # a buggy check must not sink the grading
+        if type(expectation).__module__.startswith(EXERCISE_PLUGIN_PREFIX):
+            # a kind from the exercise's own plugin.py: the exercise's error
+            where = _plugin_location(exc) or f"plugin.py: {type(exc).__name__}: {exc}"
+            raise ExerciseCodeError(where) from exc
         return Verdict(None, f"internal error in check {expectation.kind!r}: {exc!r}")
+
+
+def _plugin_location(exc: BaseException) -> str | None:
+    import traceback
+
+    found = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename.endswith("plugin.py"):
+            found = f"plugin.py:{frame.lineno}: {type(exc).__name__}: {exc}"
+    return found
+
+
+def could_not_check(check_id: str, scenario: Scenario, expectation: Expectation) -> CheckResult:
+    """A check the exercise's own failure prevented: "could not check", no points."""
+    return CheckResult(
+        id=check_id,
+        name=f"{scenario.name or scenario.id}: {expectation.title()}",
+        status=Status.error,
+        score=0.0,
+        max_score=expectation.points,
+        message=_("could not check: the exercise itself failed (not your code)"),
+        visibility=expectation.visibility.value,
+        scenario=scenario.id,
+        kind=expectation.kind,
+    )
 
 
 def score_check(

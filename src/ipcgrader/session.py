@@ -8,9 +8,9 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,18 +19,22 @@ import pluggy
 
 from ipcgrader import sandbox
 from ipcgrader.fixtures import fixture_bytes, substitute_text
+from ipcgrader.i18n import _
 from ipcgrader.loader import LoadedExercise
 from ipcgrader.models import Exercise, Limits, Scenario
 from ipcgrader.results import (
     Diagnostic,
+    ExerciseCodeError,
     ExerciseResult,
     RunOutcome,
     RunRecord,
     Status,
     StudentError,
+    exercise_location,
 )
 from ipcgrader.scoring import (
     check_ids,
+    could_not_check,
     merge_diagnostics,
     overall_status,
     score_check,
@@ -150,6 +154,7 @@ class Grader:
                 {
                     "module": Path(entry).stem,
                     "driver": str(driver),
+                    "exercise_dir": str(self.directory.resolve()),
                     "params": scenario.params,
                     "start_method": planned.start_method,
                     "status": str(meta / STUDENT_STATUS),
@@ -184,15 +189,22 @@ class Grader:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(fixture_bytes(value, scenario.params))
             request = self.request_for(planned, work, meta)
-            self.pm.hook.ipcgrader_configure_run(
-                exercise=self.exercise, scenario=scenario, request=request, meta_dir=meta
-            )
+            with self._exercise_code():
+                self.pm.hook.ipcgrader_configure_run(
+                    exercise=self.exercise, scenario=scenario, request=request, meta_dir=meta
+                )
             with self.options.run_gate or nullcontext():
                 outcome = sandbox.run(request, meta)
             files: dict[str, bytes | None] = {}
             for name in self.collected_files(scenario):
                 path = work / name
                 files[name] = path.read_bytes()[: 1 << 20] if path.is_file() else None
+            error = self._student_error(meta, work, outcome, driven=scenario.driver is not None)
+            exercise_error = None
+            if error is not None and error.kind == "exercise_error":
+                where = f"{error.file}:{error.line}: " if error.file and error.line else ""
+                where = where or (f"{error.file}: " if error.file else "")
+                exercise_error, error = f"{where}{error.message}", None
             record = RunRecord(
                 exercise_id=self.exercise.id,
                 scenario_id=scenario.id,
@@ -201,17 +213,30 @@ class Grader:
                 params=dict(scenario.params),
                 outcome=outcome,
                 files=files,
-                student_error=self._student_error(
-                    meta, work, outcome, driven=scenario.driver is not None
-                ),
+                student_error=error,
+                exercise_error=exercise_error,
                 timeout_s=request.timeout_s,
             )
-            self.pm.hook.ipcgrader_run_finished(
-                exercise=self.exercise, scenario=scenario, record=record, meta_dir=meta
-            )
+            if exercise_error is None:
+                with self._exercise_code():
+                    self.pm.hook.ipcgrader_run_finished(
+                        exercise=self.exercise, scenario=scenario, record=record, meta_dir=meta
+                    )
             return record
         finally:
             shutil.rmtree(root, ignore_errors=True)
+
+    @contextmanager
+    def _exercise_code(self) -> Iterator[None]:
+        """Around hook calls: a failure located in the exercise folder (its plugin.py) is
+        an :class:`ExerciseCodeError`, not the grader's bug and not the student's."""
+        try:
+            yield
+        except Exception as exc:
+            where = exercise_location(exc, self.directory)
+            if where is None:
+                raise
+            raise ExerciseCodeError(where) from exc
 
     @staticmethod
     def _student_error(
@@ -260,11 +285,21 @@ def grade(
     exercise = loaded.spec
     submission = resolve_submission(exercise, submission_path)
 
-    def finish(checks: list[Any], diagnostics: list[Any]) -> ExerciseResult:
+    def finish(
+        checks: list[Any], diagnostics: list[Any], exercise_error: str | None = None
+    ) -> ExerciseResult:
+        status = overall_status(checks, exercise.max_score)
+        error = None
+        if exercise_error is not None:
+            # the exercise failed, not the student: no verdict, exit 2
+            status = Status.error
+            error = _("exercise error: {error}").format(error=exercise_error)
         result = ExerciseResult(
             exercise=exercise.id,
             submission=str(submission_path),
-            status=overall_status(checks, exercise.max_score),
+            status=status,
+            error=error,
+            exercise_error=exercise_error,
             score=round(sum(c.score for c in checks), 6),
             max_score=exercise.max_score,
             duration_s=round(time.monotonic() - started, 4),
@@ -299,17 +334,24 @@ def grade(
             if on_run is not None:
                 on_run(record)
     ids = check_ids(exercise)
-    checks = [
-        score_check(
-            ids[(scenario.id, index)],
-            scenario,
-            expectation,
-            [r for r in records if r.scenario_id == scenario.id],
-        )
-        for scenario in exercise.scenarios
-        for index, expectation in enumerate(scenario.expect)
-    ]
-    return finish(checks, merge_diagnostics(records))
+    broken = {r.scenario_id: r.exercise_error for r in records if r.exercise_error}
+    checks = []
+    for scenario in exercise.scenarios:
+        runs = [r for r in records if r.scenario_id == scenario.id]
+        for index, expectation in enumerate(scenario.expect):
+            check_id = ids[(scenario.id, index)]
+            if scenario.id in broken:
+                checks.append(could_not_check(check_id, scenario, expectation))
+                continue
+            try:
+                checks.append(score_check(check_id, scenario, expectation, runs))
+            except ExerciseCodeError as exc:
+                broken[scenario.id] = str(exc)
+                checks.append(could_not_check(check_id, scenario, expectation))
+    diagnostics = merge_diagnostics([r for r in records if r.scenario_id not in broken])
+    if broken:
+        return finish(checks, diagnostics, exercise_error=next(iter(broken.values())))
+    return finish(checks, diagnostics)
 
 
 def internal_error(exercise_id: str, submission: Path, exc: BaseException) -> ExerciseResult:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ipcgrader.batch.gradebook import Grading
+from ipcgrader.i18n import _
 from ipcgrader.reporters import junit
 from ipcgrader.reporters.json_report import result_object
 from ipcgrader.reporters.markdown import cell
@@ -81,13 +82,25 @@ def summary_markdown(gradings: Sequence[Grading], note: str = "") -> str:
     (the most common mistake first), the slowest gradings and any grader errors."""
     students = {g.student for g in gradings}
     full = sum(1 for g in gradings if g.result.status is Status.passed)
-    errors = [g for g in gradings if g.result.status is Status.error]
+    errors = [
+        g for g in gradings if g.result.status is Status.error and not g.result.exercise_error
+    ]
+    broken = [g for g in gradings if g.result.exercise_error]
     lines = [
         "## ipcgrader: batch summary",
         "",
         f"**{len(students)} students**, {len(gradings)} gradings: {full} with full marks, "
-        f"{len(gradings) - full - len(errors)} below, {len(errors)} grader errors.",
+        f"{len(gradings) - full - len(errors) - len(broken)} below, {len(errors)} grader "
+        "errors.",
     ]
+    if broken:
+        lines += [
+            "",
+            _(
+                "**{n} gradings were not made: the exercise itself failed** (not the "
+                "students; fix it and run again): {error}"
+            ).format(n=len(broken), error=broken[0].result.exercise_error),
+        ]
     if note:
         lines += ["", note]
     for exercise in exercise_ids(gradings):

@@ -20,6 +20,7 @@ from pydantic import Field, field_validator
 
 from ipcgrader import hookimpl
 from ipcgrader.checks.trace_checks import TraceExpectation
+from ipcgrader.i18n import _
 from ipcgrader.plugins import KindRegistry
 from ipcgrader.results import Diagnostic, RunRecord, Verdict
 from ipcgrader.trace import Event, ProcessInfo, Trace
@@ -227,6 +228,11 @@ class PipeEnds(TraceExpectation):
             if event.kind in ("send", "recv") and event.obj is not None:
                 key = (event.obj, int(event.get("end", -1)))
                 users.setdefault(key, {}).setdefault(event.pid, event)
+        if not users:
+            return Verdict(
+                False,
+                _("no process sent or received anything on a pipe, so there was nothing to judge"),
+            )
         for (tag, _end), by_pid in sorted(users.items()):
             if len(by_pid) < 2:
                 continue

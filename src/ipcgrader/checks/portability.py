@@ -22,7 +22,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from ipcgrader import hookimpl
-from ipcgrader.models import Expectation
+from ipcgrader.models import Expectation, Fact
 from ipcgrader.plugins import KindRegistry
 from ipcgrader.results import Diagnostic, RunRecord, Verdict
 
@@ -313,6 +313,8 @@ class SpawnSafe(Expectation):
         "collected .py file",
     )
     default_name: ClassVar[str] = "works with every start method"
+    #: a program that starts no process works with every start method by doing nothing
+    default_needs: ClassVar[tuple[Fact, ...]] = ("workers",)
     needs_complete_run: ClassVar[bool] = False  # judged from the source and stderr
 
     def evaluate(self, run: RunRecord) -> Verdict:

@@ -17,16 +17,18 @@ from pydantic import Field
 from ipcgrader import hookimpl
 from ipcgrader.checks import explain
 from ipcgrader.i18n import _
-from ipcgrader.models import Exercise, Expectation, Scenario
+from ipcgrader.models import Exercise, Expectation, Fact, Scenario
 from ipcgrader.plugins import KindRegistry
-from ipcgrader.results import RunRecord, Verdict
+from ipcgrader.results import Diagnostic, RunRecord, Verdict
 from ipcgrader.scoring import check_ids
 from ipcgrader.trace import (
     Trace,
+    accesses,
     atomicity_violations,
     crashed_children,
     find_races,
     overlapping_workers,
+    read_modify_writes,
     trace_of,
 )
 
@@ -66,6 +68,12 @@ class TraceExpectation(Expectation):
         raise NotImplementedError(f"expectation kind {self.kind!r} does not judge traces")
 
 
+def _nothing_done(file: str) -> str:
+    return _(
+        "no process read {file} and wrote it back in this run, so there was no update to judge"
+    ).format(file=file)
+
+
 class NoRace(TraceExpectation):
     """No two processes access a shared file unordered and without a common lock, one of
     them writing (lockset analysis with start/join ordering)."""
@@ -82,6 +90,8 @@ class NoRace(TraceExpectation):
 
     def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
         """Fail with an explanation of the first race found."""
+        if not accesses(trace, self.file):
+            return Verdict(False, _nothing_done(self.file))
         races = find_races(trace, self.file, self.ignore_read_only)
         if not races:
             return Verdict(True)
@@ -101,6 +111,8 @@ class AtomicUpdate(TraceExpectation):
 
     def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
         """Fail with an explanation of the first read-modify-write that is not atomic."""
+        if not any(read for read, _write in read_modify_writes(accesses(trace, self.file))):
+            return Verdict(False, _nothing_done(self.file))
         violations = atomicity_violations(trace, self.file)
         if not violations:
             return Verdict(True)
@@ -134,6 +146,7 @@ class ChildrenOk(TraceExpectation):
     status does not show it)."""
 
     kind: Literal["children_ok"]
+    default_needs: ClassVar[tuple[Fact, ...]] = ("work",)
     default_name: ClassVar[str] = "no child process crashes"
 
     def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
@@ -145,7 +158,45 @@ class ChildrenOk(TraceExpectation):
         return Verdict(False, found[0].message, found)
 
 
-KINDS: tuple[type[TraceExpectation], ...] = (NoRace, AtomicUpdate, Concurrent, ChildrenOk)
+class ChildrenJoined(TraceExpectation):
+    """The program joins every child process it starts (daemons and the children it ends
+    with terminate() excepted): multiprocessing's own join at exit does not count."""
+
+    kind: Literal["children_joined"]
+    default_needs: ClassVar[tuple[Fact, ...]] = ("workers",)
+    default_name: ClassVar[str] = "every child process is joined"
+
+    def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
+        """Fail naming the line that started a child the program never joined."""
+        for process in trace.workers():
+            start = process.start
+            if start is None or start.file is None or process.daemon or process.ended_by:
+                continue  # started by the exercise's driver, or not to be joined
+            if any(event.file is not None for event in process.joined):
+                continue
+            where = start.where or start.file
+            found = Diagnostic(
+                kind="not_joined",
+                file=start.file,
+                line=start.line,
+                message=_(
+                    "the process started at {where} is never joined: the program ends "
+                    "without waiting for it (multiprocessing waits for it at exit, but the "
+                    "task asks you to join it)"
+                ).format(where=where),
+                hint=_("Keep every Process you start in a list and call join() on each."),
+            )
+            return Verdict(False, found.message, [found])
+        return Verdict(True)
+
+
+KINDS: tuple[type[TraceExpectation], ...] = (
+    NoRace,
+    AtomicUpdate,
+    Concurrent,
+    ChildrenOk,
+    ChildrenJoined,
+)
 
 
 @hookimpl(trylast=True)

@@ -61,6 +61,8 @@ def grade_parser() -> argparse.ArgumentParser:
 
 def exit_code_of(result: ExerciseResult) -> ExitCode:
     """Map a grading result to the process exit code."""
+    if result.exercise_error is not None:
+        return ExitCode.USAGE_ERROR  # the exercise is at fault, as for an invalid spec
     if result.status is Status.error:
         return ExitCode.INTERNAL_ERROR
     return ExitCode.OK if result.status is Status.passed else ExitCode.BELOW_FULL_MARKS

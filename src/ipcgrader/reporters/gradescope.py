@@ -16,6 +16,7 @@ import json
 from typing import Any
 
 from ipcgrader import hookimpl
+from ipcgrader.i18n import _
 from ipcgrader.plugins import ReporterRegistry
 from ipcgrader.results import (
     CheckResult,
@@ -62,7 +63,13 @@ def _test(number: int, check: CheckResult, withheld: list[Diagnostic]) -> dict[s
 def results_json(result: ExerciseResult) -> dict[str, Any]:
     """The Gradescope results object of one grading."""
     lines = [f"{result.exercise}: {result.score:g}/{result.max_score:g} points"]
-    if result.status is Status.error:
+    if result.exercise_error:
+        lines.append(
+            _(
+                "The exercise itself failed, not your code; please tell your instructor: {error}"
+            ).format(error=result.error)
+        )
+    elif result.status is Status.error:
         lines.append(f"The grader failed, please tell your instructor: {result.error}")
     # The top-level output is always visible to the student: only findings that a visible
     # check (or the grader itself) made may go here.

@@ -47,6 +47,8 @@ def result_object(result: ExerciseResult) -> dict[str, Any]:
     }
     if result.error:
         data["error"] = result.error
+    if result.exercise_error:
+        data["exercise_error"] = result.exercise_error
     data.update(_extras(result.i18n))
     return data
 

@@ -46,7 +46,8 @@ class TerminalReporter:
         """The whole report as text."""
         lines = [f"{result.exercise}: {result.submission}"]
         if result.status is Status.error and result.error:
-            lines.append(self._paint(Status.error, f"grader error: {result.error}"))
+            text = result.error if result.exercise_error else f"grader error: {result.error}"
+            lines.append(self._paint(Status.error, text))
             return "\n".join(lines) + "\n"
         for check in result.checks:
             lines.extend(self._check(check))
