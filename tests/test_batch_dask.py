@@ -162,6 +162,15 @@ def test_scheduler_and_jobs_together_are_a_usage_error(
 # --- on a real cluster ---------------------------------------------------------------------
 
 
+def _address(scheduler_file: Path) -> str | None:
+    """The scheduler's address once it has written the whole file."""
+    try:
+        address: str = json.loads(scheduler_file.read_text())["address"]
+    except (OSError, ValueError, KeyError):  # not there yet, or half written
+        return None
+    return address
+
+
 class Cluster:
     """A scheduler and named workers on 127.0.0.1, each its own process group."""
 
@@ -192,11 +201,10 @@ class Cluster:
                         "--host", "127.0.0.1", "--no-dashboard", "--no-nanny",
                         "--nthreads", "1", "--local-directory", str(self.root / name))  # fmt: skip
         deadline = time.monotonic() + 120  # a bound against hanging, not a timing test
-        while not file.exists():
+        while (address := _address(file)) is None:
             assert self.procs["scheduler"].poll() is None, self.log("scheduler")
             assert time.monotonic() < deadline, self.log("scheduler")
             time.sleep(0.1)
-        address: str = json.loads(file.read_text())["address"]
         with distributed.Client(address, timeout=60, set_as_default=False) as client:
             client.wait_for_workers(workers, timeout=120)
         return address

@@ -146,25 +146,29 @@ def _unpack(archive: bytes, target: Path) -> Path:
 
 
 def _exercise(shipped: ShippedExercise) -> ExerciseSetup:
+    """The shipped exercise, unpacked and loaded once per worker process; checked on every
+    task against this worker's grader and plugins."""
     key = (shipped.digest, shipped.autoload)
     with _LOCK:
         if key not in _EXERCISES:
             pm = get_plugin_manager(autoload=shipped.autoload)
-            theirs = grader_version(pm)
-            if theirs != shipped.grader_version:
-                message = _(
-                    "worker {worker} grades with {theirs}, but this batch was planned with "
-                    "{ours}: install the same ipcgrader and plugins on every worker"
-                ).format(worker=platform.node(), theirs=theirs, ours=shipped.grader_version)
-                raise WorkerMismatch(message)
             base = Path(tempfile.mkdtemp(prefix="ipcgrade-exercise-", dir=_scratch()))
             folder = _unpack(shipped.archive, base / shipped.folder_name)
             limits = Limits(**shipped.limits) if shipped.limits else None
             options = Options(timeout=shipped.timeout, limits=limits)
+            loaded = load_exercise(folder, pm)
+            # this worker's own grader version, for the check below
             _EXERCISES[key] = ExerciseSetup(
-                load_exercise(folder, pm), pm, options, shipped.spec_hash, shipped.grader_version
+                loaded, pm, options, shipped.spec_hash, grader_version(pm)
             )
-        return _EXERCISES[key]
+        setup = _EXERCISES[key]
+    if setup.grader_version != shipped.grader_version:
+        message = _(
+            "worker {worker} grades with {theirs}, but this batch was planned with "
+            "{ours}: install the same ipcgrader and plugins on every worker"
+        ).format(worker=platform.node(), theirs=setup.grader_version, ours=shipped.grader_version)
+        raise WorkerMismatch(message)
+    return setup
 
 
 def _gate() -> RunGate:
