@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ipcgrader.batch.gradebook import Grading
+from ipcgrader.batch.html_report import report_html
 from ipcgrader.i18n import _
 from ipcgrader.reporters import junit
 from ipcgrader.reporters.json_report import result_object
@@ -181,7 +182,12 @@ def write_exports(
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)  # readers never see half a file
+    # last: it links to the feedback files written above
+    report = out / "report.html"
+    tmp = report.with_name(report.name + ".tmp")
+    tmp.write_text(report_html(gradings, out, note), encoding="utf-8")
+    tmp.replace(report)
     if step_summary is not None:
         with step_summary.open("a", encoding="utf-8") as handle:
             handle.write(summary)
-    return [*files, results]
+    return [*files, report, results]
