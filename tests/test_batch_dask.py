@@ -247,25 +247,29 @@ def test_a_class_graded_on_a_cluster_has_the_rows_of_a_local_batch(
 ) -> None:
     address = cluster.start(workers=2)
     subs = tmp_path / "subs"
+    # variants whose every check is deterministic (a racy one may oversell in one grading
+    # and not in another: only its race checks are judged the same every time)
     _student(subs, "a_ok", SOLUTION)
-    _student(subs, "b_race", _variant("no_lock"))
+    _student(subs, "b_ok", _variant("correct_try_finally"))
     _student(subs, "c_nested", _variant("syntax_error"), sub="lock_ticket")
     with zipfile.ZipFile(subs / "d_zipped.zip", "w") as zf:
         zf.writestr("d/ticket.py", _variant("missing_task"))
-    code, printed = batch("--submissions", str(subs), "--out", str(tmp_path / "dask"),
-                          "--scheduler", address)  # fmt: skip
+    # a generous timeout: a loaded machine must not turn a correct run into a timeout
+    common = ("--submissions", str(subs), "--timeout", "20")
+    code, printed = batch(*common, "--out", str(tmp_path / "dask"), "--scheduler", address)
     assert re.search(r"done: 4 graded( \(\d+ timeouts confirmed alone\))?, 0 unchanged, 0 left",
                      printed), printed + cluster.log("w0")  # fmt: skip
     assert printed.count(f"ipcgrader {__version__}, Python") == 2  # a line per worker
-    local_code, _ = batch("--submissions", str(subs), "--out", str(tmp_path / "local"))
+    local_code, _ = batch(*common, "--out", str(tmp_path / "local"))
     assert code == local_code == 1
     on_cluster = gradebook_rows(tmp_path / "dask" / "gradebook.sqlite")
     assert on_cluster == gradebook_rows(tmp_path / "local" / "gradebook.sqlite")
-    assert on_cluster["a_ok"][0] == "passed" and on_cluster["b_race"][0] == "failed"
+    statuses = {student: row[0] for student, row in on_cluster.items()}
+    assert statuses == {"a_ok": "passed", "b_ok": "passed", "c_nested": "failed",
+                        "d_zipped": "failed"}  # fmt: skip
     # the exports are the client's, from its gradebook
     assert len((tmp_path / "dask" / "grades.csv").read_text().splitlines()) == 5
-    code, printed = batch("--submissions", str(subs), "--out", str(tmp_path / "dask"),
-                          "--scheduler", address)  # fmt: skip
+    code, printed = batch(*common, "--out", str(tmp_path / "dask"), "--scheduler", address)
     assert "0 graded, 4 unchanged" in printed  # resume works the same
 
 
@@ -281,7 +285,7 @@ def test_a_worker_lost_mid_batch_costs_only_a_retry(tmp_path: Path, cluster: Clu
     db = out / "gradebook.sqlite"
     argv = [sys.executable, "-m", "ipcgrader", "batch", str(EXERCISES / "lock_ticket"),
             "--submissions", str(subs), "--out", str(out), "--scheduler", address,
-            "--progress", "plain"]  # fmt: skip
+            "--progress", "plain", "--timeout", "20"]  # fmt: skip
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     killed = None
     try:
