@@ -130,19 +130,27 @@ def test_github_annotates_the_starter_at_its_real_lines(
 
 
 def test_format_github_writes_the_job_summary(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    starter: ExerciseResult,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    from ipcgrader.reporters.json_report import JsonReporter
+
+    stored = tmp_path / "result.json"
+    stored.write_text(JsonReporter().render(starter), encoding="utf-8")
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n", encoding="utf-8")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    monkeypatch.setenv("GITHUB_WORKSPACE", str(EXERCISES))
-    solution = ROOT / "solutions" / "lock_ticket"
-    code = main([str(STARTER), "--submission", str(solution), "--format", "github"])
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(ROOT))
+    code = main(["report", str(stored), "--format", "github"])
     out = capsys.readouterr().out
     assert code == 0
-    assert "::error" not in out and out.startswith("::notice title=lock_ticket::")
+    assert "::error file=exercises/lock_ticket/ticket.py,line=29," in out
+    assert out.splitlines()[-1].startswith("::notice title=lock_ticket::")
     text = summary.read_text(encoding="utf-8")
-    assert text.startswith("earlier step\n") and "lock_ticket" in text and "✅" in text
+    assert text.startswith("earlier step\n") and "lock_ticket" in text
+    assert f"{starter.score:g}/{starter.max_score:g}" in text
 
 
 def test_github_keeps_what_only_hidden_checks_found_out_of_annotations() -> None:
@@ -163,3 +171,18 @@ def test_github_keeps_what_only_hidden_checks_found_out_of_annotations() -> None
     )
     text = workflow_commands(result)
     assert "shown finding" in text and "hidden finding" not in text
+
+
+def test_an_exercise_error_is_not_charged_to_the_student() -> None:
+    broken = ExerciseResult(
+        exercise="ex", submission="s", status=Status.error, score=0, max_score=4,
+        duration_s=0, checks=[_check(1, Status.error), _check(2, Status.passed)],
+        error="exercise error: drivers/buy.py:3: NameError: x",
+        exercise_error="drivers/buy.py:3: NameError: x",
+    )  # fmt: skip
+    data = validate_classroom(results_object(broken))
+    assert data["status"] == "error" and len(data["tests"]) == 1
+    assert "not your code" in data["tests"][0]["message"]
+    assert "drivers/buy.py:3" in data["tests"][0]["message"]
+    last = workflow_commands(broken).splitlines()[-1]
+    assert last.startswith("::error title=ex::") and "not your code" in last

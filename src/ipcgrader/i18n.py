@@ -106,7 +106,8 @@ def language() -> str:
 
 #: How a text was made, JSON-serialisable: a literal (str, number, None); ``{"msg": id,
 #: "args": {name: source}}``; ``{"msg": [singular, plural], "n": n, "args": ...}``; or
-#: ``{"texts": {lang: text}}`` (an exercise's own text, written per language).
+#: ``{"texts": {lang: text}}`` (an exercise's own text, written per language);
+#: ``{"join": [source, ...], "sep": separator}`` (see :func:`join`).
 Source = Any
 
 
@@ -160,6 +161,13 @@ def localized(texts: Mapping[str, str]) -> Text:
     return Text(pick(texts), {"texts": dict(texts)})
 
 
+def join(parts: list[str], separator: str = "\n") -> str:
+    """``separator.join(parts)`` that each part keeps its language (a report's lines, a
+    list of translated items)."""
+    joined = separator.join(parts)
+    return Text(joined, {"join": [source_of(p) for p in parts], "sep": separator})
+
+
 def render(source: Source) -> str:
     """Say a text again from its :data:`Source`, in the current language. A source this
     version cannot read is said as it was stored (never an error in a report)."""
@@ -167,6 +175,9 @@ def render(source: Source) -> str:
         texts = source.get("texts")
         if isinstance(texts, dict):
             return pick(texts)
+        parts = source.get("join")
+        if isinstance(parts, list):
+            return str(source.get("sep", "\n")).join(render(p) for p in parts)
         msg = source.get("msg")
         if isinstance(msg, list) and len(msg) == 2:
             template = ngettext(str(msg[0]), str(msg[1]), int(source.get("n", 1)))
@@ -179,8 +190,13 @@ def render(source: Source) -> str:
             return str(template)
         try:
             return str.format(template, **{k: _value(v) for k, v in args.items()})
-        except (KeyError, IndexError, ValueError):
-            return str.format(str(msg if isinstance(msg, str) else msg[0]), **args)
+        except (KeyError, IndexError, ValueError, TypeError):
+            # a translation that does not fit its message: say it in English
+            english = str(msg if isinstance(msg, str) else msg[0])
+            try:
+                return english.format(**{k: _value(v) for k, v in args.items()})
+            except (KeyError, IndexError, ValueError, TypeError):
+                return english
     return "" if source is None else str(source)
 
 

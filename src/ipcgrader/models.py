@@ -12,13 +12,61 @@ import re
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidatorFunctionWrapHandler,
+    WithJsonSchema,
+    WrapValidator,
+    create_model,
+    field_validator,
+    model_validator,
+)
+
+from ipcgrader.i18n import LANGUAGES, _, localized
 
 if TYPE_CHECKING:
     from ipcgrader.results import RunRecord, Verdict
 
 StartMethod = Literal["fork", "spawn", "forkserver"]
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _local_text(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """A plain string, or a table of it per language: ``{en = "...", zh = "..."}``."""
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - set(LANGUAGES))
+        if unknown:
+            raise ValueError(
+                f"languages are {', '.join(LANGUAGES)}; unknown: {', '.join(map(str, unknown))}"
+            )
+        if not value or not all(isinstance(v, str) and v.strip() for v in value.values()):
+            raise ValueError("give a non-empty text for each language")
+        return localized(value)
+    return handler(value)
+
+
+#: An exercise's own text (name, message, hint, title): one string, or one per language
+#: (``{en = "...", zh = "..."}``); shown in the student's language, else English.
+LocalText = Annotated[
+    str,
+    WrapValidator(_local_text),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string"},
+                {
+                    "type": "object",
+                    "properties": {lang: {"type": "string"} for lang in LANGUAGES},
+                    "additionalProperties": False,
+                    "minProperties": 1,
+                },
+            ],
+            "description": "a text, or one per language: {en = '...', zh = '...'}",
+        }
+    ),
+]
 
 
 class Strict(BaseModel):
@@ -97,10 +145,10 @@ class Expectation(Strict):
 
     kind: str
     id: str | None = Field(None, description="stable id; default: <scenario>.<kind>[.n]")
-    name: str | None = Field(None, description="short title shown to students")
+    name: LocalText | None = Field(None, description="short title shown to students")
     points: float = Field(1.0, ge=0)
-    message: str | None = Field(None, description="what a failure means, for the student")
-    hint: str | None = Field(None, description="what to look at to fix it")
+    message: LocalText | None = Field(None, description="what a failure means, for the student")
+    hint: LocalText | None = Field(None, description="what to look at to fix it")
     visibility: Visibility = Visibility.visible
     needs: list[Fact | ObservedNeed] = Field(
         default_factory=list,
@@ -110,7 +158,7 @@ class Expectation(Strict):
 
     #: What every check of this kind needs (added to ``needs``).
     default_needs: ClassVar[tuple[Fact, ...]] = ()
-    #: Title used when the spec gives no ``name``.
+    #: Title used when the spec gives no ``name`` (marked with ``N_``, translated on use).
     default_name: ClassVar[str] = "expectation"
     #: If True, a run that did not end normally (timeout, crash, student error) fails this
     #: check with the reason, before ``evaluate`` is called. Kinds that judge how a run
@@ -129,7 +177,7 @@ class Expectation(Strict):
 
     def title(self) -> str:
         """The check's name as students see it."""
-        return self.name or self.default_name
+        return self.name or _(self.default_name)
 
     def evaluate(self, run: RunRecord) -> Verdict:
         """Judge one run. Subclasses must implement this."""
@@ -140,7 +188,7 @@ class Scenario(Strict):
     """One way of driving the submission, with the expectations graded on it."""
 
     id: str = Field(description="short id, unique in the exercise")
-    name: str | None = None
+    name: LocalText | None = None
     driver: str | None = Field(
         None,
         description=(
@@ -183,7 +231,7 @@ class Exercise(Strict):
     """An exercise: what the student writes and how it is graded."""
 
     id: str
-    title: str
+    title: LocalText
     entry: list[str] = Field(min_length=1, description="files the student writes")
     points: float | None = Field(None, ge=0, description="total; must equal the checks' sum")
     shared_files: list[str] = Field(

@@ -167,6 +167,11 @@ class ExerciseFile(pytest.File):
             return GradingProblem(str(exc))
         except Exception as exc:  # the grader's own bug: a result, not a traceback
             result = internal_error(self._loaded.spec.id, submission, exc)
+        if result.exercise_error:  # nothing of this grading is about the student
+            text = _(
+                "The exercise itself failed, not your code; please tell your instructor: {error}"
+            )
+            return GradingProblem(text.format(error=result.error or result.exercise_error))
         if result.status is Status.error and not result.checks:
             text = _("The grader failed, please tell your instructor: {error}")
             return GradingProblem(text.format(error=result.error or ""))

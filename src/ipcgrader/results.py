@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ipcgrader.i18n import Text, render, use_language
+from ipcgrader.i18n import N_, Text, _, ngettext, render, use_language
 from ipcgrader.models import Limits
 
 _UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -26,6 +26,8 @@ def printable(text: str, limit: int | None = None) -> str:
     returns, bidi overrides) written as escapes, so a student's program cannot paint over
     the grader's own lines; cut to ``limit`` characters."""
     cleaned = _UNPRINTABLE.sub(lambda m: ascii(m[0])[1:-1], text)
+    if cleaned == text and (limit is None or len(text) <= limit):
+        return text  # unchanged: a translated Text keeps its source
     if limit is not None and len(cleaned) > limit:
         cleaned = cleaned[: limit - 1] + "…"
     return cleaned
@@ -184,61 +186,71 @@ class StudentError:
         self.file = None if self.file is None else printable(self.file, limit=200)
 
 
-#: Every ``RunOutcome.reason``: how a run can end abnormally.
+#: Every ``RunOutcome.reason``: how a run can end abnormally (translate with ``_()``).
 END_REASONS: dict[str, str] = {
-    "timeout": "did not finish within its timeout; stopped with TERM, then KILL",
-    "output": "printed more than the output cap (its head and tail are kept)",
-    "processes": "had more processes at once than allowed",
-    "killed": "its supervisor was killed (by the program, or from outside)",
-    "memory": "ran out of memory under the address-space limit (MemoryError)",
-    "file_size": "wrote a file over the file-size limit (SIGXFSZ or EFBIG)",
-    "cpu": "used up its CPU time (SIGXCPU)",
-    "signal": "was killed by a signal it did not handle (a crash)",
-    "exit": "exited with a non-zero status",
-    "left_running": "exited while some of its processes were still running",
+    "timeout": N_("did not finish within its timeout; stopped with TERM, then KILL"),
+    "output": N_("printed more than the output cap (its head and tail are kept)"),
+    "processes": N_("had more processes at once than allowed"),
+    "killed": N_("its supervisor was killed (by the program, or from outside)"),
+    "memory": N_("ran out of memory under the address-space limit (MemoryError)"),
+    "file_size": N_("wrote a file over the file-size limit (SIGXFSZ or EFBIG)"),
+    "cpu": N_("used up its CPU time (SIGXCPU)"),
+    "signal": N_("was killed by a signal it did not handle (a crash)"),
+    "exit": N_("exited with a non-zero status"),
+    "left_running": N_("exited while some of its processes were still running"),
 }
 
 
 def _size(n: int | None) -> str:
     if n is None:
-        return "the limit"
+        return _("the limit")
     for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
         if n >= 1 << shift and n % (1 << shift) == 0:
             return f"{n >> shift} {unit}"
-    return f"{n} bytes"
+    return _("{n} bytes").format(n=n)
 
 
 def _limit_problem(reason: str | None, run: RunRecord) -> str | None:
     """Student-facing words for the reasons that are limits the grader enforced."""
     limits = run.outcome.limits or Limits()
     if reason == "timeout":
-        return f"did not finish within {run.timeout_s:g} s and was stopped"
-    if reason == "output":
-        return (
-            f"printed more than {_size(limits.output_bytes)} and was stopped "
-            "(the start and the end of its output are kept)"
+        return _("did not finish within {seconds:g} s and was stopped").format(
+            seconds=run.timeout_s
         )
+    if reason == "output":
+        return _(
+            "printed more than {size} and was stopped (the start and the end of its output "
+            "are kept)"
+        ).format(size=_size(limits.output_bytes))
     if reason == "processes":
-        most = f"more than {limits.processes}" if limits.processes else "too many"
-        return f"had {most} processes at once and was stopped"
+        if limits.processes:
+            return _("had more than {n} processes at once and was stopped").format(
+                n=limits.processes
+            )
+        return _("had too many processes at once and was stopped")
     if reason == "killed":
-        return "was stopped before it finished: its supervisor was killed (by the program?)"
+        return _("was stopped before it finished: its supervisor was killed (by the program?)")
     if reason == "memory":
-        limit = f" (limit {limits.memory_mb} MiB per process)" if limits.memory_mb else ""
-        return f"ran out of memory{limit}"
+        if limits.memory_mb:
+            return _("ran out of memory (limit {mb} MiB per process)").format(mb=limits.memory_mb)
+        return _("ran out of memory")
     if reason == "file_size":
-        return f"tried to write a file larger than the limit ({_size(limits.file_bytes)})"
+        return _("tried to write a file larger than the limit ({size})").format(
+            size=_size(limits.file_bytes)
+        )
     if reason == "cpu":
-        most = f"more than {limits.cpu_s} s" if limits.cpu_s else "all its"
-        return f"used {most} of CPU time and was killed"
+        if limits.cpu_s:
+            return _("used more than {seconds} s of CPU time and was killed").format(
+                seconds=limits.cpu_s
+            )
+        return _("used all its CPU time and was killed")
     return None
 
 
 _SIGNAL_MEANINGS = {
-    "SIGXCPU": "SIGXCPU (CPU time limit)",
-    "SIGXFSZ": "SIGXFSZ (a file grew over the size limit)",
-    "SIGSEGV": "SIGSEGV (a crash, often the memory limit)",
-    "SIGKILL": "SIGKILL",
+    "SIGXCPU": N_("SIGXCPU (CPU time limit)"),
+    "SIGXFSZ": N_("SIGXFSZ (a file grew over the size limit)"),
+    "SIGSEGV": N_("SIGSEGV (a crash, often the memory limit)"),
 }
 
 
@@ -249,8 +261,9 @@ def signal_name(number: int) -> str:
     try:
         name = signal.Signals(number).name
     except ValueError:
-        return f"signal {number}"
-    return _SIGNAL_MEANINGS.get(name, name)
+        return _("signal {number}").format(number=number)
+    meaning = _SIGNAL_MEANINGS.get(name)
+    return _(meaning) if meaning else name
 
 
 @dataclass
@@ -300,22 +313,27 @@ class RunRecord:
         if limit is not None:
             return limit
         if outcome.stopped is not None:
-            return "was stopped before it finished"
+            return _("was stopped before it finished")
         error = self.student_error
         if error is not None:
-            where = f" ({error.file}, line {error.line})" if error.file and error.line else ""
-            return f"{error.message}{where}"
+            if error.file and error.line:
+                return _("{problem} ({file}, line {line})").format(
+                    problem=error.message, file=error.file, line=error.line
+                )
+            return error.message
         if outcome.signal is not None:
-            return f"was killed by {signal_name(outcome.signal)}"
+            return _("was killed by {signal}").format(signal=signal_name(outcome.signal))
         if outcome.returncode not in (0, None):
-            return f"exited with status {outcome.returncode}"
+            return _("exited with status {status}").format(status=outcome.returncode)
         if reason == "left_running":
             n = outcome.leftovers
-            were = "was" if n == 1 else "were"
-            return (
-                f"exited before its work was done: {n} of its processes {were} still "
-                f"running and {were} stopped"
-            )
+            return ngettext(
+                "exited before its work was done: {n} of its processes was still running "
+                "and was stopped",
+                "exited before its work was done: {n} of its processes were still running "
+                "and were stopped",
+                n,
+            ).format(n=n)
         return None
 
     @property
@@ -332,10 +350,21 @@ class RunRecord:
 class CheckResult(Translatable):
     """The graded result of one expectation over all runs of its scenario."""
 
-    translated_fields: ClassVar[tuple[str, ...]] = ("name", "message", "hint")
+    translated_fields: ClassVar[tuple[str, ...]] = (
+        "name",
+        "title",
+        "scenario_name",
+        "message",
+        "hint",
+    )
 
     id: str
+    #: scenario and check, e.g. "1 ticket, 4 buyers: ticket.json ends at 0"
     name: str
+    #: the check alone ("ticket.json ends at 0"), for reports that group by scenario
+    title: str | None = None
+    #: the scenario in words, with its start methods ("1 ticket, 4 buyers; also under spawn")
+    scenario_name: str | None = None
     status: Status
     score: float
     max_score: float

@@ -94,9 +94,15 @@ def crash_from_stderr(stderr: str, workdir: Path) -> StudentError | None:
     last = next((e for e in reversed(escaped) if not e.child), escaped[-1])
     text = f"{last.exception}: {last.detail}" if last.detail else last.exception
     pitfall = pitfall_of(last)
+    if pitfall is None:
+        message = _("raised {exception}").format(exception=text)
+    else:
+        message = _("raised {exception}: {explanation}").format(
+            exception=text, explanation=pitfall.explanation
+        )
     return StudentError(
         kind="exception" if pitfall is None else pitfall.kind,
-        message=f"raised {text}" + ("" if pitfall is None else f": {pitfall.explanation}"),
+        message=message,
         file=last.file,
         line=last.line,
         exception=last.exception,
@@ -262,8 +268,10 @@ class Grader:
             # own os.fork() child that finished first) ends a driven run that way
             return StudentError(
                 kind="exited_early",
-                message="the program ended before the exercise's driver was done "
-                "(os._exit() in the main process?)",
+                message=_(
+                    "the program ended before the exercise's driver was done "
+                    "(os._exit() in the main process?)"
+                ),
             )
         return None
 
@@ -311,18 +319,24 @@ def grade(
 
     if submission.missing:
         names = ", ".join(submission.missing)
-        reason = f"{names} not found in the submission"
+        reason = _("not graded: {files} not found in the submission").format(files=names)
         return finish(
             unrunnable_checks(exercise, reason),
             [
-                Diagnostic(kind="missing_file", file=n, message=f"{n} is missing")
+                Diagnostic(
+                    kind="missing_file",
+                    file=n,
+                    message=_("{file} is missing").format(file=n),
+                    hint=_("Hand in {file} under this name (the exercise's file).").format(file=n),
+                )
                 for n in submission.missing
             ],
         )
     syntax = compile_errors(submission)
     if syntax:
         first = syntax[0]
-        return finish(unrunnable_checks(exercise, f"could not run: {first.message}"), syntax)
+        reason = _("not graded: {problem}").format(problem=first.message)
+        return finish(unrunnable_checks(exercise, reason), syntax)
 
     grader = Grader(loaded, submission, pm, options)
     planned = plan_runs(exercise)
@@ -341,13 +355,21 @@ def grade(
         for index, expectation in enumerate(scenario.expect):
             check_id = ids[(scenario.id, index)]
             if scenario.id in broken:
-                checks.append(could_not_check(check_id, scenario, expectation))
+                checks.append(could_not_check(check_id, scenario, expectation, exercise))
                 continue
             try:
-                checks.append(score_check(check_id, scenario, expectation, runs))
+                checks.append(
+                    score_check(
+                        check_id,
+                        scenario,
+                        expectation,
+                        runs,
+                        list(exercise.start_methods_of(scenario)),
+                    )
+                )
             except ExerciseCodeError as exc:
                 broken[scenario.id] = str(exc)
-                checks.append(could_not_check(check_id, scenario, expectation))
+                checks.append(could_not_check(check_id, scenario, expectation, exercise))
     diagnostics = merge_diagnostics([r for r in records if r.scenario_id not in broken])
     if broken:
         return finish(checks, diagnostics, exercise_error=next(iter(broken.values())))

@@ -24,6 +24,7 @@ from pydantic import Field, model_validator
 
 from ipcgrader import hookimpl
 from ipcgrader.expr import ExpressionError, evaluate, resolve
+from ipcgrader.i18n import N_
 from ipcgrader.models import Expectation, Strict
 from ipcgrader.plugins import KindRegistry
 from ipcgrader.results import RunRecord, Verdict
@@ -115,7 +116,7 @@ class JsonValue(Expectation):
         description="judge the observations even when the run hung or crashed (drivers "
         "that write as they go leave what they saw before it stopped)",
     )
-    default_name: ClassVar[str] = "observed value"
+    default_name: ClassVar[str] = N_("observed value")
     needs_complete_run: ClassVar[bool] = False  # decided in evaluate, see judge_incomplete
     open_names: ClassVar[bool] = True  # the observations' keys are known only after a run
 

@@ -16,8 +16,8 @@ from pydantic import Field
 
 from ipcgrader import hookimpl
 from ipcgrader.checks import explain
-from ipcgrader.i18n import _
-from ipcgrader.models import Exercise, Expectation, Fact, Scenario
+from ipcgrader.i18n import N_, _
+from ipcgrader.models import Exercise, Expectation, Fact, LocalText, Scenario
 from ipcgrader.plugins import KindRegistry
 from ipcgrader.results import Diagnostic, RunRecord, Verdict
 from ipcgrader.scoring import check_ids
@@ -85,8 +85,8 @@ class NoRace(TraceExpectation):
         description="judge only read-modify-writes and writes: a read whose value feeds no "
         "write of the same process (looking at the count) is not a race",
     )
-    consequence: str | None = _CONSEQUENCE
-    default_name: ClassVar[str] = "no race on the shared file"
+    consequence: LocalText | None = _CONSEQUENCE
+    default_name: ClassVar[str] = N_("no race on the shared file")
 
     def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
         """Fail with an explanation of the first race found."""
@@ -106,8 +106,8 @@ class AtomicUpdate(TraceExpectation):
 
     kind: Literal["atomic_update"]
     file: str = Field(description="a file listed in the exercise's shared_files")
-    consequence: str | None = _CONSEQUENCE
-    default_name: ClassVar[str] = "read and write back under one lock"
+    consequence: LocalText | None = _CONSEQUENCE
+    default_name: ClassVar[str] = N_("read and write back under one lock")
 
     def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
         """Fail with an explanation of the first read-modify-write that is not atomic."""
@@ -125,7 +125,7 @@ class Concurrent(TraceExpectation):
 
     kind: Literal["concurrent"]
     min_workers: int = Field(2, ge=2, description="how many worker processes must run")
-    default_name: ClassVar[str] = "workers run at the same time"
+    default_name: ClassVar[str] = N_("workers run at the same time")
 
     def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
         """Fail when fewer workers ran than expected or every pair was ordered by join."""
@@ -147,7 +147,7 @@ class ChildrenOk(TraceExpectation):
 
     kind: Literal["children_ok"]
     default_needs: ClassVar[tuple[Fact, ...]] = ("work",)
-    default_name: ClassVar[str] = "no child process crashes"
+    default_name: ClassVar[str] = N_("no child process crashes")
 
     def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
         """Fail with the first crashed child's exception and line."""
@@ -164,7 +164,7 @@ class ChildrenJoined(TraceExpectation):
 
     kind: Literal["children_joined"]
     default_needs: ClassVar[tuple[Fact, ...]] = ("workers",)
-    default_name: ClassVar[str] = "every child process is joined"
+    default_name: ClassVar[str] = N_("every child process is joined")
 
     def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
         """Fail naming the line that started a child the program never joined."""

@@ -60,7 +60,20 @@ def _test(number: int, check: CheckResult) -> dict[str, Any]:
 def results_object(result: ExerciseResult) -> dict[str, Any]:
     """The Classroom results object of one grading; its tests' scores sum to the score."""
     tests = [_test(n, check) for n, check in enumerate(result.checks, start=1)]
-    if result.status is Status.error and not result.checks:
+    if result.exercise_error:
+        # the exercise's own code failed: nothing here is about the student's work
+        tests = [
+            {
+                "name": result.exercise,
+                "status": "error",
+                "score": 0,
+                "message": _(
+                    "The exercise itself failed, not your code; please tell your instructor: "
+                    "{error}"
+                ).format(error=result.error or result.exercise_error),
+            }
+        ]
+    elif result.status is Status.error and not result.checks:
         tests = [
             {
                 "name": result.exercise,

@@ -94,6 +94,11 @@ def annotation(result: ExerciseResult, finding: Diagnostic) -> str:
 
 def total_line(result: ExerciseResult) -> str:
     """The ``::notice`` with the grade."""
+    if result.exercise_error:
+        text = _(
+            "The exercise itself failed, not your code; please tell your instructor: {error}"
+        ).format(error=result.error or result.exercise_error)
+        return command("error", text, title=result.exercise)
     if result.status is Status.error:
         text = _("The grader failed, please tell your instructor: {error}").format(
             error=result.error or ""
