@@ -89,6 +89,13 @@ class Limits(Strict):
 
     memory_mb: int | None = Field(None, gt=0, description="address space per process, MiB")
     cpu_s: int | None = Field(None, gt=0, description="CPU seconds per process")
+    run_cpu_s: float | None = Field(
+        None,
+        gt=0,
+        description="CPU seconds of the whole run, all its processes together (the ended "
+        "ones too): a program that keeps computing is stopped when it has used them up, "
+        "however loaded the machine is",
+    )
     processes: int | None = Field(None, gt=0, description="live processes in the run")
     output_bytes: int | None = Field(None, gt=0, description="stdout and stderr cap, each")
     file_bytes: int | None = Field(None, gt=0, description="largest file a run may write")
@@ -133,7 +140,7 @@ class ObservedNeed(Strict):
 
     when: str = Field(description="expression over the observations and parameters")
     file: str = Field("observed.json", description="the JSON object the driver wrote")
-    message: str = Field(description="why the check cannot count when it does not hold")
+    message: LocalText = Field(description="why the check cannot count when it does not hold")
 
 
 class Expectation(Strict):

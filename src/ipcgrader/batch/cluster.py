@@ -156,14 +156,13 @@ class DaskExecutor:
         lines = [describe_worker(a, info) for a, info in sorted(workers.items())]
         return cls(client, {s.id: ship_exercise(s, autoload) for s in setups}), lines
 
-    def submit(self, job: Job, alone: bool) -> Future[Graded]:
+    def submit(self, job: Job) -> Future[Graded]:
         """One task on the cluster; its outcome bridged to a local future."""
         key = f"ipcgrade-{job.exercise.id}-{job.student}-{uuid.uuid4().hex[:8]}"
         remote = self.client.submit(
             grade_shipped,
             self._shipped[job.exercise.id],
             ship_job(job),
-            alone,
             key=key,
             pure=False,
         )
@@ -205,10 +204,6 @@ class DaskExecutor:
         if not self._stopped:
             self._stopped = True
             self._cancel()
-
-    def confirming(self) -> DaskExecutor:
-        """One grading at a time on the cluster, every run of it at once."""
-        return DaskExecutor(self.client, self._shipped, in_flight=1)
 
     def close(self) -> None:
         """Cancel what is left (after an error: nothing runs on for nobody)."""

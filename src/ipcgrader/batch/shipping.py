@@ -33,7 +33,7 @@ from ipcgrader.i18n import _, language, use_language
 from ipcgrader.loader import load_exercise
 from ipcgrader.models import Limits
 from ipcgrader.plugins import get_plugin_manager
-from ipcgrader.session import MAX_PARALLEL_RUNS, Options, default_jobs
+from ipcgrader.session import Options, default_jobs
 from ipcgrader.submission import resolve_submission
 
 
@@ -180,7 +180,7 @@ def _gate() -> RunGate:
         return _GATE
 
 
-def grade_shipped(exercise: ShippedExercise, job: ShippedJob, alone: bool) -> Graded:
+def grade_shipped(exercise: ShippedExercise, job: ShippedJob) -> Graded:
     """The task: grade ``job`` against ``exercise`` in fresh folders of this worker.
 
     Raises :class:`WorkerMismatch` if this worker's grader is not the client's; any other
@@ -193,9 +193,7 @@ def grade_shipped(exercise: ShippedExercise, job: ShippedJob, alone: bool) -> Gr
     ):
         folder = _unpack(job.archive, Path(work, "submission"))
         local = Job(job.student, setup, folder, job.display, job.fingerprint, job.problem)
-        # confirming a timeout: every run at once, as a single `ipcgrade` would
-        gate = RunGate(MAX_PARALLEL_RUNS) if alone else _gate()
-        return grade_job(local, gate, alone)
+        return grade_job(local, _gate())
 
 
 def worker_info() -> dict[str, Any]:

@@ -251,9 +251,8 @@ def cmd_batch(argv: Sequence[str], stream: TextIO | None = None) -> int:
             ).format(n=len(exercise_errors), exercise=first.exercise, error=first.exercise_error)
         )
     state = "interrupted" if report.interrupted else "done"
-    confirmed = f" ({report.confirmed} timeouts confirmed alone)" if report.confirmed else ""
     print(
-        f"ipcgrade batch: {state}: {report.graded} graded{confirmed}, {report.skipped} "
+        f"ipcgrade batch: {state}: {report.graded} graded, {report.skipped} "
         f"unchanged, {report.total - report.graded - report.skipped} left, in "
         f"{report.duration_s:.1f} s; gradebook and exports in {out}/"
     )

@@ -72,6 +72,7 @@ def _positive(text: str) -> int:
 LIMIT_OPTIONS = {
     "--memory-mb": ("memory_mb", "MB", "address space per process, MiB"),
     "--cpu-s": ("cpu_s", "S", "CPU seconds per process"),
+    "--run-cpu-s": ("run_cpu_s", "S", "CPU seconds of a whole run, all processes together"),
     "--processes": ("processes", "N", "live processes in a run"),
     "--output-bytes": ("output_bytes", "N", "stdout and stderr cap, each"),
     "--file-bytes": ("file_bytes", "N", "largest file a run may write"),

@@ -1,15 +1,19 @@
-"""Hang diagnosis: when a run timed out, who was blocked on what.
+"""Hang diagnosis: when a run was stopped (deadlock, timeout, CPU budget), who was blocked
+on what.
 
 Every blocking call leaves a begin event (``acquire``, ``join``, ``get``, ``put``, ``recv``,
 ``send``) and, if it returned, an end event. A process whose last begin event has no end
 was blocked there when the run was stopped; lock holders come from replaying acquire and
-release events.
+release events. :func:`wait_for_graph` gives the same as data (who holds what, who waits
+at which line for whom), for reports to word.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
+from ipcgrader.i18n import _, ngettext
 from ipcgrader.results import Diagnostic
 from ipcgrader.trace.analyses import Hold, final_holds
 from ipcgrader.trace.events import Event, ProcessInfo, Trace
@@ -148,11 +152,17 @@ def _diagnose_lock(trace: Trace, item: Blocked, by_pid: dict[int, Blocked]) -> D
     )
 
 
-def diagnose_hang(trace: Trace) -> list[Diagnostic]:
-    """Explanations, with the student's lines, of why a timed-out run did not end."""
+def diagnose_hang(trace: Trace, *, deadlocked: bool = False) -> list[Diagnostic]:
+    """Explanations, with the student's lines, of why a stopped run did not end; with
+    ``deadlocked`` (the supervisor saw every process blocked for good) first the
+    wait-for graph as one finding."""
     blocked = blocked_processes(trace)
     by_pid = {item.process.pid: item for item in blocked}
     found: list[Diagnostic] = []
+    if deadlocked:
+        summary = deadlock_diagnostic(wait_for_graph(trace))
+        if summary is not None:
+            found.append(summary)
     for item in blocked:
         event = item.event
         if item.waits_in == "lock":
@@ -225,4 +235,167 @@ def _diagnose_queue(trace: Trace, item: Blocked) -> Diagnostic:
         "no process reads from any more",
         hint="Something must get() items out; put(block=False) raises queue.Full instead "
         "of waiting.",
+    )
+
+
+@dataclass(frozen=True)
+class WaitNode:
+    """One process of a stopped run in the wait-for graph.
+
+    ``waits_in`` is as in :class:`Blocked` (``running`` when it was not blocked in a wait
+    the harness sees); ``obj`` what it waits on (a lock, queue or pipe tag; for a join the
+    child's pid); ``file``/``line`` where in the student's code (None: outside it, e.g.
+    the exercise's driver); ``holds`` the locks it held, each with where it took it;
+    ``waits_for`` the pids that alone can end its wait (the holders of its lock, the child
+    it joins; empty for a queue or a pipe, which any process could serve).
+    """
+
+    pid: int
+    name: str | None
+    waits_in: str
+    obj: str | None
+    file: str | None
+    line: int | None
+    holds: tuple[tuple[str, str | None, int | None], ...]
+    waits_for: tuple[int, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data (JSON-ready)."""
+        return {
+            "pid": self.pid,
+            "name": self.name,
+            "waits_in": self.waits_in,
+            "obj": self.obj,
+            "file": self.file,
+            "line": self.line,
+            "holds": [{"lock": t, "file": f, "line": n} for t, f, n in self.holds],
+            "waits_for": list(self.waits_for),
+        }
+
+
+@dataclass(frozen=True)
+class WaitForGraph:
+    """Every process that had not ended when the run was stopped, and one cycle of
+    ``waits_for`` edges if there is one (pids in order: each waits for the next, the last
+    for the first; empty when there is none, e.g. a lock held by a process that ended)."""
+
+    nodes: tuple[WaitNode, ...]
+    cycle: tuple[int, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data (JSON-ready)."""
+        return {"nodes": [n.as_dict() for n in self.nodes], "cycle": list(self.cycle)}
+
+
+def wait_for_graph(trace: Trace) -> WaitForGraph:
+    """Who waited for whom when the run was stopped, from the trace alone."""
+    holds = final_holds(trace)
+    held_by: dict[int, list[tuple[str, Hold]]] = {}
+    for tag, holders in holds.items():
+        for process, hold in holders:
+            held_by.setdefault(process.pid, []).append((tag, hold))
+    nodes: list[WaitNode] = []
+    for item in blocked_processes(trace):
+        event = item.event
+        waiting = item.waits_in != "running"
+        if item.waits_in == "lock":
+            waits_for = tuple(dict.fromkeys(p.pid for p, _hold in item.holders))
+        elif item.waits_in == "join" and isinstance(event.get("child"), int):
+            waits_for = (int(event.get("child")),)
+        else:
+            waits_for = ()
+        obj = event.obj if item.waits_in != "join" else str(event.get("child"))
+        nodes.append(
+            WaitNode(
+                pid=item.process.pid,
+                name=item.process.name or item.process.role,
+                waits_in=item.waits_in,
+                obj=obj if waiting else None,
+                file=event.file,
+                line=event.line,
+                holds=tuple(
+                    (tag, hold.since.file, hold.since.line)
+                    for tag, hold in held_by.get(item.process.pid, [])
+                ),
+                waits_for=waits_for,
+            )
+        )
+    return WaitForGraph(tuple(nodes), _cycle(nodes))
+
+
+def _cycle(nodes: list[WaitNode]) -> tuple[int, ...]:
+    """A cycle of waits_for edges (a process waiting for itself is one), or ()."""
+    edges = {node.pid: node.waits_for for node in nodes}
+    for start in edges:
+        path: list[int] = []
+        seen: set[int] = set()
+        pid: int | None = start
+        while pid is not None and pid not in seen and pid in edges:
+            seen.add(pid)
+            path.append(pid)
+            pid = edges[pid][0] if edges[pid] else None
+        if pid is not None and pid in path:
+            return tuple(path[path.index(pid) :])
+    return ()
+
+
+def _where(file: str | None, line: int | None) -> str:
+    if file is not None and line:
+        return _("{file}, line {line}").format(file=file, line=line)
+    return _("the exercise's code")
+
+
+def _waiting(node: WaitNode) -> str:
+    """What one process was doing, in words, without its pid (pids differ in every run, and
+    the same finding must read the same in each)."""
+    where = _where(node.file, node.line)
+    if node.waits_in == "lock":
+        return _("waiting for a lock at {where}").format(where=where)
+    if node.waits_in == "join":
+        return _("waiting in join() at {where}").format(where=where)
+    if node.waits_in in ("get", "put", "recv", "send"):
+        return _("waiting in {call}() at {where}").format(call=node.waits_in, where=where)
+    return _("in no wait the grader sees (last seen at {where})").format(where=where)
+
+
+def _holders(node: WaitNode, by_pid: dict[int, WaitNode]) -> str:
+    """Who holds the lock ``node`` waits for, in words."""
+    if node.waits_in != "lock" or not node.waits_for:
+        return ""
+    if node.waits_for == (node.pid,):
+        return _(", which it holds itself")
+    others = [by_pid.get(pid) for pid in node.waits_for if pid != node.pid]
+    states = sorted({_waiting(o) for o in others if o is not None})
+    if not states:
+        return _(", held by a process that has ended")
+    return _(", held by a process {state}").format(state=_(" and one ").join(states))
+
+
+def deadlock_diagnostic(graph: WaitForGraph) -> Diagnostic | None:
+    """The one finding that says the run was deadlocked: what each stuck process waited
+    for and who held it (the same words for the same deadlock in every run)."""
+    if not graph.nodes:
+        return None
+    by_pid = {node.pid: node for node in graph.nodes}
+    counts: dict[str, int] = {}
+    for node in graph.nodes:
+        text = _waiting(node) + _holders(node, by_pid)
+        counts[text] = counts.get(text, 0) + 1
+    parts = [
+        ngettext("{what} (1 process)", "{what} ({count} processes)", n).format(count=n, what=t)
+        for t, n in counts.items()
+    ]
+    # point at the cycle when there is one (the join waiting for it is only a bystander)
+    cycle = [by_pid[pid] for pid in graph.cycle]
+    first = next(
+        (n for n in [*cycle, *graph.nodes] if n.file is not None and n.line), graph.nodes[0]
+    )
+    return Diagnostic(
+        kind="deadlock",
+        file=first.file,
+        line=first.line,
+        message=_(
+            "every process was waiting for another one, so none could ever go on (a "
+            "deadlock); the run was stopped at once: {waits}"
+        ).format(waits="; ".join(parts)),
     )

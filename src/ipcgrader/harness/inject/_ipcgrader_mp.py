@@ -130,7 +130,11 @@ def _patch_process(module: ModuleType) -> None:
     def join(self: Any, timeout: float | None = None) -> None:
         child = self.pid
         trace.emit("join", None, None, child=child, timeout=timeout)
-        real_join(self, timeout)
+        slot = trace.blocking(timeout is None)
+        try:
+            real_join(self, timeout)
+        finally:
+            trace.unblocked(slot)
         trace.emit("joined", None, None, child=child, exitcode=self.exitcode)
 
     # The program ends a child on purpose: that child's missing exit event is no crash.
@@ -203,8 +207,13 @@ def _wrap_semlock(lock: Any, tag: str) -> None:
 
     def acquire(*args: Any, **kwargs: Any) -> bool:
         block = args[0] if args else kwargs.get("block", True)
-        trace.emit("acquire", tag, None, block=bool(block))
-        ok = real_acquire(*args, **kwargs)
+        timeout = args[1] if len(args) > 1 else kwargs.get("timeout")
+        trace.emit("acquire", tag, None, block=bool(block), timeout=timeout)
+        slot = trace.blocking(bool(block) and timeout is None)
+        try:
+            ok = real_acquire(*args, **kwargs)
+        finally:
+            trace.unblocked(slot)
         trace.acquired(tag, bool(ok), sys._getframe(1))
         return bool(ok)
 
@@ -256,7 +265,11 @@ def _patch_synchronize(module: ModuleType) -> None:
         if tag is None:
             return real_enter(self)
         trace.emit("acquire", tag, None, block=True)
-        result = real_enter(self)
+        slot = trace.blocking(True)
+        try:
+            result = real_enter(self)
+        finally:
+            trace.unblocked(slot)
         trace.acquired(tag, True, sys._getframe(1))
         return result
 
@@ -274,11 +287,33 @@ def _patch_synchronize(module: ModuleType) -> None:
     semlock.__enter__, semlock.__exit__ = __enter__, __exit__
 
 
+# --- signal: a pending alarm may wake a process at any time --------------------------------
+
+
+def _patch_signal(module: ModuleType) -> None:
+    real_alarm, real_setitimer = module.alarm, module.setitimer
+
+    def alarm(seconds: int) -> int:
+        if seconds:
+            trace.timer_set()
+        return int(real_alarm(seconds))
+
+    def setitimer(which: int, seconds: float, interval: float = 0.0) -> tuple[float, float]:
+        if seconds:
+            trace.timer_set()
+        return real_setitimer(which, seconds, interval)  # type: ignore[no-any-return]
+
+    alarm.__doc__, setitimer.__doc__ = real_alarm.__doc__, real_setitimer.__doc__
+    setattr(module, "alarm", alarm)  # noqa: B010
+    setattr(module, "setitimer", setitimer)  # noqa: B010
+
+
 def install() -> None:
     """Patch what is already imported; patch the rest when it is first imported."""
     import _ipcgrader_ipc as ipc
 
     patches: dict[str, Callable[[ModuleType], None]] = {
+        "signal": _patch_signal,
         "multiprocessing.process": _patch_process,
         "multiprocessing.synchronize": _patch_synchronize,
         "multiprocessing.queues": ipc._patch_queues,
