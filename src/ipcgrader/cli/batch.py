@@ -29,13 +29,19 @@ from ipcgrader.batch.progress import make_progress
 from ipcgrader.batch.runner import BatchReport, run_batch
 from ipcgrader.cli.common import (
     ExitCode,
+    Parser,
     add_language_argument,
     add_limit_arguments,
+    check_output_folder,
+    error,
+    jobs_option,
     limits_from_args,
     manager,
+    spec_option,
 )
 from ipcgrader.i18n import _, ngettext
 from ipcgrader.loader import SpecError, load_exercise
+from ipcgrader.models import Exercise
 from ipcgrader.results import Status
 from ipcgrader.session import Options, default_jobs
 
@@ -44,7 +50,7 @@ GRADEBOOK = "gradebook.sqlite"
 
 def batch_parser() -> argparse.ArgumentParser:
     """Parser of ``ipcgrade batch``."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="ipcgrade batch",
         description="Grade every student's submission to one or more exercises, in parallel. "
         "Gradings whose submission, exercise and grader are unchanged since the last run are "
@@ -57,7 +63,9 @@ def batch_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="one folder or .zip per student (named after the student)",
     )
-    parser.add_argument("-j", "--jobs", type=int, metavar="N", help="cores to use (default: all)")
+    parser.add_argument(
+        "-j", "--jobs", type=jobs_option, metavar="N", help="cores to use (default: all)"
+    )
     parser.add_argument(
         "--out",
         default="ipcgrade-out",
@@ -73,7 +81,12 @@ def batch_parser() -> argparse.ArgumentParser:
             "(needs: pip install 'ipcgrader[dask]'; see docs/cluster.md)"
         ),
     )
-    parser.add_argument("--timeout", type=float, metavar="S", help="wall timeout of every run")
+    parser.add_argument(
+        "--timeout",
+        type=spec_option(Exercise, "timeout"),
+        metavar="S",
+        help="wall timeout of every run (0 < S ≤ 3600)",
+    )
     add_limit_arguments(parser)
     parser.add_argument(
         "--progress",
@@ -89,7 +102,7 @@ def batch_parser() -> argparse.ArgumentParser:
 
 
 def _error(message: str) -> None:
-    print(f"ipcgrade batch: error: {message}", file=sys.stderr)
+    error(message)
 
 
 @contextlib.contextmanager
@@ -176,9 +189,7 @@ def cmd_batch(argv: Sequence[str], stream: TextIO | None = None) -> int:
     if not submissions.is_dir():
         _error(f"--submissions {submissions}: not a folder")
         return 2
-    if args.jobs is not None and args.jobs < 1:
-        _error("-j must be at least 1")
-        return 2
+    check_output_folder(args.out)
     if args.jobs is not None and args.scheduler:
         _error(_("-j has no effect with --scheduler: each Dask worker's --nthreads decides"))
         return 2

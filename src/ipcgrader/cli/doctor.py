@@ -6,7 +6,6 @@ ran as PID 1 under it here, and ``--measure`` times real supervised runs at each
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import statistics
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ipcgrader import isolation, sandbox
-from ipcgrader.cli.common import add_language_argument
+from ipcgrader.cli.common import Parser, add_language_argument
 
 #: What a level does not protect against, said plainly (the README says more).
 CAVEATS = {
@@ -43,7 +42,7 @@ def measure(level: str, repeats: int = 5) -> float:
 
 def cmd_doctor(argv: Sequence[str]) -> int:
     """Print the isolation levels this host supports and the layers runs get."""
-    parser = argparse.ArgumentParser(prog="ipcgrade doctor", description=cmd_doctor.__doc__)
+    parser = Parser(prog="ipcgrade doctor", description=cmd_doctor.__doc__)
     parser.add_argument(
         "--measure", action="store_true", help="time a supervised empty run at each level"
     )
