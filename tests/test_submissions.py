@@ -58,6 +58,9 @@ def test_variant_verdict(
     kinds = {d.kind for d in result.diagnostics}
     for kind in expected.get("diagnostics", []):
         assert kind in kinds, f"no {kind} diagnostic; got {sorted(kinds)}"
+    places = {f"{d.kind}:{d.line}" for d in result.diagnostics}
+    for place in expected.get("at", []):
+        assert place in places, f"no diagnostic {place}; got {sorted(places)}"
     if expected["status"] == "passed":
         assert result.score == result.max_score
 

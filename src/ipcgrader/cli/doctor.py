@@ -6,7 +6,6 @@ ran as PID 1 under it here, and ``--measure`` times real supervised runs at each
 
 from __future__ import annotations
 
-import argparse
 import os
 import resource
 import shutil
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ipcgrader import isolation, sandbox
-from ipcgrader.cli.common import add_language_argument
+from ipcgrader.cli.common import Parser, add_language_argument
 from ipcgrader.i18n import _
 
 
@@ -65,22 +64,27 @@ def measure(level: str, repeats: int = 5) -> float:
 
 
 def isolation_report(measure_repeats: int = 0) -> dict[str, Any]:
-    """This host's isolation as data (``doctor`` prints it; a batch worker can send it):
-    ``python``, ``uid``, ``levels`` (each ``name``, ``available``, ``detail`` and, when
-    ``measure_repeats`` > 0, ``ms_per_run`` and ``cpu_ms_per_run``), ``chosen`` (None
-    when the level forced by ``IPCGRADER_ISOLATION`` cannot be had, then ``error`` says
-    why), ``forced``, ``layers`` (name -> what it protects), ``run_uid``, ``caveat`` and
-    ``warnings``."""
+    """What ``ipcgrade doctor`` finds on this host, as data (a batch on a cluster runs it on
+    every worker): the level runs get (``level``, or None and ``error`` saying why when
+    the one asked for cannot be had), its ``layers`` and what each protects
+    (``protects``), the uid student code runs as (``run_uid``, None: the grader's), what
+    the level does not protect (``caveat``), ``warnings``, and every level (``levels``:
+    ``name``, ``available``, ``detail``, and with ``measure_repeats`` > 0 ``ms_per_run``
+    and ``cpu_ms_per_run``); also ``root``, ``uid``, ``python`` and ``forced`` (the
+    ``IPCGRADER_ISOLATION`` asked for, or auto). Plain data: it crosses a network."""
     report: dict[str, Any] = {
-        "python": f"{sys.executable} ({sys.version.split()[0]})",
-        "uid": os.geteuid(),
-        "levels": [],
-        "chosen": None,
-        "forced": os.environ.get(isolation.ENV_VAR, "auto").strip() or "auto",
-        "layers": {},
+        "level": None,
+        "error": None,
+        "layers": [],
+        "protects": {},
         "run_uid": None,
         "caveat": "",
         "warnings": [],
+        "levels": [],
+        "root": os.geteuid() == 0,
+        "uid": os.geteuid(),
+        "python": f"{sys.executable} ({sys.version.split()[0]})",
+        "forced": os.environ.get(isolation.ENV_VAR, "auto").strip() or "auto",
     }
     for level in isolation.levels():
         entry: dict[str, Any] = {
@@ -97,17 +101,20 @@ def isolation_report(measure_repeats: int = 0) -> dict[str, Any]:
     except isolation.IsolationError as exc:
         report["error"] = str(exc)
         return report
-    report["chosen"] = chosen
-    report["layers"] = {layer: isolation.LAYERS[layer] for layer in isolation.layers_of(chosen)}
+    report["level"] = chosen
+    report["layers"] = isolation.layers_of(chosen)
+    report["protects"] = {layer: isolation.LAYERS[layer] for layer in report["layers"]}
     report["run_uid"] = isolation.run_uid(chosen)
-    report["caveat"] = caveat(chosen)
+    report["caveat"] = str(caveat(chosen))
     if chosen == "basic":
-        report["warnings"].append(isolation.basic_warning())
-        if os.geteuid() == 0:
+        report["warnings"].append(str(isolation.basic_warning()))
+        if report["root"]:
             report["warnings"].append(
-                _(
-                    "the grader runs as root at the basic level, so student code runs as "
-                    "uid 0 (no capabilities, but root's files are its own)"
+                str(
+                    _(
+                        "the grader runs as root at the basic level, so student code runs "
+                        "as uid 0 (no capabilities, but root's files are its own)"
+                    )
                 )
             )
     return report
@@ -115,7 +122,7 @@ def isolation_report(measure_repeats: int = 0) -> dict[str, Any]:
 
 def cmd_doctor(argv: Sequence[str]) -> int:
     """Print the isolation levels this host supports and the layers runs get."""
-    parser = argparse.ArgumentParser(prog="ipcgrade doctor", description=cmd_doctor.__doc__)
+    parser = Parser(prog="ipcgrade doctor", description=cmd_doctor.__doc__)
     parser.add_argument(
         "--measure", action="store_true", help="time a supervised empty run at each level"
     )
@@ -135,14 +142,14 @@ def cmd_doctor(argv: Sequence[str]) -> int:
                 "per empty run]"
             )
         print(f"  {mark} {level['name']:<11} {level['detail']}{timing}")
-    chosen = report["chosen"]
+    chosen = report["level"]
     if chosen is None:
         print(f"error: {report['error']}")
         return 2
     forced = report["forced"]
     how = "chosen automatically" if forced == "auto" else f"set by {isolation.ENV_VAR}"
     print(f"level used for every run: {chosen} ({how})")
-    for layer, text in report["layers"].items():
+    for layer, text in report["protects"].items():
         print(f"  - {layer}: {text}")
     if report["run_uid"] is not None:
         print(_("student code runs as uid {uid}").format(uid=report["run_uid"]))
