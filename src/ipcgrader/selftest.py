@@ -10,6 +10,7 @@ A variants folder holds the variants (``<name>.py``, or any file or folder named
     fails = ["last-ticket.no_race"]        # check ids that must fail (others may fail too)
     passes = ["last-ticket.finishes"]      # check ids that must pass
     diagnostics = ["race"]                 # diagnostic kinds that must be reported
+    at = ["race:12"]                       # diagnostics that must be reported at a line
     timeout = 3                            # wall timeout of each run (default: the spec's)
     waiting = "issue 42"                   # not deterministic yet: reported, not judged
     file = "no_lock"                       # the variant's path (default: <name>.py)
@@ -54,6 +55,7 @@ class Expected(BaseModel):
     fails: list[str] = Field(default_factory=list)
     passes: list[str] = Field(default_factory=list)
     diagnostics: list[str] = Field(default_factory=list)
+    at: list[str] = Field(default_factory=list, description="'kind:line' diagnostics")
     timeout: float | None = Field(None, gt=0, le=3600)
     waiting: str | None = None
     file: str | None = None
@@ -137,6 +139,14 @@ def differences(result: ExerciseResult, expected: Expected) -> list[str]:
             found.append(
                 _("no {kind} diagnostic (got: {kinds})").format(
                     kind=kind, kinds=", ".join(sorted(kinds)) or _("none")
+                )
+            )
+    places = {f"{d.kind}:{d.line}" for d in result.diagnostics}
+    for place in expected.at:
+        if place not in places:
+            found.append(
+                _("no diagnostic {place} (got: {places})").format(
+                    place=place, places=", ".join(sorted(places)) or _("none")
                 )
             )
     if expected.status == "passed" and result.score != result.max_score:

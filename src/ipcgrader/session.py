@@ -98,7 +98,7 @@ def crash_from_stderr(stderr: str, workdir: Path) -> StudentError | None:
         message = _("raised {exception}").format(exception=text)
     else:
         message = _("raised {exception}: {explanation}").format(
-            exception=text, explanation=pitfall.explanation
+            exception=text, explanation=_(pitfall.explanation)
         )
     return StudentError(
         kind="exception" if pitfall is None else pitfall.kind,

@@ -48,6 +48,15 @@ class Access:
         """The student's line of the access."""
         return self.event.line
 
+    @property
+    def context(self) -> tuple[str, ...]:
+        """Where the access happened and the calls that led there (``file:line`` from the
+        innermost student frame outwards); just its line when the trace has no stack."""
+        stack = self.event.get("stack")
+        if isinstance(stack, list) and stack:
+            return tuple(str(frame) for frame in stack)
+        return (f"{self.event.file}:{self.line}",) if self.event.file is not None else ()
+
 
 @dataclass(frozen=True, eq=False)
 class Race:
@@ -150,21 +159,27 @@ def read_modify_writes(found: list[Access]) -> list[tuple[Access | None, Access]
 
 def update_accesses(found: list[Access]) -> list[Access]:
     """The accesses of read-modify-writes: every write, the read that feeds each write, and
-    every read made at a line where some process's read fed a write.
+    every read made in a calling context where some process's read fed a write.
 
-    The last part matters: a buyer that reads ``count=0`` and so writes nothing made the
-    same read-to-decide as the buyer that bought, and races with it all the same; a read at
-    a line whose value never feeds a write (``search()`` printing the count) does not.
+    Judged by data flow, not by line: a read counts when its value reaches a write of the
+    file in that process (the last read before the write, whatever function or line made
+    it), and so does the same read made on the same path through the code (the same
+    student frames and call sites) in a process that then wrote nothing: a buyer that reads
+    ``count=0`` and so writes nothing made the same read-to-decide as the buyer that
+    bought, and races with it all the same. A read whose value never feeds a write stays
+    free, even at a shared line: ``search()`` and ``paid()`` may both call one helper
+    ``read_count()``; the helper's read called from ``search()`` is a look, the one called
+    from ``paid()`` an update.
     """
     pairs = read_modify_writes(found)
     feeding = {read for read, _ in pairs if read is not None}
-    lines = {(read.event.file, read.line) for read in feeding if read.event.file is not None}
+    contexts = {read.context for read in feeding if read.context}
     return [
         access
         for access in found
         if access.op == "write"
         or access in feeding
-        or (access.event.file is not None and (access.event.file, access.line) in lines)
+        or (access.op == "read" and access.context and access.context in contexts)
     ]
 
 
