@@ -13,6 +13,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ipcgrader import isolation, sandbox
 from ipcgrader.cli.common import Parser, add_language_argument
@@ -84,3 +85,24 @@ def cmd_doctor(argv: Sequence[str]) -> int:
         f"{limits.file_bytes} file bytes, {limits.open_files} open files"
     )
     return 0
+
+
+def isolation_report() -> dict[str, Any]:
+    """What ``ipcgrade doctor`` finds on this host, as data (a batch on a cluster runs it on
+    every worker): the level runs get (``level``, or ``error`` if the one asked for cannot
+    be had), its layers, and every level with whether it is available and why."""
+    try:
+        chosen: str | None = isolation.chosen_level()
+        error = None
+    except isolation.IsolationError as exc:
+        chosen, error = None, str(exc)
+    return {
+        "level": chosen,
+        "error": error,
+        "layers": isolation.layers_of(chosen) if chosen else [],
+        "levels": [
+            {"name": level.name, "available": level.available, "detail": level.detail}
+            for level in isolation.levels()
+        ],
+        "root": os.geteuid() == 0,
+    }
