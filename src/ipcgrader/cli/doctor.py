@@ -88,21 +88,25 @@ def cmd_doctor(argv: Sequence[str]) -> int:
 
 
 def isolation_report() -> dict[str, Any]:
-    """What ``ipcgrade doctor`` finds on this host, as data (a batch on a cluster runs it on
-    every worker): the level runs get (``level``, or ``error`` if the one asked for cannot
-    be had), its layers, and every level with whether it is available and why."""
-    try:
-        chosen: str | None = isolation.chosen_level()
-        error = None
-    except isolation.IsolationError as exc:
-        chosen, error = None, str(exc)
-    return {
-        "level": chosen,
-        "error": error,
-        "layers": isolation.layers_of(chosen) if chosen else [],
+    """This host's isolation as data (a batch on a cluster runs it on every worker):
+    ``chosen`` (None when the level forced by ``IPCGRADER_ISOLATION`` cannot be had, then
+    ``error`` says why), ``forced``, ``layers`` (name -> what it protects) and ``levels``
+    (each ``name``, ``available``, ``detail``)."""
+    report: dict[str, Any] = {
+        "uid": os.geteuid(),
         "levels": [
             {"name": level.name, "available": level.available, "detail": level.detail}
             for level in isolation.levels()
         ],
-        "root": os.geteuid() == 0,
+        "chosen": None,
+        "forced": os.environ.get(isolation.ENV_VAR, "auto").strip() or "auto",
+        "layers": {},
     }
+    try:
+        chosen = isolation.chosen_level()
+    except isolation.IsolationError as exc:
+        report["error"] = str(exc)
+        return report
+    report["chosen"] = chosen
+    report["layers"] = {layer: isolation.LAYERS[layer] for layer in isolation.layers_of(chosen)}
+    return report
