@@ -124,11 +124,11 @@ def test_a_worker_with_another_grader_refuses_the_task(tmp_path: Path) -> None:
 
 def test_workers_are_checked_and_described_on_connect() -> None:
     isolation = isolation_report()
-    assert isolation["level"] in {"basic", "namespaces", "bwrap"} or isolation["error"]
+    assert isolation["chosen"] in {"basic", "namespaces", "bwrap"} or isolation["error"]
     good = {"ipcgrader": __version__, "python": "3.12.1", "host": "h1", "cores": 4,
-            "isolation": {"level": "bwrap", "error": None}}  # fmt: skip
+            "isolation": {"chosen": "bwrap"}}  # fmt: skip
     old = {**good, "ipcgrader": "0.0.1"}
-    broken = {**good, "isolation": {"level": None, "error": "IPCGRADER_ISOLATION=bwrap: no"}}
+    broken = {**good, "isolation": {"chosen": None, "error": "IPCGRADER_ISOLATION=bwrap: no"}}
     assert check_workers({"tcp://a:1": good}) == []
     [problem] = check_workers({"tcp://a:1": good, "tcp://b:2": old})
     assert "tcp://b:2 runs ipcgrader 0.0.1" in problem

@@ -247,12 +247,12 @@ def test_doctor_gives_the_isolation_as_data(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.delenv(isolation.ENV_VAR, raising=False)
     report = isolation_report()
     assert [level["name"] for level in report["levels"]] == list(isolation.LEVELS)
-    assert report["level"] == LEVELS[-1] and report["error"] is None
-    assert report["layers"] == list(report["protects"]) == isolation.layers_of(LEVELS[-1])
+    assert report["chosen"] == LEVELS[-1] and report["error"] is None
+    assert list(report["layers"]) == isolation.layers_of(LEVELS[-1])
     assert report["run_uid"] == isolation.run_uid(LEVELS[-1])
     assert (isolation.basic_warning() in report["warnings"]) == (LEVELS[-1] == "basic")
     monkeypatch.setenv(isolation.ENV_VAR, "nonsense")
-    assert isolation_report()["level"] is None
+    assert isolation_report()["chosen"] is None
 
 
 def test_links_out_of_a_submission_or_a_run_are_not_followed(tmp_path: Path) -> None:

@@ -70,7 +70,7 @@ def describe_worker(address: str, info: dict[str, Any]) -> str:
     if isolation.get("error"):
         level = _("unusable: {error}").format(error=isolation["error"])
     else:
-        level = isolation["level"]
+        level = isolation["chosen"]
     return _(
         "worker {address} ({host}): ipcgrader {version}, Python {python}, {cores} cores, "
         "isolation {level}"

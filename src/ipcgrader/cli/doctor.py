@@ -65,18 +65,17 @@ def measure(level: str, repeats: int = 5) -> float:
 
 def isolation_report(measure_repeats: int = 0) -> dict[str, Any]:
     """What ``ipcgrade doctor`` finds on this host, as data (a batch on a cluster runs it on
-    every worker): the level runs get (``level``, or None and ``error`` saying why when
-    the one asked for cannot be had), its ``layers`` and what each protects
-    (``protects``), the uid student code runs as (``run_uid``, None: the grader's), what
-    the level does not protect (``caveat``), ``warnings``, and every level (``levels``:
-    ``name``, ``available``, ``detail``, and with ``measure_repeats`` > 0 ``ms_per_run``
-    and ``cpu_ms_per_run``); also ``root``, ``uid``, ``python`` and ``forced`` (the
+    every worker): the level runs get (``chosen``, or None and ``error`` saying why when
+    the one asked for cannot be had), its ``layers`` (name -> what it protects), the uid
+    student code runs as (``run_uid``, None: the grader's), what the level does not
+    protect (``caveat``), ``warnings``, and every level (``levels``: ``name``,
+    ``available``, ``detail``, and with ``measure_repeats`` > 0 ``ms_per_run`` and
+    ``cpu_ms_per_run``); also ``root``, ``uid``, ``python`` and ``forced`` (the
     ``IPCGRADER_ISOLATION`` asked for, or auto). Plain data: it crosses a network."""
     report: dict[str, Any] = {
-        "level": None,
+        "chosen": None,
         "error": None,
-        "layers": [],
-        "protects": {},
+        "layers": {},
         "run_uid": None,
         "caveat": "",
         "warnings": [],
@@ -101,9 +100,8 @@ def isolation_report(measure_repeats: int = 0) -> dict[str, Any]:
     except isolation.IsolationError as exc:
         report["error"] = str(exc)
         return report
-    report["level"] = chosen
-    report["layers"] = isolation.layers_of(chosen)
-    report["protects"] = {layer: isolation.LAYERS[layer] for layer in report["layers"]}
+    report["chosen"] = chosen
+    report["layers"] = {layer: isolation.LAYERS[layer] for layer in isolation.layers_of(chosen)}
     report["run_uid"] = isolation.run_uid(chosen)
     report["caveat"] = str(caveat(chosen))
     if chosen == "basic":
@@ -142,14 +140,14 @@ def cmd_doctor(argv: Sequence[str]) -> int:
                 "per empty run]"
             )
         print(f"  {mark} {level['name']:<11} {level['detail']}{timing}")
-    chosen = report["level"]
+    chosen = report["chosen"]
     if chosen is None:
         print(f"error: {report['error']}")
         return 2
     forced = report["forced"]
     how = "chosen automatically" if forced == "auto" else f"set by {isolation.ENV_VAR}"
     print(f"level used for every run: {chosen} ({how})")
-    for layer, text in report["protects"].items():
+    for layer, text in report["layers"].items():
         print(f"  - {layer}: {text}")
     if report["run_uid"] is not None:
         print(_("student code runs as uid {uid}").format(uid=report["run_uid"]))
