@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ipcgrader.batch.gradebook import Grading
 from ipcgrader.batch.html_report import report_html
-from ipcgrader.i18n import _, language
+from ipcgrader.i18n import _, language, use_language
 from ipcgrader.reporters import junit
 from ipcgrader.reporters.json_report import result_object
 from ipcgrader.reporters.markdown import cell, render_markdown
@@ -162,7 +162,8 @@ def _check_rates(gradings: Sequence[Grading]) -> list[str]:
 def feedback_markdown(result: ExerciseResult, lang: str) -> str:
     """The feedback file a student can keep: what they would have seen (hidden checks and
     their findings left out), in ``lang``."""
-    return render_markdown(student_view(result).in_language(lang), heading="#")
+    with use_language(lang):
+        return render_markdown(student_view(result).in_language(lang), heading="#")
 
 
 def write_exports(
