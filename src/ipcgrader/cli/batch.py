@@ -20,6 +20,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
+from ipcgrader.batch.cluster import ClusterError, DaskExecutor
 from ipcgrader.batch.exports import write_exports
 from ipcgrader.batch.gradebook import Gradebook, GradebookError
 from ipcgrader.batch.inputs import discover, unpack
@@ -38,7 +39,7 @@ from ipcgrader.cli.common import (
     manager,
     spec_option,
 )
-from ipcgrader.i18n import ngettext
+from ipcgrader.i18n import _, ngettext
 from ipcgrader.loader import SpecError, load_exercise
 from ipcgrader.models import Exercise
 from ipcgrader.results import Status
@@ -72,6 +73,14 @@ def batch_parser() -> argparse.ArgumentParser:
         help="gradebook and exports go here (default: ./ipcgrade-out)",
     )
     parser.add_argument("--force", action="store_true", help="grade everything again")
+    parser.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help=_(
+            "grade on the workers of this Dask scheduler instead of this machine "
+            "(needs: pip install 'ipcgrader[dask]'; see docs/cluster.md)"
+        ),
+    )
     parser.add_argument(
         "--timeout",
         type=spec_option(Exercise, "timeout"),
@@ -142,7 +151,26 @@ def _exercises(args: argparse.Namespace) -> list[ExerciseSetup] | None:
     return setups
 
 
+def _cluster(
+    args: argparse.Namespace, setups: list[ExerciseSetup], stream: TextIO
+) -> DaskExecutor | None:
+    """The Dask executor of ``--scheduler``, its workers checked and reported; None after
+    an error has been printed. (Dask is imported only then, so it stays optional.)"""
+    try:
+        executor, workers = DaskExecutor.connect(
+            args.scheduler, setups, False if args.no_plugins else None
+        )
+    except ClusterError as exc:
+        _error(str(exc))
+        return None
+    for line in workers:
+        print(f"ipcgrade batch: {line}", file=stream)
+    return executor
+
+
 def _exit_code(report: BatchReport) -> int:
+    if report.error:
+        return ExitCode.USAGE_ERROR
     if report.interrupted:
         return ExitCode.INTERRUPTED
     if any(r.exercise_error for r in report.results):
@@ -162,6 +190,9 @@ def cmd_batch(argv: Sequence[str], stream: TextIO | None = None) -> int:
         _error(f"--submissions {submissions}: not a folder")
         return 2
     check_output_folder(args.out)
+    if args.jobs is not None and args.scheduler:
+        _error(_("-j has no effect with --scheduler: each Dask worker's --nthreads decides"))
+        return 2
     setups = _exercises(args)
     if setups is None:
         return 2
@@ -188,11 +219,23 @@ def cmd_batch(argv: Sequence[str], stream: TextIO | None = None) -> int:
             return 2
         with gradebook, tempfile.TemporaryDirectory(prefix="ipcgrade-batch-") as work:
             jobs = plan(setups, unpack(students, Path(work), set(ids)))
+            executor = _cluster(args, setups, stream) if args.scheduler else None
+            if args.scheduler and executor is None:
+                return 2
             progress = make_progress(stream, args.progress)
-            with _sigterm_as_interrupt():
-                report = run_batch(
-                    jobs, gradebook, progress, cores=args.jobs or default_jobs(), force=args.force
-                )
+            try:
+                with _sigterm_as_interrupt():
+                    report = run_batch(
+                        jobs,
+                        gradebook,
+                        progress,
+                        cores=args.jobs or default_jobs(),
+                        force=args.force,
+                        executor=executor,
+                    )
+            finally:
+                if executor is not None:
+                    executor.disconnect()
             note = ""
             if report.interrupted:
                 note = (
@@ -224,4 +267,6 @@ def cmd_batch(argv: Sequence[str], stream: TextIO | None = None) -> int:
         f"unchanged, {report.total - report.graded - report.skipped} left, in "
         f"{report.duration_s:.1f} s; gradebook and exports in {out}/"
     )
+    if report.error:
+        _error(report.error)
     return _exit_code(report)

@@ -133,12 +133,21 @@ def final_holds(trace: Trace) -> dict[str, list[tuple[ProcessInfo, Hold]]]:
     return holders
 
 
+#: Shared state that is not a file, named by kind in a check's ``file``: every object of
+#: that kind (each ``Value``, each key of each ``Manager().dict()``) is judged on its own.
+STATE_KINDS = frozenset({"Value", "Array", "Manager.dict", "Manager.Value"})
+
+
 def accesses(trace: Trace, file: str) -> list[Access]:
-    """Every read and write of ``file`` (as named in the exercise), in per-process order."""
+    """Every read and write of ``file`` (as named in the exercise: a shared file, or a
+    kind of shared state from :data:`STATE_KINDS`), in per-process order."""
     found: list[Access] = []
+    state = file in STATE_KINDS
     for process in trace.processes.values():
         for event, held in replay(trace, process):
-            if event.kind in ("read", "write") and event.obj == file:
+            if event.kind not in ("read", "write"):
+                continue
+            if (event.get("state") == file) if state else (event.obj == file):
                 found.append(Access(event, event.kind, held))
     return found
 
@@ -147,9 +156,9 @@ def read_modify_writes(found: list[Access]) -> list[tuple[Access | None, Access]
     """Each write with the read that feeds it: the last read of the file by the same thread
     before the write and after its previous write (None for a blind write)."""
     pairs: list[tuple[Access | None, Access]] = []
-    last_read: dict[tuple[int, int | None], Access] = {}
+    last_read: dict[tuple[int, int | None, str | None], Access] = {}
     for access in sorted(found, key=lambda a: (a.pid, a.event.seq)):
-        key = (access.pid, access.event.tid)
+        key = (access.pid, access.event.tid, access.event.obj)
         if access.op == "read":
             last_read[key] = access
         else:
@@ -201,10 +210,10 @@ def common_locks(trace: Trace, a: Access, b: Access) -> set[str]:
 
 def _distinct(found: list[Access]) -> list[Access]:
     """One access per (process, op, line, lockset): enough to find every kind of race."""
-    seen: set[tuple[int, str, int | None, tuple[str, ...]]] = set()
+    seen: set[tuple[int, str, int | None, tuple[str, ...], str | None]] = set()
     kept = []
     for access in found:
-        key = (access.pid, access.op, access.line, tuple(sorted(access.held)))
+        key = (access.pid, access.op, access.line, tuple(sorted(access.held)), access.event.obj)
         if key not in seen:
             seen.add(key)
             kept.append(access)
@@ -227,6 +236,8 @@ def find_races(trace: Trace, file: str, ignore_read_only: bool = False) -> list[
         for b in candidates[index + 1 :]:
             if a.pid == b.pid or (a.op == "read" and b.op == "read"):
                 continue
+            if a.event.obj != b.event.obj:
+                continue  # two different Values (or keys): no shared state
             if trace.concurrent(a.event, b.event) and not common_locks(trace, a, b):
                 races.append(Race(a, b))
     return races
