@@ -143,7 +143,12 @@ def test_per_submission_json_explains_each_failure(graded_class: dict[str, Any])
 
 def test_exports_are_complete_and_valid(graded_class: dict[str, Any]) -> None:
     out: Path = graded_class["out"]
-    csv_lines = (out / "grades.csv").read_text().splitlines()
+    raw = (out / "grades.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 with a BOM: Excel shows 张三 right
+    csv_lines = raw.decode("utf-8-sig").splitlines()
+    # one feedback file a student can keep per grading, beside its JSON
+    results = out / "results"
+    assert len(list(results.rglob("*.md"))) == len(list(results.rglob("*.json")))
     assert csv_lines[0] == "student,lock_ticket,total" and len(csv_lines) == 8
     full = rows(out / "gradebook.sqlite")["ok_folder"][1]  # full marks, whatever the spec says
     assert f"ok_folder,{full:g},{full:g}" in csv_lines and full > 0

@@ -146,7 +146,7 @@ def test_markdown_is_a_table_that_pipes_and_newlines_cannot_break() -> None:
     assert len(rows) == 1 + 3  # header + one row per check
     assert all(len(re.split(r"(?<!\\)\|", line)) == 6 for line in rows), rows
     assert "check 2 \\| with a pipe" in rows[2] and "*Hint: hold the lock*" in rows[2]
-    assert "- `ticket.py:21` write unlocked" in text
+    assert "1. `ticket.py, line 21`: write unlocked" in text
     assert "The grader failed" in render_markdown(BROKEN)
 
 

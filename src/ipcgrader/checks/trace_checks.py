@@ -31,6 +31,7 @@ from ipcgrader.trace import (
     read_modify_writes,
     trace_of,
 )
+from ipcgrader.trace.analyses import STATE_KINDS
 
 _CONSEQUENCE = Field(
     None,
@@ -83,7 +84,10 @@ class NoRace(TraceExpectation):
     them writing (lockset analysis with start/join ordering)."""
 
     kind: Literal["no_race"]
-    file: str = Field(description="a file listed in the exercise's shared_files")
+    file: str = Field(
+        description="a file listed in the exercise's shared_files, or a kind of shared "
+        "state: Value, Array, Manager.dict, Manager.Value"
+    )
     ignore_read_only: bool = Field(
         False,
         description="judge only read-modify-writes and writes: a read whose value feeds no "
@@ -110,7 +114,10 @@ class AtomicUpdate(TraceExpectation):
     of one process lock (no release in between)."""
 
     kind: Literal["atomic_update"]
-    file: str = Field(description="a file listed in the exercise's shared_files")
+    file: str = Field(
+        description="a file listed in the exercise's shared_files, or a kind of shared "
+        "state: Value, Array, Manager.dict, Manager.Value"
+    )
     consequence: LocalText | None = _CONSEQUENCE
     default_name: ClassVar[str] = N_("read and write back under one lock")
 
@@ -226,7 +233,7 @@ def ipcgrader_exercise_loaded(exercise: Exercise, exercise_dir: Path) -> None:
         for e_index, expectation in enumerate(scenario.expect):
             file = getattr(expectation, "file", None)
             if isinstance(expectation, (NoRace, AtomicUpdate)) and (
-                file not in exercise.shared_files
+                file not in exercise.shared_files and file not in STATE_KINDS
             ):
                 raise ValueError(
                     _(
