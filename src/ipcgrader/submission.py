@@ -38,6 +38,12 @@ class Submission:
             shutil.copyfile(source, workdir / name)
 
 
+def _own_file(file: Path, submission: Path) -> bool:
+    """Is ``file`` a file of the submission folder? A link to a file elsewhere (the
+    exercise's solution, a classmate's submission) is not: the grader would copy it."""
+    return file.is_file() and file.resolve().is_relative_to(submission.resolve())
+
+
 def resolve_submission(exercise: Exercise, path: Path) -> Submission:
     """Match ``path`` (a file or a folder) to the exercise's entry files.
 
@@ -60,14 +66,14 @@ def resolve_submission(exercise: Exercise, path: Path) -> Submission:
         nested = folder / exercise.id
         if nested.is_dir():
             folder = nested
-    entries = {name: folder / name for name in exercise.entry if (folder / name).is_file()}
+    entries = {name: folder / name for name in exercise.entry if _own_file(folder / name, path)}
     missing = [name for name in exercise.entry if name not in entries]
     extras: list[Path] = []
     total = 0
     for candidate in sorted(folder.iterdir()):
         if len(extras) >= MAX_EXTRA_FILES or candidate.name in exercise.entry:
             continue
-        if candidate.is_file() and candidate.suffix in {".py", ".json", ".txt"}:
+        if _own_file(candidate, path) and candidate.suffix in {".py", ".json", ".txt"}:
             total += candidate.stat().st_size
             if total <= MAX_EXTRA_BYTES:
                 extras.append(candidate)

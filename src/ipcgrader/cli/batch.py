@@ -20,6 +20,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
+from ipcgrader import isolation
 from ipcgrader.batch.cluster import ClusterError, DaskExecutor
 from ipcgrader.batch.exports import write_exports
 from ipcgrader.batch.gradebook import Gradebook, GradebookError
@@ -73,6 +74,12 @@ def batch_parser() -> argparse.ArgumentParser:
         help="gradebook and exports go here (default: ./ipcgrade-out)",
     )
     parser.add_argument("--force", action="store_true", help="grade everything again")
+    parser.add_argument(
+        "--isolation",
+        choices=("auto", *isolation.LEVELS),
+        help="isolation level of every run (default: IPCGRADER_ISOLATION, else the strongest "
+        "this host has); basic must be asked for by name to grade more than one student",
+    )
     parser.add_argument(
         "--scheduler",
         metavar="tcp://HOST:PORT",
@@ -181,6 +188,19 @@ def _exit_code(report: BatchReport) -> int:
     return 1 if Status.failed in statuses else 0
 
 
+def _isolation_refusal(students: int) -> str | None:
+    """Why this batch may not be graded at the level runs would get (None: it may). Raises
+    :class:`isolation.IsolationError` when the level asked for cannot be had here."""
+    if isolation.chosen_level() != "basic" or students < 2 or isolation.explicit_basic():
+        return None
+    why = next(level.detail for level in isolation.levels() if level.name == "namespaces")
+    return _(
+        "only the basic isolation level is available here ({why}), at which each "
+        "submission can read the other students' submissions and the gradebook; to grade "
+        "{count} students anyway, pass --isolation basic (or set IPCGRADER_ISOLATION=basic)"
+    ).format(why=why, count=students)
+
+
 def cmd_batch(argv: Sequence[str], stream: TextIO | None = None) -> int:
     """``ipcgrade batch``: grade, record in the gradebook, write the exports."""
     args = batch_parser().parse_args(argv)
@@ -208,6 +228,20 @@ def cmd_batch(argv: Sequence[str], stream: TextIO | None = None) -> int:
     if not students:
         _error(f"no student folder or .zip in {submissions}")
         return 2
+    if args.isolation is not None:
+        # every run of this process reads it, the gradings' threads included
+        os.environ[isolation.ENV_VAR] = args.isolation
+    level = None  # on a cluster, each worker's (said as it connects)
+    if not args.scheduler:
+        try:
+            refusal = _isolation_refusal(len(students))
+            level = isolation.chosen_level()
+        except isolation.IsolationError as exc:
+            _error(str(exc))
+            return 2
+        if refusal is not None:
+            _error(refusal)
+            return 2
     with _exclusive(out) as mine:
         if not mine:
             _error(f"{out} is in use by another ipcgrade batch")
@@ -236,12 +270,15 @@ def cmd_batch(argv: Sequence[str], stream: TextIO | None = None) -> int:
             finally:
                 if executor is not None:
                     executor.disconnect()
-            note = ""
+            notes = []
             if report.interrupted:
-                note = (
+                notes.append(
                     f"_Interrupted: {report.graded + report.skipped} of {report.total} gradings "
                     "of this batch are done; run the same command again to finish._"
                 )
+            if level == "basic":
+                notes.append(f"**{isolation.basic_warning()}**")
+            note = "\n\n".join(notes)
             summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
             try:
                 step_summary = Path(summary_file) if summary_file else None

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ipcgrader import __version__
+from ipcgrader import __version__, isolation
 from ipcgrader.cli.common import (
     ExitCode,
     Parser,
@@ -112,6 +112,14 @@ def cmd_grade(argv: Sequence[str]) -> ExitCode:
         error(str(exc))
         return ExitCode.USAGE_ERROR
     submission = Path(args.submission) if args.submission else loaded.directory
+    try:
+        level = isolation.chosen_level()
+    except isolation.IsolationError as exc:
+        error(str(exc))
+        return ExitCode.USAGE_ERROR
+    if level == "basic":  # said before the report, on stderr: a JSON report stays JSON
+        print(_("ipcgrade: warning: {warning}").format(warning=isolation.basic_warning()),
+              file=sys.stderr)  # fmt: skip
     options = Options(jobs=args.jobs, timeout=args.timeout, limits=limits_from_args(args))
     try:
         result = grade(loaded, submission, pm, options)
