@@ -95,6 +95,8 @@ class RunOutcome:
     peak_processes: int = 0
     #: CPU seconds the main process used (None: unknown)
     cpu_s: float | None = None
+    #: forked from the grading's warm interpreter (``ipcgrader.warm``), not started cold
+    warm: bool = False
 
     @property
     def ok(self) -> bool:

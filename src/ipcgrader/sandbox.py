@@ -30,6 +30,7 @@ from typing import Any
 from ipcgrader import isolation
 from ipcgrader.models import Limits
 from ipcgrader.results import RunOutcome
+from ipcgrader.warm import WarmRun, WarmRunner
 
 HARNESS_DIR = Path(__file__).resolve().parent / "harness"
 #: How the supervisor is started: imported from its folder (so from its byte-compiled
@@ -59,7 +60,48 @@ KILL_GRACE_S = 0.2
 #: killing it; covers the supervisor's own start-up and its sweep on a loaded machine.
 HARD_MARGIN_S = 0.6
 
-_ACTIVE: set[subprocess.Popen[bytes]] = set()
+
+class _ColdRun:
+    """A run whose supervisor is started as a new interpreter (under the level's wrapper)."""
+
+    def __init__(self, argv: list[str], log: io.BufferedWriter, config: bytes) -> None:
+        self.config = config
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            start_new_session=True,
+            close_fds=True,
+        )
+
+    def kill(self) -> None:
+        """Kill the supervisor (in a namespace: every process of the run)."""
+        with contextlib.suppress(OSError):
+            self.proc.kill()
+
+    def finish(self, timeout: float) -> tuple[bytes, int | None, bool]:
+        """Send the configuration, wait at most ``timeout`` seconds for the answer (then kill
+        the supervisor); return the answer, the exit status and whether it was killed."""
+        try:
+            answer, _ = self.proc.communicate(self.config, timeout=timeout)
+            return answer, self.proc.returncode, False
+        except subprocess.TimeoutExpired:
+            self.kill()
+            try:
+                answer, _ = self.proc.communicate(timeout=2.0)
+            except subprocess.TimeoutExpired:  # pragma: no cover - nothing else holds the pipe
+                answer = b""
+            return answer, self.proc.returncode, True
+
+
+def warm_runner() -> WarmRunner:
+    """A :class:`~ipcgrader.warm.WarmRunner` for the runs of one grading (a context
+    manager: leaving it stops the warm interpreter)."""
+    return WarmRunner(HARNESS_DIR)
+
+
+_ACTIVE: set[_ColdRun | WarmRun] = set()
 _ACTIVE_LOCK = threading.Lock()
 
 
@@ -70,11 +112,10 @@ def kill_active_runs() -> int:
     own sweep (in :func:`run`) finishes the job when its wait returns.
     """
     with _ACTIVE_LOCK:
-        procs = list(_ACTIVE)
-    for proc in procs:
-        with contextlib.suppress(OSError):
-            proc.kill()
-    return len(procs)
+        runs = list(_ACTIVE)
+    for started in runs:
+        started.kill()
+    return len(runs)
 
 
 @dataclass
@@ -255,11 +296,18 @@ def kill_group(pgid: int, token: str) -> None:
             return
 
 
-def run(request: RunRequest, meta_dir: Path, *, level: str | None = None) -> RunOutcome:
+def run(
+    request: RunRequest,
+    meta_dir: Path,
+    *,
+    level: str | None = None,
+    warm: WarmRunner | None = None,
+) -> RunOutcome:
     """Run ``request`` under the supervisor and return how it ended. Never raises for
     anything the student's program does; leaves no process of the run alive.
 
-    ``level`` (default: :func:`ipcgrader.isolation.chosen_level`) is the isolation level.
+    ``level`` (default: :func:`ipcgrader.isolation.chosen_level`) is the isolation level;
+    with ``warm``, the run is forked from that runner's warm interpreter where it can be.
     Raises :class:`ipcgrader.isolation.IsolationError` when the level forced by
     ``IPCGRADER_ISOLATION`` is not available."""
     limits = DEFAULT_LIMITS.merged(request.limits)
@@ -289,39 +337,28 @@ def run(request: RunRequest, meta_dir: Path, *, level: str | None = None) -> Run
         "rlimits": _rlimits(limits),
         "loopback": level == "namespaces",
     }
-    writable = [request.cwd.resolve(), meta_dir.resolve()]
-    shm = limits.file_bytes or 64 << 20
-    argv = [
-        *isolation.wrapper(level, writable, shm),
-        *(sys.executable, "-I", "-S", "-c", _SUPERVISOR_CODE),
-    ]
-    with open(meta_dir / "supervisor.log", "wb") as log:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            start_new_session=True,
-            close_fds=True,
-        )
-    with _ACTIVE_LOCK:
-        _ACTIVE.add(proc)
     hard_deadline = request.timeout_s + KILL_GRACE_S + HARD_MARGIN_S
-    forced = False
+    with open(meta_dir / "supervisor.log", "wb") as log:
+        started_run: _ColdRun | WarmRun | None = None
+        if warm is not None:
+            started_run = warm.start(request.argv, config, level, log.fileno())
+        if started_run is None:
+            writable = [request.cwd.resolve(), meta_dir.resolve()]
+            shm = limits.file_bytes or 64 << 20
+            argv = [
+                *isolation.wrapper(level, writable, shm),
+                *(sys.executable, "-I", "-S", "-c", _SUPERVISOR_CODE),
+            ]
+            started_run = _ColdRun(argv, log, marshal.dumps(config))
+    with _ACTIVE_LOCK:
+        _ACTIVE.add(started_run)
     try:
-        answer, _ = proc.communicate(marshal.dumps(config), timeout=hard_deadline)
-    except subprocess.TimeoutExpired:
-        forced = True
-        proc.kill()  # in a namespace this kills every process of the run
-        try:
-            answer, _ = proc.communicate(timeout=2.0)
-        except subprocess.TimeoutExpired:  # pragma: no cover - nothing else holds the pipe
-            answer = b""
+        answer, exit_status, forced = started_run.finish(hard_deadline)
     finally:
         with _ACTIVE_LOCK:
-            _ACTIVE.discard(proc)
+            _ACTIVE.discard(started_run)
     child, status, out_bytes, err_bytes = _parse_answer(answer)
-    if proc.returncode != 0:
+    if exit_status != 0:
         status = {}  # killed from outside mid-answer: trust nothing it said
     swept = 0
     if forced or not status:
@@ -354,4 +391,5 @@ def run(request: RunRequest, meta_dir: Path, *, level: str | None = None) -> Run
         wall_s=wall,
         peak_processes=int(status.get("peak_processes", 0)),
         cpu_s=float(cpu) if isinstance(cpu := status.get("cpu_s"), (int, float)) else None,
+        warm=isinstance(started_run, WarmRun),
     )
