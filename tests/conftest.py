@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ipcgrader.i18n import language_from_env
 from ipcgrader.pytest_plugin import marked_processes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,6 +23,10 @@ SHARED_SCHEMAS = ROOT.parent / "shared" / "schemas"
 
 # Installed third-party plugins must not change what the tests see.
 os.environ.setdefault("IPCGRADER_DISABLE_PLUGIN_AUTOLOAD", "1")
+# Tests assert English messages unless they ask for another language with --lang or
+# use_language(); a developer's zh_CN locale must not change what they see.
+if language_from_env() != "en":
+    os.environ["LC_ALL"] = "C.UTF-8"
 
 
 def _descendants() -> list[int]:

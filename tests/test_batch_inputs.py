@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from ipcgrader.batch.executors import BatchStopped, RunGate
 from ipcgrader.batch.inputs import (
     MAX_ARCHIVE_BYTES,
     MAX_ARCHIVE_FILES,
@@ -19,7 +20,6 @@ from ipcgrader.batch.inputs import (
     extract_archive,
 )
 from ipcgrader.batch.planning import spec_hash, submission_hash
-from ipcgrader.batch.runner import BatchStopped, RunGate
 from ipcgrader.loader import load_exercise
 from ipcgrader.plugins import get_plugin_manager
 

@@ -61,6 +61,7 @@ def exercise(tmp_path: Path) -> Path:
     (folder / "drivers").mkdir(parents=True)
     (folder / "exercise.toml").write_text(SPEC, encoding="utf-8")
     (folder / "drivers" / "call.py").write_text(DRIVER, encoding="utf-8")
+    (folder / "mod.py").write_text("# starter\n", encoding="utf-8")
     return folder
 
 

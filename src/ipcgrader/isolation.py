@@ -5,9 +5,15 @@ stdin at end of file, capped output, rlimits, no capabilities, wall timeout, swe
 descendant). On top, the best level this host supports is used:
 
 - ``namespaces``: ``unshare`` puts the supervisor in new PID, network, IPC and mount
-  namespaces (and a user namespace when the grader is not root);
-- ``bwrap``: bubblewrap does the same and shows the run a read-only view of the system in
-  which only its working folder, its meta folder and a private ``/dev/shm`` are writable.
+  namespaces (and a user namespace when the grader is not root), and the supervisor builds
+  the run a filesystem of its own (:func:`view_of`, ``harness/fsview.py``);
+- ``bwrap``: bubblewrap makes the same namespaces and the same filesystem.
+
+At both, the run sees the Python runtime and the harness read-only, its own folders
+writable, a private ``/tmp`` and ``/dev/shm``, its own ``/proc`` and a few devices: not the
+exercise folder (but its declared driver), other submissions, the gradebook or the grader's
+home. A grader running as root runs student code as :data:`RUN_UID`, which owns only the
+run's folders.
 
 ``IPCGRADER_ISOLATION=basic|namespaces|bwrap`` forces a level (``auto`` is the default).
 """
@@ -15,6 +21,7 @@ descendant). On top, the best level this host supports is used:
 from __future__ import annotations
 
 import functools
+import marshal
 import os
 import shutil
 import subprocess
@@ -42,11 +49,19 @@ LAYERS: dict[str, str] = {
     "ipc-namespace": "System V IPC and POSIX message queues of its own",
     "mount-namespace": "its own mount table and /proc",
     "user-namespace": "root inside maps to the grader's own user outside",
-    "read-only-system": "the whole filesystem read-only but the run's own folders",
-    "private-shm": "a /dev/shm of its own (semaphores, shared memory), size-capped",
+    "own-filesystem": "a filesystem of its own: the Python runtime and the harness "
+    "read-only, its run folder writable, private /tmp and /dev/shm (size-capped); nothing "
+    "else of the host (not other submissions, the exercise's other files, the gradebook, "
+    "the grader's home or /etc/shadow)",
+    "unprivileged-uid": "the grader runs as root, student code as an unprivileged uid that "
+    "owns only its run folder",
 }
 _BASIC = ["session", "rlimits", "no-capabilities", "capped-output", "subreaper-sweep"]
 _NAMESPACES = ["pid-namespace", "network-namespace", "ipc-namespace", "mount-namespace"]
+#: The uid and gid student code runs as when the grader is root (at the levels that give a
+#: filesystem of its own): no account's, like isolate's box uids; it owns only the run's
+#: folders, which are all it can see that is writable.
+RUN_UID = RUN_GID = 60999
 
 
 class IsolationError(RuntimeError):
@@ -66,9 +81,19 @@ def _is_root() -> bool:
     return os.geteuid() == 0
 
 
-def _probe(prefix: Sequence[str]) -> str | None:
-    """Run a tiny Python under ``prefix``; None if it ran as PID 1, else why not."""
-    command = [*prefix, sys.executable, "-I", "-S", "-c", "import os; print(os.getpid())"]
+HARNESS_DIR = Path(__file__).resolve().parent / "harness"
+#: The namespaces level's probe: the supervisor must be able to build a run's filesystem.
+_ENTER_VIEW = (
+    "import marshal, sys; sys.path.insert(0, sys.argv[1]); import fsview; "
+    "fsview.enter(sys.argv[2], marshal.loads(bytes.fromhex(sys.argv[3])))"
+)
+
+
+def _probe(prefix: Sequence[str], setup: str = "", args: Sequence[str] = ()) -> str | None:
+    """Run a tiny Python under ``prefix`` (``setup`` first, with ``args``); None if it ran
+    as PID 1, else why not."""
+    code = f"{setup}; import os; print(os.getpid())" if setup else "import os; print(os.getpid())"
+    command = [*prefix, sys.executable, "-I", "-S", "-c", code, *args]
     try:
         done = subprocess.run(command, capture_output=True, timeout=10, check=False)
     except (OSError, subprocess.SubprocessError) as exc:
@@ -106,11 +131,15 @@ def unshare_prefix() -> tuple[tuple[str, ...], str]:
     # root may need no user namespace (and a container may forbid one); others need it
     candidates = [(), user] if _is_root() else [user]
     failure = None
-    for extra in candidates:
-        prefix = (unshare, *extra, *namespaces)
-        failure = _probe(prefix)
-        if failure is None:
-            return prefix, " ".join(["unshare", *prefix[1:]])
+    with tempfile.TemporaryDirectory(prefix="ipcgrade-probe-") as folder:
+        root = Path(folder, "view")
+        root.mkdir()
+        view = marshal.dumps(view_of([Path(folder)], [HARNESS_DIR], 1 << 20)).hex()
+        for extra in candidates:
+            prefix = (unshare, *extra, *namespaces)
+            failure = _probe(prefix, _ENTER_VIEW, [str(HARNESS_DIR), str(root), view])
+            if failure is None:
+                return prefix, " ".join(["unshare", *prefix[1:]])
     return (), f"unshare cannot create namespaces here: {failure}"
 
 
@@ -118,24 +147,108 @@ def _bwrap_privileges() -> list[list[str]]:
     """bubblewrap's privilege options to try, best first.
 
     Root keeps its capabilities in bwrap unless told; an ordinary user never gets any. The
-    supervisor would keep two: to take real-time priority, and to drop every capability
-    for good in the student's process (see ``confine.drop_privileges``); a container that
-    lacks them gets none."""
+    supervisor keeps four: to take real-time priority, to drop every capability for good
+    in the student's process (see ``confine.drop_privileges``) and to switch it to
+    :data:`RUN_UID` (without them root's student code would run as uid 0, so there is no
+    fallback without them)."""
     if not _is_root():
         return [["--unshare-user"]]
     drop = ["--cap-drop", "ALL"]
-    return [[*drop, "--cap-add", "CAP_SYS_NICE", "--cap-add", "CAP_SETPCAP"], drop]
+    keep = ["CAP_SYS_NICE", "CAP_SETPCAP", "CAP_SETUID", "CAP_SETGID"]
+    return [[*drop, *(a for cap in keep for a in ("--cap-add", cap))]]
 
 
-def bwrap_args(writable: Sequence[Path], shm_bytes: int, privileges: Sequence[str]) -> list[str]:
-    """bubblewrap options of a run whose writable folders are ``writable``."""
+#: One mount of a run's own filesystem: ``(kind, target, source, size)``, as
+#: ``harness/fsview.py`` builds it and :func:`bwrap_args` says it to bubblewrap.
+Mount = tuple[str, str, str, int]
+#: What of /etc a Python program may need: the loader's cache (without it libraries in
+#: multiarch folders are not found), names of localhost, users and groups, the time zone.
+_ETC = ("ld.so.cache", "hosts", "nsswitch.conf", "host.conf", "passwd", "group", "localtime")
+_SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+
+
+def _python_folders() -> list[Path]:
+    """Folders of the Python runtime: its prefixes (a venv's and its base's) and the
+    folder of every link on the way from ``sys.executable`` to the real interpreter (a
+    venv's ``python`` may point into the grader's home: that folder is shown, not the
+    home)."""
+    folders = {Path(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    folders.add(Path(sys.base_exec_prefix))
+    path, seen = Path(sys.executable), 0
+    while seen < 16:
+        folders.add(path.parent)
+        if not path.is_symlink():
+            break
+        path, seen = path.parent / os.readlink(path), seen + 1
+    return sorted(folders)
+
+
+@functools.lru_cache(maxsize=1)
+def runtime_mounts() -> tuple[Mount, ...]:
+    """The read-only part of every run's filesystem: the system's programs and libraries,
+    a few files of /etc and the Python runtime (found once per grader)."""
+    found: list[Mount] = []
+    for top in _SYSTEM:
+        if os.path.islink(top):
+            found.append(("symlink", top, os.readlink(top), 0))
+        elif os.path.isdir(top):
+            found.append(("ro", top, top, 0))
+    for name in _ETC:
+        path = f"/etc/{name}"
+        if os.path.islink(path):
+            found.append(("symlink", path, os.readlink(path), 0))
+        elif os.path.isfile(path):
+            found.append(("ro", path, path, 0))
+    found += [("ro", str(folder), str(folder), 0) for folder in _python_folders()]
+    return tuple(found)
+
+
+def _covered(path: Path, by: list[Path]) -> bool:
+    return any(path == other or path.is_relative_to(other) for other in by)
+
+
+def view_of(writable: Sequence[Path], readable: Sequence[Path], shm_bytes: int) -> list[Mount]:
+    """The mounts of a run's own filesystem, parents first: the runtime and ``readable``
+    (files or folders: the harness, a declared driver) read-only, ``writable`` (its run and
+    meta folders) writable, a private /tmp and /dev/shm of ``shm_bytes`` each, its /proc."""
+    mounts: list[Mount] = [m for m in runtime_mounts() if m[0] == "symlink"]
+    shown: list[Path] = []
+    bound = [Path(m[2]) for m in runtime_mounts() if m[0] == "ro"]
+    for path in [*bound, *(Path(os.path.abspath(p)) for p in readable)]:
+        # never the whole host; a folder already shown is not shown twice
+        if path.parent != path and path.exists() and not _covered(path, shown):
+            shown = [p for p in shown if not p.is_relative_to(path)] + [path]
+    mounts += [("ro", str(p), str(p), 0) for p in shown]
+    mounts += [("rw", str(p), str(p), 0) for p in writable]
+    # the folders on the way to each, made world-readable (bubblewrap would copy the host's
+    # modes: /root's 0700 would keep the runtime in it from the student's uid)
+    bound = [Path(m[1]) for m in mounts]
+    ways = {a for p in bound for a in p.parents if a.parent != a and not _covered(a, bound)}
+    mounts += [("dir", str(a), "", 0) for a in sorted(ways)]
+    mounts += [("tmpfs", "/tmp", "", shm_bytes), ("dev", "/dev", "", shm_bytes)]
+    mounts.append(("proc", "/proc", "", 0))
+    return sorted(mounts, key=lambda m: len(Path(m[1]).parts))
+
+
+def bwrap_args(view: Sequence[Mount], privileges: Sequence[str]) -> list[str]:
+    """bubblewrap options of a run whose filesystem is ``view`` (see :func:`view_of`)."""
     args = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--die-with-parent"]
     args += ["--as-pid-1", "--new-session", *privileges]
-    args += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-    args += ["--size", str(shm_bytes), "--tmpfs", "/dev/shm"]
-    for folder in writable:
-        args += ["--bind", str(folder), str(folder)]
-    return args
+    for kind, target, source, size in view:
+        if kind in ("ro", "rw"):
+            args += ["--ro-bind" if kind == "ro" else "--bind", source, target]
+        elif kind == "symlink":
+            args += ["--symlink", source, target]
+        elif kind == "dir":
+            args += ["--perms", "0755", "--dir", target]
+        elif kind == "tmpfs":
+            args += ["--perms", "1777", "--size", str(size), "--tmpfs", target]
+        elif kind == "dev":
+            args += ["--dev", target, "--perms", "1777", "--size", str(size)]
+            args += ["--tmpfs", f"{target}/shm"]
+        elif kind == "proc":
+            args += ["--proc", target]
+    return [*args, "--remount-ro", "/"]
 
 
 @_probed_once
@@ -146,8 +259,9 @@ def bwrap_setup() -> tuple[str | None, tuple[str, ...], str]:
         return None, (), "bubblewrap (bwrap) is not installed"
     failure = None
     with tempfile.TemporaryDirectory(prefix="ipcgrade-probe-") as folder:
+        view = view_of([Path(folder)], [], 1 << 20)
         for privileges in _bwrap_privileges():
-            failure = _probe([bwrap, *bwrap_args([Path(folder)], 1 << 20, privileges), "--"])
+            failure = _probe([bwrap, *bwrap_args(view, privileges), "--"])
             if failure is None:
                 return bwrap, tuple(privileges), bwrap
     return None, (), f"bwrap does not work here: {failure}"
@@ -191,17 +305,22 @@ def layers_of(level: str) -> list[str]:
     """Names of the layers a run at ``level`` gets (keys of :data:`LAYERS`)."""
     if level == "basic":
         return list(_BASIC)
-    user = [] if _is_root() else ["user-namespace"]
-    extra = ["read-only-system", "private-shm"] if level == "bwrap" else []
-    return [*_BASIC, *_NAMESPACES, *user, *extra]
+    user = ["unprivileged-uid"] if _is_root() else ["user-namespace"]
+    return [*_BASIC, *_NAMESPACES, "own-filesystem", *user]
 
 
-def wrapper(level: str, writable: Sequence[Path], shm_bytes: int) -> list[str]:
-    """The command that goes before the supervisor's own at ``level``."""
+def run_uid(level: str) -> int | None:
+    """The uid student code switches to at ``level`` (None: it keeps the grader's)."""
+    return RUN_UID if level != "basic" and _is_root() else None
+
+
+def wrapper(level: str, view: Sequence[Mount]) -> list[str]:
+    """The command that goes before the supervisor's own at ``level``; at ``namespaces``
+    the supervisor builds ``view`` itself."""
     if level == "namespaces":
         return list(unshare_prefix()[0])
     if level == "bwrap":
         bwrap, privileges, _ = bwrap_setup()
         assert bwrap is not None, "chosen_level() checked it"
-        return [bwrap, *bwrap_args(writable, shm_bytes, privileges), "--"]
+        return [bwrap, *bwrap_args(view, privileges), "--"]
     return []

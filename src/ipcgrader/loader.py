@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from pydantic import ValidationError
 
 from ipcgrader.models import Exercise, build_exercise_model
 from ipcgrader.plugins import PluginError, expectation_kinds, load_exercise_plugin
+from ipcgrader.spec_checks import check_exercise
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -86,6 +88,20 @@ def validation_problems(error: ValidationError, data: Any) -> list[str]:
     return problems
 
 
+def plugin_problem(exc: BaseException, directory: Path) -> str:
+    """``line 7: NameError: name 'hookimp' is not defined``: why an exercise's plugin.py
+    failed to import (or to register), at its own innermost line."""
+    if isinstance(exc, SyntaxError) and exc.lineno is not None:
+        return f"line {exc.lineno}: SyntaxError: {exc.msg}"
+    plugin = (directory / "plugin.py").resolve()
+    line = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if Path(frame.filename).resolve() == plugin:
+            line = frame.lineno
+    text = f"{type(exc).__name__}: {exc}"
+    return f"line {line}: {text}" if line is not None else text
+
+
 def exercise_model(pm: pluggy.PluginManager) -> type[Exercise]:
     """The Exercise model with every expectation kind the manager knows."""
     return build_exercise_model(list(expectation_kinds(pm)))
@@ -105,8 +121,8 @@ def load_exercise(exercise_dir: str | Path, pm: pluggy.PluginManager) -> LoadedE
         raise SpecError(spec_path, ["file not found: an exercise folder holds an exercise.toml"])
     try:
         load_exercise_plugin(pm, directory)
-    except (PluginError, Exception) as exc:
-        raise SpecError(directory / "plugin.py", [f"{type(exc).__name__}: {exc}"]) from exc
+    except Exception as exc:
+        raise SpecError(directory / "plugin.py", [plugin_problem(exc, directory)]) from exc
     try:
         data = tomllib.loads(spec_path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -119,26 +135,13 @@ def load_exercise(exercise_dir: str | Path, pm: pluggy.PluginManager) -> LoadedE
         raise SpecError(spec_path, validation_problems(exc, data)) from exc
     except PluginError as exc:
         raise SpecError(spec_path, [str(exc)]) from exc
-    problems = _check_files(spec, directory)
+    problems = check_exercise(spec, directory)
     if problems:
         raise SpecError(spec_path, problems)
     try:
         pm.hook.ipcgrader_exercise_loaded(exercise=spec, exercise_dir=directory)
+    except ValueError as exc:  # a plugin rejecting the spec: its message says why
+        raise SpecError(spec_path, [str(exc)]) from exc
     except Exception as exc:
         raise SpecError(spec_path, [f"{type(exc).__name__}: {exc}"]) from exc
     return LoadedExercise(spec=spec, directory=directory.resolve())
-
-
-def _check_files(spec: Exercise, directory: Path) -> list[str]:
-    """Drivers the spec names must exist inside the exercise folder."""
-    problems = []
-    for index, scenario in enumerate(spec.scenarios):
-        if scenario.driver is None:
-            continue
-        driver = (directory / scenario.driver).resolve()
-        if not driver.is_file():
-            problems.append(
-                f"scenarios[{index}] (id={scenario.id!r}).driver: {scenario.driver!r} not found "
-                f"in {directory}"
-            )
-    return problems

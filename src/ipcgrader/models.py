@@ -12,13 +12,61 @@ import re
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidatorFunctionWrapHandler,
+    WithJsonSchema,
+    WrapValidator,
+    create_model,
+    field_validator,
+    model_validator,
+)
+
+from ipcgrader.i18n import LANGUAGES, _, localized
 
 if TYPE_CHECKING:
     from ipcgrader.results import RunRecord, Verdict
 
 StartMethod = Literal["fork", "spawn", "forkserver"]
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _local_text(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """A plain string, or a table of it per language: ``{en = "...", zh = "..."}``."""
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - set(LANGUAGES))
+        if unknown:
+            raise ValueError(
+                f"languages are {', '.join(LANGUAGES)}; unknown: {', '.join(map(str, unknown))}"
+            )
+        if not value or not all(isinstance(v, str) and v.strip() for v in value.values()):
+            raise ValueError("give a non-empty text for each language")
+        return localized(value)
+    return handler(value)
+
+
+#: An exercise's own text (name, message, hint, title): one string, or one per language
+#: (``{en = "...", zh = "..."}``); shown in the student's language, else English.
+LocalText = Annotated[
+    str,
+    WrapValidator(_local_text),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string"},
+                {
+                    "type": "object",
+                    "properties": {lang: {"type": "string"} for lang in LANGUAGES},
+                    "additionalProperties": False,
+                    "minProperties": 1,
+                },
+            ],
+            "description": "a text, or one per language: {en = '...', zh = '...'}",
+        }
+    ),
+]
 
 
 class Strict(BaseModel):
@@ -54,7 +102,7 @@ class Limits(Strict):
 
 
 class TraceOptions(Strict):
-    """How the harness watches a run (see DESIGN.md, "The harness")."""
+    """How the harness watches a run (see docs/trace.md)."""
 
     enabled: bool = Field(True, description="inject the tracing harness into the run")
     dilation: float = Field(
@@ -73,6 +121,21 @@ class TraceOptions(Strict):
     )
 
 
+#: Facts a check can need (``needs = [...]``): what must have happened in a run for the
+#: check to judge anything. ``workers``: a child process ran the student's code;
+#: ``work``: a child process did something the trace sees (a lock, a shared file, a queue,
+#: a pipe, a printed line); ``output``: the run printed at least one line.
+Fact = Literal["workers", "work", "output"]
+
+
+class ObservedNeed(Strict):
+    """A need stated on a driver's observations: ``when`` must hold for the check to count."""
+
+    when: str = Field(description="expression over the observations and parameters")
+    file: str = Field("observed.json", description="the JSON object the driver wrote")
+    message: str = Field(description="why the check cannot count when it does not hold")
+
+
 class Expectation(Strict):
     """One graded expectation of a scenario. Plugins subclass it with ``kind: Literal[...]``.
 
@@ -82,22 +145,39 @@ class Expectation(Strict):
 
     kind: str
     id: str | None = Field(None, description="stable id; default: <scenario>.<kind>[.n]")
-    name: str | None = Field(None, description="short title shown to students")
+    name: LocalText | None = Field(None, description="short title shown to students")
     points: float = Field(1.0, ge=0)
-    message: str | None = Field(None, description="what a failure means, for the student")
-    hint: str | None = Field(None, description="what to look at to fix it")
+    message: LocalText | None = Field(None, description="what a failure means, for the student")
+    hint: LocalText | None = Field(None, description="what to look at to fix it")
     visibility: Visibility = Visibility.visible
+    needs: list[Fact | ObservedNeed] = Field(
+        default_factory=list,
+        description="what must have happened for this check to count (besides what its kind "
+        "needs): a passing verdict on a run where it did not happen is a failure that says so",
+    )
 
-    #: Title used when the spec gives no ``name``.
+    #: What every check of this kind needs (added to ``needs``).
+    default_needs: ClassVar[tuple[Fact, ...]] = ()
+    #: Title used when the spec gives no ``name`` (marked with ``N_``, translated on use).
     default_name: ClassVar[str] = "expectation"
     #: If True, a run that did not end normally (timeout, crash, student error) fails this
     #: check with the reason, before ``evaluate`` is called. Kinds that judge how a run
     #: ended (exit status, finishing in time) set it to False.
     needs_complete_run: ClassVar[bool] = True
 
+    #: True for kinds whose expressions may use names the loader cannot know in advance
+    #: (``json_value``: the keys of a driver's observations): only their form is checked.
+    open_names: ClassVar[bool] = False
+
+    def expressions(self) -> list[tuple[str, str]]:
+        """``(field, expression)`` pairs of this expectation, which the loader checks
+        against the scenario's parameters and the run facts before any run. Kinds with
+        fields that take expressions override it."""
+        return []
+
     def title(self) -> str:
         """The check's name as students see it."""
-        return self.name or self.default_name
+        return self.name or _(self.default_name)
 
     def evaluate(self, run: RunRecord) -> Verdict:
         """Judge one run. Subclasses must implement this."""
@@ -108,7 +188,7 @@ class Scenario(Strict):
     """One way of driving the submission, with the expectations graded on it."""
 
     id: str = Field(description="short id, unique in the exercise")
-    name: str | None = None
+    name: LocalText | None = None
     driver: str | None = Field(
         None,
         description=(
@@ -117,7 +197,13 @@ class Scenario(Strict):
         ),
     )
     params: dict[str, Any] = Field(default_factory=dict)
-    args: list[str] = Field(default_factory=list, description="argv for script runs")
+    args: list[str] = Field(
+        default_factory=list, description="argv for script runs; $param is substituted"
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        description="environment variables of the run; $param is substituted",
+    )
     fixtures: dict[str, str | dict[str, Any] | list[Any]] = Field(
         default_factory=dict,
         description="files created fresh in the run folder; $param is substituted in text, "
@@ -145,7 +231,7 @@ class Exercise(Strict):
     """An exercise: what the student writes and how it is graded."""
 
     id: str
-    title: str
+    title: LocalText
     entry: list[str] = Field(min_length=1, description="files the student writes")
     points: float | None = Field(None, ge=0, description="total; must equal the checks' sum")
     shared_files: list[str] = Field(

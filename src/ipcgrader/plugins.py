@@ -38,6 +38,8 @@ BUILTIN_PLUGINS = (
     "ipcgrader.reporters.junit",
     "ipcgrader.reporters.gradescope",
     "ipcgrader.reporters.markdown",
+    "ipcgrader.reporters.classroom",
+    "ipcgrader.reporters.github",
     "ipcgrader.harness_plugin",
 )
 

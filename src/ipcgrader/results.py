@@ -2,7 +2,7 @@
 
 ``RunOutcome`` and ``RunRecord`` are plain dataclasses handed to checks; ``CheckResult``,
 ``ExerciseResult`` and ``BatchResult`` are pydantic models because reporters serialise them
-(the JSON shape is the stable interface in DESIGN.md).
+(their JSON shape is the stable interface, see README).
 """
 
 from __future__ import annotations
@@ -10,10 +10,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ipcgrader.i18n import N_, Text, _, ngettext, render, use_language
 from ipcgrader.models import Limits
 
 _UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -24,6 +26,8 @@ def printable(text: str, limit: int | None = None) -> str:
     returns, bidi overrides) written as escapes, so a student's program cannot paint over
     the grader's own lines; cut to ``limit`` characters."""
     cleaned = _UNPRINTABLE.sub(lambda m: ascii(m[0])[1:-1], text)
+    if cleaned == text and (limit is None or len(text) <= limit):
+        return text  # unchanged: a translated Text keeps its source
     if limit is not None and len(cleaned) > limit:
         cleaned = cleaned[: limit - 1] + "…"
     return cleaned
@@ -41,16 +45,59 @@ class Status(str, Enum):
     error = "error"
 
 
-class Diagnostic(BaseModel):
+def _keep_sources(data: Any, fields: tuple[str, ...]) -> Any:
+    """Record in ``i18n`` how each translated field was made (see :class:`Translatable`)."""
+    if not isinstance(data, dict):
+        return data
+    sources = {
+        name: data[name].source
+        for name in fields
+        if isinstance(data.get(name), Text) and not isinstance(data[name].source, str)
+    }
+    if sources:
+        data = {**data, "i18n": {**(data.get("i18n") or {}), **sources}}
+    return data
+
+
+class Translatable(BaseModel):
+    """A result part whose sentences can be said again in another language.
+
+    A text field given a :class:`~ipcgrader.i18n.Text` keeps its source in ``i18n`` (field
+    name -> source); :meth:`in_language` renders those fields again. Fields given a plain
+    ``str`` stay as they are in every language.
+    """
+
+    #: the fields whose sources are kept
+    translated_fields: ClassVar[tuple[str, ...]] = ()
+    i18n: dict[str, Any] = Field(
+        default_factory=dict, description="how each text was made, to render it in any language"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sources(cls, data: Any) -> Any:
+        return _keep_sources(data, cls.translated_fields)
+
+    def rendered(self) -> dict[str, Any]:
+        """The translated fields said in the current language."""
+        return {name: render(source) for name, source in self.i18n.items()}
+
+
+class Diagnostic(Translatable):
     """A finding about the student's code, pointing at their own file and line."""
 
     model_config = ConfigDict(frozen=True)
+    translated_fields: ClassVar[tuple[str, ...]] = ("message", "hint")
 
     kind: str
     file: str | None = None
     line: int | None = None
     message: str
     hint: str | None = None
+    #: ids of the checks whose verdicts produced this finding; empty when the grader found
+    #: it on its own (a crash, a syntax error, a hang). Decides who may see it: see
+    #: :func:`student_diagnostics`.
+    checks: tuple[str, ...] = ()
 
     @field_validator("file", "message", "hint")
     @classmethod
@@ -104,6 +151,27 @@ class RunOutcome:
         return self.returncode == 0 and not self.timed_out and self.stopped is None
 
 
+class ExerciseCodeError(Exception):
+    """Exercise-owned code (a driver, a helper beside it, an exercise's plugin.py) failed
+    while grading. ``str()`` is ``file:line: Exception: text``."""
+
+
+def exercise_location(exc: BaseException, directory: Path) -> str | None:
+    """``plugin.py:12: NameError: ...`` when the innermost frame of ``exc`` that is not
+    library code lies in the exercise folder ``directory``; None otherwise."""
+    import traceback
+
+    root = directory.resolve()
+    found: str | None = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        path = Path(frame.filename).resolve()
+        if path.is_relative_to(root):
+            found = f"{path.relative_to(root)}:{frame.lineno}"
+    if found is None:
+        return None
+    return f"{found}: {type(exc).__name__}: {exc}"
+
+
 @dataclass
 class StudentError:
     """The student's code could not even be driven: an import error or a missing function."""
@@ -120,61 +188,71 @@ class StudentError:
         self.file = None if self.file is None else printable(self.file, limit=200)
 
 
-#: Every ``RunOutcome.reason``: how a run can end abnormally.
+#: Every ``RunOutcome.reason``: how a run can end abnormally (translate with ``_()``).
 END_REASONS: dict[str, str] = {
-    "timeout": "did not finish within its timeout; stopped with TERM, then KILL",
-    "output": "printed more than the output cap (its head and tail are kept)",
-    "processes": "had more processes at once than allowed",
-    "killed": "its supervisor was killed (by the program, or from outside)",
-    "memory": "ran out of memory under the address-space limit (MemoryError)",
-    "file_size": "wrote a file over the file-size limit (SIGXFSZ or EFBIG)",
-    "cpu": "used up its CPU time (SIGXCPU)",
-    "signal": "was killed by a signal it did not handle (a crash)",
-    "exit": "exited with a non-zero status",
-    "left_running": "exited while some of its processes were still running",
+    "timeout": N_("did not finish within its timeout; stopped with TERM, then KILL"),
+    "output": N_("printed more than the output cap (its head and tail are kept)"),
+    "processes": N_("had more processes at once than allowed"),
+    "killed": N_("its supervisor was killed (by the program, or from outside)"),
+    "memory": N_("ran out of memory under the address-space limit (MemoryError)"),
+    "file_size": N_("wrote a file over the file-size limit (SIGXFSZ or EFBIG)"),
+    "cpu": N_("used up its CPU time (SIGXCPU)"),
+    "signal": N_("was killed by a signal it did not handle (a crash)"),
+    "exit": N_("exited with a non-zero status"),
+    "left_running": N_("exited while some of its processes were still running"),
 }
 
 
 def _size(n: int | None) -> str:
     if n is None:
-        return "the limit"
+        return _("the limit")
     for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
         if n >= 1 << shift and n % (1 << shift) == 0:
             return f"{n >> shift} {unit}"
-    return f"{n} bytes"
+    return _("{n} bytes").format(n=n)
 
 
 def _limit_problem(reason: str | None, run: RunRecord) -> str | None:
     """Student-facing words for the reasons that are limits the grader enforced."""
     limits = run.outcome.limits or Limits()
     if reason == "timeout":
-        return f"did not finish within {run.timeout_s:g} s and was stopped"
-    if reason == "output":
-        return (
-            f"printed more than {_size(limits.output_bytes)} and was stopped "
-            "(the start and the end of its output are kept)"
+        return _("did not finish within {seconds:g} s and was stopped").format(
+            seconds=run.timeout_s
         )
+    if reason == "output":
+        return _(
+            "printed more than {size} and was stopped (the start and the end of its output "
+            "are kept)"
+        ).format(size=_size(limits.output_bytes))
     if reason == "processes":
-        most = f"more than {limits.processes}" if limits.processes else "too many"
-        return f"had {most} processes at once and was stopped"
+        if limits.processes:
+            return _("had more than {n} processes at once and was stopped").format(
+                n=limits.processes
+            )
+        return _("had too many processes at once and was stopped")
     if reason == "killed":
-        return "was stopped before it finished: its supervisor was killed (by the program?)"
+        return _("was stopped before it finished: its supervisor was killed (by the program?)")
     if reason == "memory":
-        limit = f" (limit {limits.memory_mb} MiB per process)" if limits.memory_mb else ""
-        return f"ran out of memory{limit}"
+        if limits.memory_mb:
+            return _("ran out of memory (limit {mb} MiB per process)").format(mb=limits.memory_mb)
+        return _("ran out of memory")
     if reason == "file_size":
-        return f"tried to write a file larger than the limit ({_size(limits.file_bytes)})"
+        return _("tried to write a file larger than the limit ({size})").format(
+            size=_size(limits.file_bytes)
+        )
     if reason == "cpu":
-        most = f"more than {limits.cpu_s} s" if limits.cpu_s else "all its"
-        return f"used {most} of CPU time and was killed"
+        if limits.cpu_s:
+            return _("used more than {seconds} s of CPU time and was killed").format(
+                seconds=limits.cpu_s
+            )
+        return _("used all its CPU time and was killed")
     return None
 
 
 _SIGNAL_MEANINGS = {
-    "SIGXCPU": "SIGXCPU (CPU time limit)",
-    "SIGXFSZ": "SIGXFSZ (a file grew over the size limit)",
-    "SIGSEGV": "SIGSEGV (a crash, often the memory limit)",
-    "SIGKILL": "SIGKILL",
+    "SIGXCPU": N_("SIGXCPU (CPU time limit)"),
+    "SIGXFSZ": N_("SIGXFSZ (a file grew over the size limit)"),
+    "SIGSEGV": N_("SIGSEGV (a crash, often the memory limit)"),
 }
 
 
@@ -185,8 +263,9 @@ def signal_name(number: int) -> str:
     try:
         name = signal.Signals(number).name
     except ValueError:
-        return f"signal {number}"
-    return _SIGNAL_MEANINGS.get(name, name)
+        return _("signal {number}").format(number=number)
+    meaning = _SIGNAL_MEANINGS.get(name)
+    return _(meaning) if meaning else name
 
 
 @dataclass
@@ -202,11 +281,28 @@ class RunRecord:
     #: final content of the scenario's fixture, collected and shared files (None: absent)
     files: dict[str, bytes | None] = field(default_factory=dict)
     student_error: StudentError | None = None
+    #: the exercise's own code (driver, helper, plugin.py) failed in this run:
+    #: ``drivers/buy.py:17: NameError: ...``; the run says nothing about the student
+    exercise_error: str | None = None
     #: extra data plugins attach in ``ipcgrader_run_finished`` (e.g. the parsed trace)
     artifacts: dict[str, Any] = field(default_factory=dict)
     #: findings for the student that plugins attach (reported once per grading)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     timeout_s: float = 0.0
+
+    def facts(self) -> dict[str, Any]:
+        """Facts observed in this run that expressions may use (``expr.RUN_FACTS``); a fact
+        the run cannot tell (no trace) is absent, so a check needing it cannot check."""
+        facts: dict[str, Any] = {}
+        trace = self.artifacts.get("trace")
+        workers = getattr(trace, "workers", None)
+        if callable(workers):
+            facts["processes"] = len(workers())
+        return facts
+
+    def names(self) -> dict[str, Any]:
+        """What an expression of a check may use on this run: parameters and run facts."""
+        return {**self.facts(), **self.params}
 
     def problem(self) -> str | None:
         """Why this run did not end normally, in a student's words; None if it did.
@@ -219,22 +315,27 @@ class RunRecord:
         if limit is not None:
             return limit
         if outcome.stopped is not None:
-            return "was stopped before it finished"
+            return _("was stopped before it finished")
         error = self.student_error
         if error is not None:
-            where = f" ({error.file}, line {error.line})" if error.file and error.line else ""
-            return f"{error.message}{where}"
+            if error.file and error.line:
+                return _("{problem} ({file}, line {line})").format(
+                    problem=error.message, file=error.file, line=error.line
+                )
+            return error.message
         if outcome.signal is not None:
-            return f"was killed by {signal_name(outcome.signal)}"
+            return _("was killed by {signal}").format(signal=signal_name(outcome.signal))
         if outcome.returncode not in (0, None):
-            return f"exited with status {outcome.returncode}"
+            return _("exited with status {status}").format(status=outcome.returncode)
         if reason == "left_running":
             n = outcome.leftovers
-            were = "was" if n == 1 else "were"
-            return (
-                f"exited before its work was done: {n} of its processes {were} still "
-                f"running and {were} stopped"
-            )
+            return ngettext(
+                "exited before its work was done: {n} of its processes was still running "
+                "and was stopped",
+                "exited before its work was done: {n} of its processes were still running "
+                "and were stopped",
+                n,
+            ).format(n=n)
         return None
 
     @property
@@ -248,11 +349,24 @@ class RunRecord:
         return ", ".join(parts)
 
 
-class CheckResult(BaseModel):
+class CheckResult(Translatable):
     """The graded result of one expectation over all runs of its scenario."""
 
+    translated_fields: ClassVar[tuple[str, ...]] = (
+        "name",
+        "title",
+        "scenario_name",
+        "message",
+        "hint",
+    )
+
     id: str
+    #: scenario and check, e.g. "1 ticket, 4 buyers: ticket.json ends at 0"
     name: str
+    #: the check alone ("ticket.json ends at 0"), for reports that group by scenario
+    title: str | None = None
+    #: the scenario in words, with its start methods ("1 ticket, 4 buyers; also under spawn")
+    scenario_name: str | None = None
     status: Status
     score: float
     max_score: float
@@ -268,8 +382,10 @@ class CheckResult(BaseModel):
         return printable(value)
 
 
-class ExerciseResult(BaseModel):
+class ExerciseResult(Translatable):
     """One grading: one submission against one exercise. Its JSON is the stable interface."""
+
+    translated_fields: ClassVar[tuple[str, ...]] = ("error",)
 
     exercise: str
     submission: str
@@ -280,11 +396,26 @@ class ExerciseResult(BaseModel):
     checks: list[CheckResult] = Field(default_factory=list)
     diagnostics: list[Diagnostic] = Field(default_factory=list)
     error: str | None = Field(None, description="why the grader itself failed, if it did")
+    exercise_error: str | None = Field(
+        None,
+        description="set when the exercise's own code failed (status error, exit 2): "
+        "'drivers/buy.py:17: NameError: ...'; the student is not charged for it",
+    )
 
     @property
     def full_marks(self) -> bool:
         """Every point was earned."""
         return self.status is Status.passed
+
+    def in_language(self, lang: str) -> ExerciseResult:
+        """This result with every translated sentence said in ``lang`` (the sentences made
+        without a source, e.g. by an older grader, stay as stored)."""
+        with use_language(lang):
+            data = self.model_dump()
+            data.update(self.rendered())
+            for part, model in (("checks", self.checks), ("diagnostics", self.diagnostics)):
+                data[part] = [{**d, **m.rendered()} for d, m in zip(data[part], model, strict=True)]
+        return ExerciseResult.model_validate(data)
 
 
 class BatchResult(BaseModel):
@@ -292,3 +423,64 @@ class BatchResult(BaseModel):
 
     results: list[ExerciseResult] = Field(default_factory=list)
     duration_s: float = 0.0
+
+
+#: The only visibility a student sees at once, wherever the report goes.
+STUDENT_VISIBLE = "visible"
+
+
+def shown_to_student(diagnostic: Diagnostic, visibility: dict[str, str]) -> bool:
+    """Whether a finding may reach a student-visible place now.
+
+    ``visibility`` maps check ids to their visibility. A finding the grader made on its own
+    (no producing check) is shown; one produced by checks is shown only when at least one of
+    them is ``visible`` — findings that only hidden (or not yet released) checks produced
+    stay with those checks.
+    """
+    if not diagnostic.checks:
+        return True
+    return any(visibility.get(c, STUDENT_VISIBLE) == STUDENT_VISIBLE for c in diagnostic.checks)
+
+
+def student_diagnostics(result: ExerciseResult) -> list[Diagnostic]:
+    """The findings of ``result`` a student may see at once (top-level output, terminal)."""
+    visibility = {c.id: c.visibility for c in result.checks}
+    return [d for d in result.diagnostics if shown_to_student(d, visibility)]
+
+
+def withheld_diagnostics(result: ExerciseResult, check_id: str) -> list[Diagnostic]:
+    """Findings ``check_id`` produced that :func:`student_diagnostics` withholds: a
+    reporter with per-check visibility (Gradescope) shows them with that check."""
+    visibility = {c.id: c.visibility for c in result.checks}
+    return [
+        d
+        for d in result.diagnostics
+        if check_id in d.checks and not shown_to_student(d, visibility)
+    ]
+
+
+def student_view(result: ExerciseResult) -> ExerciseResult:
+    """``result`` as a student may see it now: only ``visible`` checks, only the findings
+    :func:`student_diagnostics` lets through, score and status over the visible checks.
+
+    Every reporter writing to a student-visible place renders this instead of the full
+    result (``--view student``); Gradescope's per-test visibility does the same job for its
+    tests, and its top-level output uses :func:`student_diagnostics`.
+    """
+    checks = [c for c in result.checks if c.visibility == STUDENT_VISIBLE]
+    if len(checks) == len(result.checks):
+        return result.model_copy(update={"diagnostics": student_diagnostics(result)})
+    score = round(sum(c.score for c in checks), 6)
+    max_score = sum(c.max_score for c in checks)
+    status = result.status
+    if status is not Status.error:
+        status = Status.passed if abs(score - max_score) < 1e-9 else Status.failed
+    return result.model_copy(
+        update={
+            "checks": checks,
+            "diagnostics": student_diagnostics(result),
+            "score": score,
+            "max_score": max_score,
+            "status": status,
+        }
+    )

@@ -32,7 +32,7 @@ from ipcgrader.models import Limits
 from ipcgrader.results import RunOutcome
 from ipcgrader.warm import WarmRun, WarmRunner
 
-HARNESS_DIR = Path(__file__).resolve().parent / "harness"
+HARNESS_DIR = isolation.HARNESS_DIR
 #: How the supervisor is started: imported from its folder (so from its byte-compiled
 #: file, not compiled again for every run) rather than run as a script. No current-folder
 #: entry ("") may stay on its path: a ``select.py`` in the folder where the grader was
@@ -73,6 +73,8 @@ class _ColdRun:
             stderr=log,
             start_new_session=True,
             close_fds=True,
+            # nothing of the grader's environment (tokens, paths) for the supervisor either
+            env={"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"},
         )
 
     def kill(self) -> None:
@@ -127,8 +129,11 @@ class RunRequest:
     timeout_s: float
     limits: Limits = field(default_factory=lambda: DEFAULT_LIMITS)
     env: dict[str, str] = field(default_factory=dict)
-    #: prepended to PYTHONPATH, in order (the harness goes first)
+    #: prepended to PYTHONPATH, in order (the harness goes first); shown read-only
     pythonpath: list[str] = field(default_factory=list)
+    #: files and folders outside ``cwd`` the run may read (an exercise's driver): where the
+    #: run has a filesystem of its own, they are all it sees of the host but the runtime
+    readable: list[Path] = field(default_factory=list)
 
 
 def namespace_prefix() -> tuple[str, ...]:
@@ -296,6 +301,49 @@ def kill_group(pgid: int, token: str) -> None:
             return
 
 
+def give_to(folders: list[Path], uid: int, gid: int) -> None:
+    """Make ``uid`` the owner of ``folders`` and all in them (not following links)."""
+    for folder in folders:
+        os.chown(folder, uid, gid, follow_symlinks=False)
+        for parent, dirs, files in os.walk(folder):
+            for name in (*dirs, *files):
+                os.chown(os.path.join(parent, name), uid, gid, follow_symlinks=False)
+
+
+def _supervisor_command(
+    request: RunRequest, meta_dir: Path, level: str, limits: Limits, config: dict[str, Any]
+) -> list[str]:
+    """The supervisor's command at ``level``; adds to ``config`` what it must do inside
+    (build the run's filesystem, switch the student's uid)."""
+    writable = [request.cwd.resolve(), meta_dir.resolve()]
+    readable = [HARNESS_DIR, *map(Path, request.pythonpath), *request.readable]
+    shm = limits.file_bytes or DEFAULT_LIMITS.file_bytes or 64 << 20
+    view = isolation.view_of(writable, readable, shm) if level != "basic" else []
+    if level == "namespaces":
+        root = meta_dir / "view"  # an empty mount point, only for the supervisor's namespace
+        root.mkdir(exist_ok=True)
+        config["view"], config["view_root"] = view, str(root.resolve())
+    uid = isolation.run_uid(level)
+    if uid is not None:
+        give_to(writable, uid, isolation.RUN_GID)
+        config["uid"], config["gid"] = uid, isolation.RUN_GID
+    return [
+        *isolation.wrapper(level, view),
+        *(sys.executable, "-I", "-S", "-c", _SUPERVISOR_CODE),
+    ]
+
+
+def _finish(started: _ColdRun | WarmRun, timeout: float) -> tuple[bytes, int | None, bool]:
+    """Wait for a run's answer (see ``finish``), killable meanwhile by kill_active_runs."""
+    with _ACTIVE_LOCK:
+        _ACTIVE.add(started)
+    try:
+        return started.finish(timeout)
+    finally:
+        with _ACTIVE_LOCK:
+            _ACTIVE.discard(started)
+
+
 def run(
     request: RunRequest,
     meta_dir: Path,
@@ -338,25 +386,28 @@ def run(
         "loopback": level == "namespaces",
     }
     hard_deadline = request.timeout_s + KILL_GRACE_S + HARD_MARGIN_S
-    with open(meta_dir / "supervisor.log", "wb") as log:
-        started_run: _ColdRun | WarmRun | None = None
-        if warm is not None:
-            started_run = warm.start(request.argv, config, level, log.fileno())
-        if started_run is None:
-            writable = [request.cwd.resolve(), meta_dir.resolve()]
-            shm = limits.file_bytes or 64 << 20
-            argv = [
-                *isolation.wrapper(level, writable, shm),
-                *(sys.executable, "-I", "-S", "-c", _SUPERVISOR_CODE),
-            ]
+    started_run: _ColdRun | WarmRun | None = None
+    if warm is not None and warm.takes(request.argv, level):
+        # a warm run's supervisor makes its namespaces and builds its filesystem itself,
+        # at bwrap as at namespaces (the same view, from the same list)
+        warm_config = {**config, "loopback": level != "basic"}
+        _supervisor_command(request, meta_dir, warm.level_of(level), limits, warm_config)
+        with open(meta_dir / "supervisor.log", "wb") as log:
+            started_run = warm.start(request.argv, warm_config, level, log.fileno())
+        if started_run is not None:
+            answer, exit_status, forced = _finish(started_run, hard_deadline)
+            if not forced and exit_status not in (0, None) and not _parse_answer(answer)[0]:
+                # it failed before the student's program started (a namespace or mount this
+                # host refuses): this run and the grading's next ones are made cold
+                warm.give_up()
+                started_run = None
+                started = time.monotonic()
+                config["deadline"] = started + request.timeout_s
+    if started_run is None:
+        with open(meta_dir / "supervisor.log", "ab") as log:
+            argv = _supervisor_command(request, meta_dir, level, limits, config)
             started_run = _ColdRun(argv, log, marshal.dumps(config))
-    with _ACTIVE_LOCK:
-        _ACTIVE.add(started_run)
-    try:
-        answer, exit_status, forced = started_run.finish(hard_deadline)
-    finally:
-        with _ACTIVE_LOCK:
-            _ACTIVE.discard(started_run)
+        answer, exit_status, forced = _finish(started_run, hard_deadline)
     child, status, out_bytes, err_bytes = _parse_answer(answer)
     if exit_status != 0:
         status = {}  # killed from outside mid-answer: trust nothing it said

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from ipcgrader.i18n import _, join, ngettext
 from ipcgrader.models import Exercise, Expectation, Scenario
+from ipcgrader.needs import unmet
 from ipcgrader.results import (
     CheckResult,
     Diagnostic,
+    ExerciseCodeError,
     RunRecord,
     Status,
     Verdict,
 )
+
+#: Module-name prefix of an exercise folder's plugin.py (see plugins.load_exercise_plugin).
+EXERCISE_PLUGIN_PREFIX = "ipcgrader_exercise_plugin_"
 
 
 def check_ids(exercise: Exercise) -> dict[tuple[str, int], str]:
@@ -34,47 +42,133 @@ def judge(expectation: Expectation, run: RunRecord) -> Verdict:
     if expectation.needs_complete_run:
         problem = run.problem()
         if problem is not None:
-            return Verdict(False, f"the program {problem}")
+            return Verdict(False, _("the program {problem}").format(problem=problem))
     try:
-        return expectation.evaluate(run)
+        verdict = expectation.evaluate(run)
+        if verdict.passed:
+            # a pass counts only if what the check needs happened (ipcgrader.needs)
+            verdict = unmet(expectation, run) or verdict
+        return verdict
     except Exception as exc:  # a buggy check must not sink the grading
-        return Verdict(None, f"internal error in check {expectation.kind!r}: {exc!r}")
+        if type(expectation).__module__.startswith(EXERCISE_PLUGIN_PREFIX):
+            # a kind from the exercise's own plugin.py: the exercise's error
+            where = _plugin_location(exc) or f"plugin.py: {type(exc).__name__}: {exc}"
+            raise ExerciseCodeError(where) from exc
+        return Verdict(
+            None,
+            _("internal error in check {kind!r}: {error!r}").format(
+                kind=expectation.kind, error=exc
+            ),
+        )
+
+
+def scenario_words(scenario: Scenario, methods: Sequence[str]) -> str:
+    """The scenario as a student reads it: its name, and the start methods it runs under
+    when they are not just the usual fork ("1 ticket, 4 buyers; also under spawn")."""
+    name = scenario.name or scenario.id
+    others = [m for m in methods if m != "fork"]
+    if not others:
+        return name
+    listed = ", ".join(others)
+    if "fork" in methods:
+        return _("{scenario}; also under {methods}").format(scenario=name, methods=listed)
+    return _("{scenario}; under {methods}").format(scenario=name, methods=listed)
+
+
+def _which_runs(failed: list[RunRecord], runs: list[RunRecord]) -> str:
+    """How many runs failed, said only when the runs differed (some passed)."""
+    methods = {r.start_method for r in failed}
+    passed_methods = {r.start_method for r in runs if r not in failed}
+    if len(methods) == 1 and not methods & passed_methods and None not in methods:
+        return _("(failed only under {method})").format(method=next(iter(methods)))
+    return ngettext(
+        "(failed in {failed} of {runs} run; the others passed)",
+        "(failed in {failed} of {runs} runs; the others passed)",
+        len(runs),
+    ).format(failed=len(failed), runs=len(runs))
+
+
+def _plugin_location(exc: BaseException) -> str | None:
+    import traceback
+
+    found = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename.endswith("plugin.py"):
+            found = f"plugin.py:{frame.lineno}: {type(exc).__name__}: {exc}"
+    return found
+
+
+def could_not_check(
+    check_id: str, scenario: Scenario, expectation: Expectation, exercise: Exercise | None = None
+) -> CheckResult:
+    """A check the exercise's own failure prevented: "could not check", no points."""
+    methods: Sequence[str] = exercise.start_methods_of(scenario) if exercise else ()
+    return CheckResult(
+        id=check_id,
+        name=_("{scenario}: {check}").format(
+            scenario=scenario.name or scenario.id, check=expectation.title()
+        ),
+        title=expectation.title(),
+        scenario_name=scenario_words(scenario, methods),
+        status=Status.error,
+        score=0.0,
+        max_score=expectation.points,
+        message=_("could not check: the exercise itself failed (not your code)"),
+        visibility=expectation.visibility.value,
+        scenario=scenario.id,
+        kind=expectation.kind,
+    )
 
 
 def score_check(
-    check_id: str, scenario: Scenario, expectation: Expectation, runs: list[RunRecord]
+    check_id: str,
+    scenario: Scenario,
+    expectation: Expectation,
+    runs: list[RunRecord],
+    methods: list[str] | None = None,
 ) -> CheckResult:
-    """A check passes only if it passes in every run of its scenario."""
+    """A check passes only if it passes in every run of its scenario.
+
+    A failure that a finding explains (the verdict has diagnostics) says only the exercise's
+    message: the finding is written once, in the findings, and names this check in
+    ``checks``. Other failures say what happened. How many runs failed is said only when
+    the runs differed.
+    """
     verdicts = [(run, judge(expectation, run)) for run in runs]
     failed = [(run, v) for run, v in verdicts if v.passed is False]
     unknown = [(run, v) for run, v in verdicts if v.passed is None]
+    parts: list[str] = []
     if not runs:
-        status, detail = Status.error, "no run of this scenario was made"
+        status = Status.error
+        parts.append(_("no run of this scenario was made"))
     elif failed:
         status = Status.failed
-        run, verdict = failed[0]
-        detail = verdict.message
-        if len(runs) > 1:
-            detail = f"{detail} [{run.label}; failed in {len(failed)} of {len(runs)} runs]"
+        verdict = failed[0][1]
+        if expectation.message:
+            parts.append(expectation.message)
+        if verdict.message and not (verdict.diagnostics and parts):
+            # a finding's own words only when the exercise has none: reports that list
+            # findings leave them out there (each finding is said once)
+            parts.append(verdict.message)
+        if len(failed) < len(runs):
+            parts.append(_which_runs([r for r, _v in failed], runs))
     elif unknown:
         status = Status.error
-        run, verdict = unknown[0]
-        detail = f"could not check: {verdict.message}"
+        verdict = unknown[0][1]
+        parts.append(_("could not check: {reason}").format(reason=verdict.message))
     else:
-        status, detail = Status.passed, ""
-    if status is Status.passed:
-        message = ""
-    elif expectation.message and status is Status.failed:
-        message = f"{expectation.message} ({detail})" if detail else expectation.message
-    else:
-        message = detail
+        status = Status.passed
+    words = scenario_words(scenario, methods or [])
+    title = expectation.title()
     return CheckResult(
         id=check_id,
-        name=f"{scenario.name or scenario.id}: {expectation.title()}",
+        name=_("{scenario}: {check}").format(scenario=scenario.name or scenario.id, check=title),
+        title=title,
+        scenario_name=words,
         status=status,
         score=expectation.points if status is Status.passed else 0.0,
         max_score=expectation.points,
-        message=message,
+        message=join(parts) if status is not Status.passed else "",
         hint=expectation.hint if status is not Status.passed else None,
         visibility=expectation.visibility.value,
         scenario=scenario.id,
@@ -88,7 +182,11 @@ def unrunnable_checks(exercise: Exercise, reason: str) -> list[CheckResult]:
     return [
         CheckResult(
             id=ids[(scenario.id, index)],
-            name=f"{scenario.name or scenario.id}: {expectation.title()}",
+            name=_("{scenario}: {check}").format(
+                scenario=scenario.name or scenario.id, check=expectation.title()
+            ),
+            title=expectation.title(),
+            scenario_name=scenario_words(scenario, list(exercise.start_methods_of(scenario))),
             status=Status.failed,
             score=0.0,
             max_score=expectation.points,
@@ -104,7 +202,7 @@ def unrunnable_checks(exercise: Exercise, reason: str) -> list[CheckResult]:
 
 def merge_diagnostics(records: list[RunRecord]) -> list[Diagnostic]:
     """Each distinct finding once, student errors first, in a stable order."""
-    seen: set[tuple[str, str | None, int | None, str]] = set()
+    seen: dict[tuple[str, str | None, int | None, str], int] = {}
     merged: list[Diagnostic] = []
     candidates: list[Diagnostic] = []
     for record in records:
@@ -118,9 +216,41 @@ def merge_diagnostics(records: list[RunRecord]) -> list[Diagnostic]:
     for diagnostic in candidates:
         key = (diagnostic.kind, diagnostic.file, diagnostic.line, diagnostic.message)
         if key not in seen:
-            seen.add(key)
+            seen[key] = len(merged)
             merged.append(diagnostic)
-    return merged
+        elif diagnostic.checks:
+            # the same finding from several checks: it belongs to each of them
+            index = seen[key]
+            checks = tuple(dict.fromkeys((*merged[index].checks, *diagnostic.checks)))
+            merged[index] = merged[index].model_copy(update={"checks": checks})
+    return _one_unused_lock(merged)
+
+
+#: Findings of one mistake that may be found with and without a place: a lock a driver
+#: hands over has none, the same lock created by the student's main program has one.
+_PLACELESS_DUPLICATES = ("lock_never_acquired",)
+
+
+def _one_unused_lock(found: list[Diagnostic]) -> list[Diagnostic]:
+    """Drop a placeless finding when the same kind was also found with a place (it is the
+    same mistake, seen from a driven run), giving its checks to the placed one."""
+    kept: list[Diagnostic] = []
+    for kind in _PLACELESS_DUPLICATES:
+        placed = [i for i, d in enumerate(found) if d.kind == kind and d.file]
+        if not placed:
+            continue
+        placeless = [d for d in found if d.kind == kind and not d.file]
+        if not placeless:
+            continue
+        first = found[placed[0]]
+        checks = tuple(dict.fromkeys((*first.checks, *(c for d in placeless for c in d.checks))))
+        found = [
+            first.model_copy(update={"checks": checks}) if i == placed[0] else d
+            for i, d in enumerate(found)
+            if not (d.kind == kind and not d.file)
+        ]
+    kept.extend(found)
+    return kept
 
 
 def overall_status(checks: list[CheckResult], max_score: float) -> Status:

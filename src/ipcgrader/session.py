@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import string
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,18 +18,23 @@ from typing import Any
 import pluggy
 
 from ipcgrader import sandbox
+from ipcgrader.fixtures import fixture_bytes, substitute_text
+from ipcgrader.i18n import _
 from ipcgrader.loader import LoadedExercise
 from ipcgrader.models import Exercise, Limits, Scenario
 from ipcgrader.results import (
     Diagnostic,
+    ExerciseCodeError,
     ExerciseResult,
     RunOutcome,
     RunRecord,
     Status,
     StudentError,
+    exercise_location,
 )
 from ipcgrader.scoring import (
     check_ids,
+    could_not_check,
     merge_diagnostics,
     overall_status,
     score_check,
@@ -81,18 +85,6 @@ def plan_runs(exercise: Exercise) -> list[PlannedRun]:
     ]
 
 
-def _fixture_bytes(value: str | dict[str, Any] | list[Any], params: dict[str, Any]) -> bytes:
-    if isinstance(value, str):
-        return (
-            string.Template(value)
-            .safe_substitute(
-                {k: json.dumps(v) if not isinstance(v, str) else v for k, v in params.items()}
-            )
-            .encode("utf-8")
-        )
-    return json.dumps(value, ensure_ascii=False).encode("utf-8")
-
-
 def crash_from_stderr(stderr: str, workdir: Path) -> StudentError | None:
     """The uncaught exception that ended the main process, located in the student's own
     files (those in the run's folder, not a library module that shares a name with one); a
@@ -103,13 +95,27 @@ def crash_from_stderr(stderr: str, workdir: Path) -> StudentError | None:
     last = next((e for e in reversed(escaped) if not e.child), escaped[-1])
     text = f"{last.exception}: {last.detail}" if last.detail else last.exception
     pitfall = pitfall_of(last)
+    if pitfall is None:
+        message = _("raised {exception}").format(exception=text)
+    else:
+        message = _("raised {exception}: {explanation}").format(
+            exception=text, explanation=pitfall.explanation
+        )
     return StudentError(
         kind="exception" if pitfall is None else pitfall.kind,
-        message=f"raised {text}" + ("" if pitfall is None else f": {pitfall.explanation}"),
+        message=message,
         file=last.file,
         line=last.line,
         exception=last.exception,
     )
+
+
+def driver_folder(exercise_dir: Path, driver: Path) -> Path:
+    """What of the exercise's folder a driven run may read: the driver's own folder, with
+    the helpers it imports (``drivers/``), or only the driver when it sits at the top (the
+    rest of the folder may hold a solution or hidden data)."""
+    folder = driver.parent
+    return driver if folder == exercise_dir.resolve() else folder
 
 
 class Grader:
@@ -143,17 +149,22 @@ class Grader:
         """The command and environment of one run."""
         scenario = planned.scenario
         entry = self.exercise.entry[0]
-        env: dict[str, str] = {}
+        env = {k: substitute_text(v, scenario.params) for k, v in scenario.env.items()}
+        readable: list[Path] = []
         if planned.start_method:
             env["IPCGRADER_START_METHOD"] = planned.start_method
         if scenario.driver is None:
-            argv = [sys.executable, entry, *scenario.args]
+            args = [substitute_text(a, scenario.params) for a in scenario.args]
+            argv = [sys.executable, entry, *args]
         else:
             argv = [sys.executable, str(BOOTSTRAP)]
+            driver = (self.directory / scenario.driver).resolve()
+            readable.append(driver_folder(self.directory, driver))
             env["IPCGRADER_CALL"] = json.dumps(
                 {
                     "module": Path(entry).stem,
-                    "driver": str((self.directory / scenario.driver).resolve()),
+                    "driver": str(driver),
+                    "exercise_dir": str(self.directory.resolve()),
                     "params": scenario.params,
                     "start_method": planned.start_method,
                     "status": str(meta / STUDENT_STATUS),
@@ -166,6 +177,7 @@ class Grader:
             timeout_s=self.timeout_of(scenario),
             limits=self.limits_of(scenario),
             env=env,
+            readable=readable,
         )
 
     def collected_files(self, scenario: Scenario) -> list[str]:
@@ -185,17 +197,24 @@ class Grader:
             for name, value in scenario.fixtures.items():
                 target = work / name
                 target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(_fixture_bytes(value, scenario.params))
+                target.write_bytes(fixture_bytes(value, scenario.params))
             request = self.request_for(planned, work, meta)
-            self.pm.hook.ipcgrader_configure_run(
-                exercise=self.exercise, scenario=scenario, request=request, meta_dir=meta
-            )
+            with self._exercise_code():
+                self.pm.hook.ipcgrader_configure_run(
+                    exercise=self.exercise, scenario=scenario, request=request, meta_dir=meta
+                )
             with self.options.run_gate or nullcontext():
                 outcome = sandbox.run(request, meta, warm=self.warm)
             files: dict[str, bytes | None] = {}
             for name in self.collected_files(scenario):
                 path = work / name
                 files[name] = path.read_bytes()[: 1 << 20] if path.is_file() else None
+            error = self._student_error(meta, work, outcome, driven=scenario.driver is not None)
+            exercise_error = None
+            if error is not None and error.kind == "exercise_error":
+                where = f"{error.file}:{error.line}: " if error.file and error.line else ""
+                where = where or (f"{error.file}: " if error.file else "")
+                exercise_error, error = f"{where}{error.message}", None
             record = RunRecord(
                 exercise_id=self.exercise.id,
                 scenario_id=scenario.id,
@@ -204,17 +223,30 @@ class Grader:
                 params=dict(scenario.params),
                 outcome=outcome,
                 files=files,
-                student_error=self._student_error(
-                    meta, work, outcome, driven=scenario.driver is not None
-                ),
+                student_error=error,
+                exercise_error=exercise_error,
                 timeout_s=request.timeout_s,
             )
-            self.pm.hook.ipcgrader_run_finished(
-                exercise=self.exercise, scenario=scenario, record=record, meta_dir=meta
-            )
+            if exercise_error is None:
+                with self._exercise_code():
+                    self.pm.hook.ipcgrader_run_finished(
+                        exercise=self.exercise, scenario=scenario, record=record, meta_dir=meta
+                    )
             return record
         finally:
             shutil.rmtree(root, ignore_errors=True)
+
+    @contextmanager
+    def _exercise_code(self) -> Iterator[None]:
+        """Around hook calls: a failure located in the exercise folder (its plugin.py) is
+        an :class:`ExerciseCodeError`, not the grader's bug and not the student's."""
+        try:
+            yield
+        except Exception as exc:
+            where = exercise_location(exc, self.directory)
+            if where is None:
+                raise
+            raise ExerciseCodeError(where) from exc
 
     @staticmethod
     def _student_error(
@@ -240,8 +272,10 @@ class Grader:
             # own os.fork() child that finished first) ends a driven run that way
             return StudentError(
                 kind="exited_early",
-                message="the program ended before the exercise's driver was done "
-                "(os._exit() in the main process?)",
+                message=_(
+                    "the program ended before the exercise's driver was done "
+                    "(os._exit() in the main process?)"
+                ),
             )
         return None
 
@@ -263,11 +297,21 @@ def grade(
     exercise = loaded.spec
     submission = resolve_submission(exercise, submission_path)
 
-    def finish(checks: list[Any], diagnostics: list[Any]) -> ExerciseResult:
+    def finish(
+        checks: list[Any], diagnostics: list[Any], exercise_error: str | None = None
+    ) -> ExerciseResult:
+        status = overall_status(checks, exercise.max_score)
+        error = None
+        if exercise_error is not None:
+            # the exercise failed, not the student: no verdict, exit 2
+            status = Status.error
+            error = _("exercise error: {error}").format(error=exercise_error)
         result = ExerciseResult(
             exercise=exercise.id,
             submission=str(submission_path),
-            status=overall_status(checks, exercise.max_score),
+            status=status,
+            error=error,
+            exercise_error=exercise_error,
             score=round(sum(c.score for c in checks), 6),
             max_score=exercise.max_score,
             duration_s=round(time.monotonic() - started, 4),
@@ -279,18 +323,24 @@ def grade(
 
     if submission.missing:
         names = ", ".join(submission.missing)
-        reason = f"{names} not found in the submission"
+        reason = _("not graded: {files} not found in the submission").format(files=names)
         return finish(
             unrunnable_checks(exercise, reason),
             [
-                Diagnostic(kind="missing_file", file=n, message=f"{n} is missing")
+                Diagnostic(
+                    kind="missing_file",
+                    file=n,
+                    message=_("{file} is missing").format(file=n),
+                    hint=_("Hand in {file} under this name (the exercise's file).").format(file=n),
+                )
                 for n in submission.missing
             ],
         )
     syntax = compile_errors(submission)
     if syntax:
         first = syntax[0]
-        return finish(unrunnable_checks(exercise, f"could not run: {first.message}"), syntax)
+        reason = _("not graded: {problem}").format(problem=first.message)
+        return finish(unrunnable_checks(exercise, reason), syntax)
 
     planned = plan_runs(exercise)
     workers = options.jobs or min(MAX_PARALLEL_RUNS, max(len(planned), 1))
@@ -305,17 +355,32 @@ def grade(
             if on_run is not None:
                 on_run(record)
     ids = check_ids(exercise)
-    checks = [
-        score_check(
-            ids[(scenario.id, index)],
-            scenario,
-            expectation,
-            [r for r in records if r.scenario_id == scenario.id],
-        )
-        for scenario in exercise.scenarios
-        for index, expectation in enumerate(scenario.expect)
-    ]
-    return finish(checks, merge_diagnostics(records))
+    broken = {r.scenario_id: r.exercise_error for r in records if r.exercise_error}
+    checks = []
+    for scenario in exercise.scenarios:
+        runs = [r for r in records if r.scenario_id == scenario.id]
+        for index, expectation in enumerate(scenario.expect):
+            check_id = ids[(scenario.id, index)]
+            if scenario.id in broken:
+                checks.append(could_not_check(check_id, scenario, expectation, exercise))
+                continue
+            try:
+                checks.append(
+                    score_check(
+                        check_id,
+                        scenario,
+                        expectation,
+                        runs,
+                        list(exercise.start_methods_of(scenario)),
+                    )
+                )
+            except ExerciseCodeError as exc:
+                broken[scenario.id] = str(exc)
+                checks.append(could_not_check(check_id, scenario, expectation, exercise))
+    diagnostics = merge_diagnostics([r for r in records if r.scenario_id not in broken])
+    if broken:
+        return finish(checks, diagnostics, exercise_error=next(iter(broken.values())))
+    return finish(checks, diagnostics)
 
 
 def internal_error(exercise_id: str, submission: Path, exc: BaseException) -> ExerciseResult:

@@ -60,8 +60,10 @@ def startup_key(env: dict[str, str]) -> tuple[tuple[str, str], ...]:
 
 
 def level_is_warm(level: str) -> bool:
-    """Whether runs at ``level`` can be forked from a warm interpreter on this host."""
-    return level == "basic" or (level == "namespaces" and os.geteuid() == 0)
+    """Whether runs at ``level`` can be forked from a warm interpreter on this host: at
+    ``basic``, and under a root grader at ``namespaces`` and ``bwrap`` (whose view the
+    supervisor builds as at ``namespaces``); a user namespace would have to be mapped."""
+    return level == "basic" or (level in ("namespaces", "bwrap") and os.geteuid() == 0)
 
 
 class WarmRun:
@@ -150,19 +152,35 @@ class WarmRunner:
     ) -> None:
         self.close()
 
+    def takes(self, argv: list[str], level: str) -> bool:
+        """Whether the command ``argv`` at ``level`` may be made warm (see the module)."""
+        return (
+            not self._broken
+            and level_is_warm(level)
+            and len(argv) >= 2
+            and argv[0] == sys.executable
+            and not argv[1].startswith("-")
+        )
+
+    @staticmethod
+    def level_of(level: str) -> str:
+        """The level whose supervisor configuration a warm run at ``level`` gets: at
+        ``bwrap`` the supervisor builds the view itself, as at ``namespaces``."""
+        return "namespaces" if level == "bwrap" else level
+
+    def give_up(self) -> None:
+        """Make the grading's remaining runs cold (a warm one could not be set up)."""
+        with self._lock:
+            self._broken = True
+
     def start(
         self, argv: list[str], config: dict[str, Any], level: str, log_fd: int
     ) -> WarmRun | None:
         """Fork the run ``config`` describes, at ``level``; None where it must be cold."""
         env: dict[str, str] = config["env"]
-        if not (
-            level_is_warm(level)
-            and len(argv) >= 2
-            and argv[0] == sys.executable
-            and not argv[1].startswith("-")
-        ):
+        if not self.takes(argv, level):
             return None
-        payload = marshal.dumps({"config": config, "namespaces": level == "namespaces"})
+        payload = marshal.dumps({"config": config, "namespaces": level != "basic"})
         answer_r, answer_w = os.pipe()
         try:
             with self._lock:

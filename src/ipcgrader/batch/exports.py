@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ipcgrader.batch.gradebook import Grading
+from ipcgrader.batch.html_report import report_html
+from ipcgrader.i18n import _
 from ipcgrader.reporters import junit
 from ipcgrader.reporters.json_report import result_object
 from ipcgrader.reporters.markdown import cell
@@ -81,13 +83,25 @@ def summary_markdown(gradings: Sequence[Grading], note: str = "") -> str:
     (the most common mistake first), the slowest gradings and any grader errors."""
     students = {g.student for g in gradings}
     full = sum(1 for g in gradings if g.result.status is Status.passed)
-    errors = [g for g in gradings if g.result.status is Status.error]
+    errors = [
+        g for g in gradings if g.result.status is Status.error and not g.result.exercise_error
+    ]
+    broken = [g for g in gradings if g.result.exercise_error]
     lines = [
         "## ipcgrader: batch summary",
         "",
         f"**{len(students)} students**, {len(gradings)} gradings: {full} with full marks, "
-        f"{len(gradings) - full - len(errors)} below, {len(errors)} grader errors.",
+        f"{len(gradings) - full - len(errors) - len(broken)} below, {len(errors)} grader "
+        "errors.",
     ]
+    if broken:
+        lines += [
+            "",
+            _(
+                "**{n} gradings were not made: the exercise itself failed** (not the "
+                "students; fix it and run again): {error}"
+            ).format(n=len(broken), error=broken[0].result.exercise_error),
+        ]
     if note:
         lines += ["", note]
     for exercise in exercise_ids(gradings):
@@ -168,7 +182,12 @@ def write_exports(
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)  # readers never see half a file
+    # last: it links to the feedback files written above
+    report = out / "report.html"
+    tmp = report.with_name(report.name + ".tmp")
+    tmp.write_text(report_html(gradings, out, note), encoding="utf-8")
+    tmp.replace(report)
     if step_summary is not None:
         with step_summary.open("a", encoding="utf-8") as handle:
             handle.write(summary)
-    return [*files, results]
+    return [*files, report, results]

@@ -1,14 +1,9 @@
 """Grade many submissions: every student × every exercise, in parallel, resumable.
 
-How the machine is shared. One grading of lock_ticket is 9 sandboxed runs of ~7 Python
-processes each, and a run is mostly CPU (interpreter start-up, spawn imports), with some
-waiting (dilated sleeps, a deadlocked or hanging program). So the unit that is scheduled is
-the *run*, not the submission: a FIFO :class:`RunGate` lets at most ``RUNS_PER_CORE × N``
-runs of the whole batch execute at once (``-j N`` cores, default all). Two per core keeps
-every core busy while some runs wait, and bounds oversubscription. Enough gradings are in
-flight to fill the gate; each still makes its runs in parallel, so a hanging submission
-costs about one timeout of wall time, not nine. The gate is first-come first-served, so
-gradings finish roughly in order and each is recorded as soon as it finishes.
+Where the gradings are made is an executor's business (:mod:`~ipcgrader.batch.executors`:
+threads of this process by default, or a Dask cluster); this module decides what to grade,
+keeps enough gradings in flight, and is the one writer of the gradebook: each grading is
+recorded here, once, as soon as its future completes.
 
 Timeouts are confirmed alone. Next to submissions that spin on the CPU (an infinite loop is
 six busy processes per run), a correct submission's run can be slowed past its wall
@@ -18,119 +13,24 @@ is made again one at a time, under the same conditions as a single ``ipcgrade``:
 verdict is recorded. A hostile program never changes another submission's verdict, and a
 submission that really hangs costs about two timeouts of wall time instead of nine.
 
-Stopping. On Ctrl-C (or SIGTERM, which the CLI turns into the same) the gate is closed
-(runs not yet started raise :class:`BatchStopped`), every run in progress is killed, and the
-gradings that were cut short are discarded: only gradings finished before the stop are in
-the gradebook, and the next run grades the rest.
+Stopping. On Ctrl-C (or SIGTERM, which the CLI turns into the same) the executor is stopped
+(runs not yet started raise :class:`~ipcgrader.batch.executors.BatchStopped`, every run in
+progress is killed), and the gradings that were cut short are discarded: only gradings
+finished before the stop are in the gradebook, and the next run grades the rest.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 
-from ipcgrader import sandbox
+from ipcgrader.batch.executors import Graded, GradingExecutor, LocalExecutor
 from ipcgrader.batch.gradebook import Gradebook
 from ipcgrader.batch.planning import Job
 from ipcgrader.batch.progress import BatchProgress
-from ipcgrader.results import Diagnostic, ExerciseResult, RunRecord, Status
-from ipcgrader.session import MAX_PARALLEL_RUNS, Options, grade, internal_error
-
-#: Runs of the batch made at once per core given with ``-j`` (see the module docstring).
-RUNS_PER_CORE = 2
-#: Most gradings in flight: each brings up to 9 runs (threads), so this fills any gate.
-MAX_IN_FLIGHT = 32
-
-
-class BatchStopped(Exception):
-    """Raised inside a grading when the batch is stopping; the grading is discarded."""
-
-
-class Abandoned(BatchStopped):
-    """Raised inside a grading of the parallel pass after one of its runs timed out."""
-
-
-class RunGate:
-    """A first-come first-served limit on runs made at once, shared by all gradings.
-
-    Used as a context manager around each run (``Options.run_gate``). After :meth:`stop`,
-    entering raises :class:`BatchStopped`, so gradings in progress end quickly.
-    """
-
-    def __init__(self, slots: int) -> None:
-        self.slots = max(1, slots)
-        self._free = self.slots
-        self._queue: deque[object] = deque()
-        self._cond = threading.Condition()
-        self.stopped = False
-
-    def __enter__(self) -> RunGate:
-        ticket = object()
-        with self._cond:
-            self._queue.append(ticket)
-            try:
-                while not self.stopped and (self._queue[0] is not ticket or self._free == 0):
-                    self._cond.wait()
-                if self.stopped:
-                    raise BatchStopped("the batch is stopping")
-                self._free -= 1
-            finally:
-                self._queue.remove(ticket)
-                self._cond.notify_all()  # the next in line may go now
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        with self._cond:
-            self._free += 1
-            self._cond.notify_all()
-
-    def stop(self) -> None:
-        """Refuse every run not started yet (waiting ones raise :class:`BatchStopped`)."""
-        with self._cond:
-            self.stopped = True
-            self._cond.notify_all()
-
-
-class _GradingGate:
-    """The gate as one grading sees it: in the parallel pass, once a run of this grading
-    has been inside for ``timeout_s`` (it can only have been stopped by its timeout), the
-    grading's runs not started yet raise :class:`Abandoned`."""
-
-    def __init__(self, gate: RunGate, timeout_s: float | None) -> None:
-        self.gate = gate
-        self.timeout_s = timeout_s
-        self.timed_out = False
-        self._started = threading.local()  # the runs of one grading overlap
-
-    def __enter__(self) -> _GradingGate:
-        if self.timed_out:
-            raise Abandoned("a run of this grading timed out")
-        self.gate.__enter__()
-        self._started.at = time.monotonic()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.gate.__exit__(*exc_info)
-        elapsed = time.monotonic() - self._started.at
-        if self.timeout_s is not None and elapsed >= self.timeout_s:
-            self.timed_out = True
-
-
-@dataclass(frozen=True)
-class Graded:
-    """A finished grading of the batch."""
-
-    result: ExerciseResult
-    #: False when a stop cut the grading short: it must not be recorded
-    valid: bool
-    #: seconds the submission's own runs took, summed (its cost, without queueing)
-    run_time_s: float = 0.0
-    #: a run hit its wall timeout in the parallel pass: grade it again alone
-    timed_out: bool = False
+from ipcgrader.results import ExerciseResult, Status
 
 
 @dataclass
@@ -148,77 +48,39 @@ class BatchReport:
     results: list[ExerciseResult] = field(default_factory=list)
 
 
-def _grade_job(job: Job, gate: RunGate, alone: bool) -> Graded:
-    """Grade one job; never raises. Unless ``alone``, give up on the first timeout."""
-    setup = job.exercise
-    spec = setup.loaded.spec
-    shortest = min(
-        (setup.options.timeout or s.timeout or spec.timeout for s in spec.scenarios),
-        default=None,
-    )
-    mine = _GradingGate(gate, None if alone else shortest)
-    options = Options(
-        jobs=setup.options.jobs,
-        timeout=setup.options.timeout,
-        limits=setup.options.limits,
-        run_gate=mine,
-    )
-    runs: list[RunRecord] = []
-    unfinished = internal_error(setup.id, job.folder, RuntimeError("not finished"))
-    try:
-        result = grade(setup.loaded, job.folder, setup.pm, options, on_run=runs.append)
-    except Abandoned:
-        return Graded(unfinished, valid=not gate.stopped, timed_out=True)
-    except BatchStopped:
-        return Graded(unfinished, valid=False)
-    except Exception as exc:  # a grader bug sinks this grading only, never the batch
-        result = internal_error(setup.id, job.folder, exc)
-    # checked after grade() returned: a run killed by a stop happens only after stop()
-    valid = not gate.stopped
-    diagnostics = list(result.diagnostics)
-    if job.problem:
-        diagnostics.insert(0, Diagnostic(kind="bad_archive", message=job.problem))
-    result = result.model_copy(update={"submission": job.display, "diagnostics": diagnostics})
-    run_time = round(sum(r.outcome.duration_s for r in runs), 4)
-    timed_out = not alone and (mine.timed_out or any(r.outcome.timed_out for r in runs))
-    return Graded(result, valid, run_time, timed_out)
-
-
 def _pump(
+    executor: GradingExecutor,
     jobs: Iterable[Job],
-    gate: RunGate,
-    in_flight: int,
     done: Callable[[Job, Graded], None],
     alone: bool = False,
 ) -> None:
-    """Grade ``jobs`` with ``in_flight`` gradings at once, calling ``done`` in this thread
-    as each finishes. On Ctrl-C: stop the gate, kill every run, hand over the gradings that
-    had finished, then re-raise."""
+    """Grade ``jobs`` with ``executor.in_flight`` gradings at once, calling ``done`` in this
+    thread as each finishes. On Ctrl-C: stop the executor, hand over the gradings that had
+    finished, then re-raise. The executor is closed either way."""
     queue = iter(jobs)
     pending: dict[Future[Graded], Job] = {}
-    with ThreadPoolExecutor(in_flight, thread_name_prefix="ipcgrade-batch") as pool:
-        try:
-            while True:
-                while len(pending) < in_flight and (job := next(queue, None)) is not None:
-                    pending[pool.submit(_grade_job, job, gate, alone)] = job
-                if not pending:
-                    return
-                # a short wait keeps the main thread responsive to Ctrl-C
-                finished, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+    try:
+        while True:
+            while len(pending) < executor.in_flight and (job := next(queue, None)) is not None:
+                pending[executor.submit(job, alone)] = job
+            if not pending:
+                return
+            # a short wait keeps the main thread responsive to Ctrl-C
+            finished, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            for future in finished:
+                done(pending.pop(future), future.result())
+    except KeyboardInterrupt:
+        while pending:
+            try:
+                executor.stop()
+                finished, _ = wait(pending, timeout=0.05)
                 for future in finished:
                     done(pending.pop(future), future.result())
-        except KeyboardInterrupt:
-            gate.stop()
-            while pending:
-                try:
-                    # a run may start between two kills: kill until every grading returned
-                    sandbox.kill_active_runs()
-                    finished, _ = wait(pending, timeout=0.05)
-                    for future in finished:
-                        done(pending.pop(future), future.result())
-                except KeyboardInterrupt:  # a second Ctrl-C must not leave processes behind
-                    continue
-            raise
+            except KeyboardInterrupt:  # a second Ctrl-C must not leave processes behind
+                continue
+        raise
+    finally:
+        executor.close()
 
 
 def run_batch(
@@ -228,9 +90,11 @@ def run_batch(
     *,
     cores: int,
     force: bool = False,
+    executor: GradingExecutor | None = None,
 ) -> BatchReport:
     """Grade ``jobs`` not already current in ``gradebook`` (all with ``force``), recording
-    each result as it finishes. Ctrl-C stops cleanly and returns a report with
+    each result as it finishes; by ``executor``, or by threads of this process using
+    ``cores`` cores. Ctrl-C stops cleanly and returns a report with
     ``interrupted`` set; nothing of the batch is left running either way."""
     started = time.monotonic()
     report = BatchReport(total=len(jobs))
@@ -263,14 +127,13 @@ def run_batch(
         report.confirmed += graded.valid
         keep(job, graded)
 
-    slots = RUNS_PER_CORE * max(1, cores)
+    executor = executor or LocalExecutor.for_cores(cores)
     try:
-        _pump(todo, RunGate(slots), min(slots, MAX_IN_FLIGHT), keep)
+        _pump(executor, todo, keep)
         if confirm:
             progress.note(f"ipcgrade batch: {len(confirm)} gradings hit a timeout; grading them "
                           "again one at a time to confirm")  # fmt: skip
-            # alone, with every run at once: the conditions of a single `ipcgrade`
-            _pump(list(confirm), RunGate(MAX_PARALLEL_RUNS), 1, confirmed, alone=True)
+            _pump(executor.confirming(), list(confirm), confirmed, alone=True)
     except KeyboardInterrupt:
         report.interrupted = True
         progress.note("ipcgrade batch: stopped; finished gradings are kept")

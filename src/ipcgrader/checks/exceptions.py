@@ -13,6 +13,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from ipcgrader import hookimpl
+from ipcgrader.i18n import N_
 from ipcgrader.models import Expectation
 from ipcgrader.plugins import KindRegistry
 from ipcgrader.results import Diagnostic, RunRecord, Verdict
@@ -32,7 +33,7 @@ class NoException(Expectation):
     files: list[str] | None = Field(
         None, description="the student's files, to locate the line; default: any non-library"
     )
-    default_name: ClassVar[str] = "no exception escapes"
+    default_name: ClassVar[str] = N_("no exception escapes")
     needs_complete_run: ClassVar[bool] = False  # a crash is exactly what it reports
 
     def evaluate(self, run: RunRecord) -> Verdict:

@@ -6,19 +6,20 @@ reported once.
 
 from __future__ import annotations
 
+from ipcgrader.i18n import N_, _
 from ipcgrader.results import Diagnostic
 from ipcgrader.trace import Access, AtomicityViolation, ProcessInfo, Race, Trace, unused_locks
 from ipcgrader.trace.analyses import accesses, protects, read_modify_writes
 
-DEFAULT_CONSEQUENCE = "one process can overwrite another's update (a lost update)"
-_SHARED_LOCK_HINT = (
+DEFAULT_CONSEQUENCE = N_("one process can overwrite another's update (a lost update)")
+_SHARED_LOCK_HINT = N_(
     "Create one multiprocessing.Lock in the main program, pass it to every process, and "
     "hold it from the read until the write is done: one `with lock:` around both."
 )
 
 
 def _at(line: int | None) -> str:
-    return f"line {line}" if line else "a line outside your files"
+    return _("line {line}").format(line=line) if line else _("a line outside your files")
 
 
 def _pair(trace: Trace, file: str, access: Access) -> tuple[Access | None, Access | None]:
@@ -33,16 +34,20 @@ def _pair(trace: Trace, file: str, access: Access) -> tuple[Access | None, Acces
 def _created(trace: Trace, tag: str) -> str:
     info = trace.lock(tag)
     if info.created is not None and info.created.line:
-        return f" (created at line {info.created.line})"
+        return _(" (created at line {line})").format(line=info.created.line)
     return ""
 
 
 def _lines(file: str, read: Access | None, write: Access | None) -> str:
     if read is not None and write is not None:
-        return f"{file} is read at {_at(read.line)} and written at {_at(write.line)}"
-    only = read or write
-    verb = "read" if only is read else "written"
-    return f"{file} is {verb} at {_at(only.line if only else None)}"
+        return _("{file} is read at {read} and written at {write}").format(
+            file=file, read=_at(read.line), write=_at(write.line)
+        )
+    if read is not None:
+        return _("{file} is read at {read}").format(file=file, read=_at(read.line))
+    return _("{file} is written at {write}").format(
+        file=file, write=_at(write.line if write else None)
+    )
 
 
 def race(trace: Trace, file: str, races: list[Race], consequence: str | None) -> list[Diagnostic]:
@@ -57,7 +62,7 @@ def race(trace: Trace, file: str, races: list[Race], consequence: str | None) ->
         else b
     )
     read, write = _pair(trace, file, focus)
-    what = consequence or DEFAULT_CONSEQUENCE
+    what = consequence or _(DEFAULT_CONSEQUENCE)
     held = [*(read.held if read else {}), *(write.held if write else {})]
     locks = [t for t in held if protects(trace, t)]
     where = (write or read or focus).event
@@ -69,12 +74,20 @@ def race(trace: Trace, file: str, races: list[Race], consequence: str | None) ->
                 kind="thread_lock",
                 file=where.file,
                 line=where.line,
-                message=f"{_lines(file, read, write)} holding a {trace.lock(tag).kind}"
-                f"{_created(trace, tag)}. A threading lock only keeps out other threads of "
-                "the same process: every process has its own copy, so it does not stop "
-                f"another process; {what}.",
-                hint="Use multiprocessing.Lock (from multiprocessing import Lock) and pass "
-                "the same lock to every process.",
+                message=_(
+                    "{lines} holding a {kind}{created}. A threading lock only keeps out other "
+                    "threads of the same process: every process has its own copy, so it does "
+                    "not stop another process; {consequence}."
+                ).format(
+                    lines=_lines(file, read, write),
+                    kind=trace.lock(tag).kind,
+                    created=_created(trace, tag),
+                    consequence=what,
+                ),
+                hint=_(
+                    "Use multiprocessing.Lock (from multiprocessing import Lock) and pass "
+                    "the same lock to every process."
+                ),
             )
         ]
     semaphores = [t for t in held if t.startswith("S")]
@@ -85,40 +98,54 @@ def race(trace: Trace, file: str, races: list[Race], consequence: str | None) ->
                 kind="race",
                 file=where.file,
                 line=where.line,
-                message=f"{_lines(file, read, write)} holding a Semaphore({value}), which "
-                f"lets {value} processes in at once; {what}.",
-                hint="A semaphore guards a read-modify-write only with a value of 1: use a Lock.",
+                message=_(
+                    "{lines} holding a Semaphore({value}), which lets {value} processes in at "
+                    "once; {consequence}."
+                ).format(lines=_lines(file, read, write), value=value, consequence=what),
+                hint=_(
+                    "A semaphore guards a read-modify-write only with a value of 1: use a Lock."
+                ),
             )
         ]
     read_locks = [t for t in (read.held if read else {}) if protects(trace, t)]
     write_locks = [t for t in (write.held if write else {}) if protects(trace, t)]
     if not read_locks and not write_locks:
-        message = (
-            f"{_lines(file, read, write)} while no lock is held, so other processes can do "
-            f"the same in between; {what}."
-        )
+        message = _(
+            "{lines} while no lock is held, so other processes can do the same in between; "
+            "{consequence}."
+        ).format(lines=_lines(file, read, write), consequence=what)
     elif read is not None and not read_locks:
-        message = (
-            f"{file} is read at {_at(read.line)} with no lock held and only written under "
-            f"the lock (at {_at(write.line if write else None)}): two processes can both "
-            f"read the same value before either writes it back; {what}."
+        message = _(
+            "{file} is read at {read} with no lock held and only written under the lock "
+            "(at {write}): two processes can both read the same value before either writes "
+            "it back; {consequence}."
+        ).format(
+            file=file,
+            read=_at(read.line),
+            write=_at(write.line if write else None),
+            consequence=what,
         )
     else:
         tag = (write_locks or read_locks)[0]
         info = trace.lock(tag)
         if info.created is not None and info.created.pid == focus.pid:
-            message = (
-                f"{_lines(file, read, write)} holding a lock that each process creates for "
-                f"itself{_created(trace, tag)}: no process ever waits for another's lock; "
-                f"{what}."
+            message = _(
+                "{lines} holding a lock that each process creates for itself{created}: no "
+                "process ever waits for another's lock; {consequence}."
+            ).format(
+                lines=_lines(file, read, write), created=_created(trace, tag), consequence=what
             )
         else:
-            message = (
-                f"{_lines(file, read, write)} by processes that hold no lock in common; {what}."
+            message = _("{lines} by processes that hold no lock in common; {consequence}.").format(
+                lines=_lines(file, read, write), consequence=what
             )
     return [
         Diagnostic(
-            kind="race", file=where.file, line=where.line, message=message, hint=_SHARED_LOCK_HINT
+            kind="race",
+            file=where.file,
+            line=where.line,
+            message=message,
+            hint=_(_SHARED_LOCK_HINT),
         )
     ]
 
@@ -129,12 +156,12 @@ def unused_locks_found(trace: Trace) -> list[Diagnostic]:
     for info in unused_locks(trace):
         created = info.created
         if created is not None and created.line:
-            message = (
-                f"a {info.kind} is created at line {created.line} but never acquired: a lock "
-                "protects nothing until a process holds it"
-            )
+            message = _(
+                "the {kind} created here is never acquired: a lock protects nothing until a "
+                "process holds it"
+            ).format(kind=info.kind)
         else:
-            message = (
+            message = _(
                 "your code is given a lock but never acquires it: a lock protects nothing "
                 "until a process holds it"
             )
@@ -144,7 +171,7 @@ def unused_locks_found(trace: Trace) -> list[Diagnostic]:
                 file=created.file if created is not None else None,
                 line=created.line if created is not None else None,
                 message=message,
-                hint="Use it: `with lock:` around the code that reads and writes the file.",
+                hint=_("Use it: `with lock:` around the code that reads and writes the file."),
             )
         )
     return found
@@ -154,34 +181,31 @@ def atomicity(
     trace: Trace, file: str, violation: AtomicityViolation, consequence: str | None
 ) -> list[Diagnostic]:
     """Explain why a read and the write after it are not one step."""
-    what = consequence or DEFAULT_CONSEQUENCE
+    what = consequence or _(DEFAULT_CONSEQUENCE)
     read, write = violation.read, violation.write
-    threading_locks = [t for t in read.held if not trace.lock(t).process_shared]
-    if violation.reason == "read_unlocked" and threading_locks:
+    if violation.reason == "read_unlocked":
+        # the same mistake no_race finds: said in the same words at the same place, so the
+        # report shows it once, for both checks
         return race(trace, file, [Race(read, write)], consequence)
     lines = _lines(file, read, write)
-    hint = "Keep the lock from the read until the write is done: one `with lock:` around both."
-    if violation.reason == "read_unlocked":
-        message = (
-            f"{file} is read at {_at(read.line)} without holding a process lock, so the read "
-            f"and the write at {_at(write.line)} are not one step: another process can read "
-            f"the same value in between; {what}."
-        )
-    elif violation.reason == "released" and violation.lock is not None:
+    hint = _("Keep the lock from the read until the write is done: one `with lock:` around both.")
+    if violation.reason == "released" and violation.lock is not None:
         first = read.held[violation.lock].since.line
         again = write.held[violation.lock].since.line
-        message = (
-            f"{lines}, both holding the lock, but the lock taken at {_at(first)} is released "
-            f"before the write and taken again at {_at(again)}: another process can read the "
-            f"same value in between; {what}."
-        )
+        message = _(
+            "{lines}, both holding the lock, but the lock taken at {first} is released before "
+            "the write and taken again at {again}: another process can read the same value in "
+            "between; {consequence}."
+        ).format(lines=lines, first=_at(first), again=_at(again), consequence=what)
     elif violation.reason == "write_unlocked":
-        message = (
-            f"{file} is read at {_at(read.line)} holding the lock but written at "
-            f"{_at(write.line)} after it was released; {what}."
-        )
+        message = _(
+            "{file} is read at {read} holding the lock but written at {write} after it was "
+            "released; {consequence}."
+        ).format(file=file, read=_at(read.line), write=_at(write.line), consequence=what)
     else:
-        message = f"{lines} under two different locks, so neither keeps others out; {what}."
+        message = _(
+            "{lines} under two different locks, so neither keeps others out; {consequence}."
+        ).format(lines=lines, consequence=what)
     return [
         Diagnostic(
             kind="atomicity", file=read.event.file, line=read.line, message=message, hint=hint
@@ -194,16 +218,22 @@ def serialised(trace: Trace, workers: list[ProcessInfo]) -> list[Diagnostic]:
     first, second = workers[0], workers[1]
     join = next((e for e in first.joined if e.line), None)
     start = second.start if second.start is not None and second.start.line else None
-    where = f" (join at line {join.line}, start at line {start.line})" if join and start else ""
+    where = (
+        _(" (join at line {join}, start at line {start})").format(join=join.line, start=start.line)
+        if join and start
+        else ""
+    )
     anchor = start or join
     return [
         Diagnostic(
             kind="serialised",
             file=anchor.file if anchor is not None else None,
             line=anchor.line if anchor is not None else None,
-            message="the worker processes run one after another: each one is joined before "
-            f"the next is started{where}, so they never run at the same time",
-            hint="Start every process first, then join them all in a second loop.",
+            message=_(
+                "the worker processes run one after another: each one is joined before the "
+                "next is started{where}, so they never run at the same time"
+            ).format(where=where),
+            hint=_("Start every process first, then join them all in a second loop."),
         )
     ]
 
@@ -220,17 +250,22 @@ def crashes(crashed: list[ProcessInfo]) -> list[Diagnostic]:
                 if exc.get("message")
                 else exc.get("type")
             )
-            at = f" at line {exc['line']}" if exc.get("line") else ""
-            message = (
-                f"a child process raised {detail}{at} and died; the main program's exit status "
-                "does not show this"
-            )
+            if exc.get("line"):
+                message = _(
+                    "a child process raised {exception} at line {line} and died; the main "
+                    "program's exit status does not show this"
+                ).format(exception=detail, line=exc["line"])
+            else:
+                message = _(
+                    "a child process raised {exception} and died; the main program's exit "
+                    "status does not show this"
+                ).format(exception=detail)
             file, line = exc.get("file"), exc.get("line")
         elif code is not None and code < 0:
-            message = f"a child process was killed by signal {-code}"
+            message = _("a child process was killed by signal {signal}").format(signal=-code)
             file = line = None
         else:
-            message = f"a child process exited with status {code}"
+            message = _("a child process exited with status {status}").format(status=code)
             file = line = None
         found.append(
             Diagnostic(
@@ -238,8 +273,10 @@ def crashes(crashed: list[ProcessInfo]) -> list[Diagnostic]:
                 file=file if isinstance(file, str) else None,
                 line=line if isinstance(line, int) else None,
                 message=message,
-                hint="Run the function a child runs once in the main process to see its "
-                "traceback; an exception in a child ends only that child.",
+                hint=_(
+                    "Run the function a child runs once in the main process to see its "
+                    "traceback; an exception in a child ends only that child."
+                ),
             )
         )
     return found

@@ -20,6 +20,7 @@ from pydantic import Field, field_validator
 
 from ipcgrader import hookimpl
 from ipcgrader.checks.trace_checks import TraceExpectation
+from ipcgrader.i18n import N_, _
 from ipcgrader.plugins import KindRegistry
 from ipcgrader.results import Diagnostic, RunRecord, Verdict
 from ipcgrader.trace import Event, ProcessInfo, Trace
@@ -171,7 +172,7 @@ class LockedSections(TraceExpectation):
     kind: Literal["locked_sections"]
     start: str = Field(description="regex of a section's first line")
     end: str = Field(description="regex of a section's last line")
-    default_name: ClassVar[str] = "each section is printed under one shared lock"
+    default_name: ClassVar[str] = N_("each section is printed under one shared lock")
 
     @field_validator("start", "end")
     @classmethod
@@ -218,7 +219,7 @@ class PipeEnds(TraceExpectation):
     own end. The multiprocessing docs warn that data may be corrupted otherwise."""
 
     kind: Literal["pipe_ends"]
-    default_name: ClassVar[str] = "each process uses its own end of the pipe"
+    default_name: ClassVar[str] = N_("each process uses its own end of the pipe")
 
     def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
         """Fail when two processes call send() or recv() on the same end of one pipe."""
@@ -227,6 +228,11 @@ class PipeEnds(TraceExpectation):
             if event.kind in ("send", "recv") and event.obj is not None:
                 key = (event.obj, int(event.get("end", -1)))
                 users.setdefault(key, {}).setdefault(event.pid, event)
+        if not users:
+            return Verdict(
+                False,
+                _("no process sent or received anything on a pipe, so there was nothing to judge"),
+            )
         for (tag, _end), by_pid in sorted(users.items()):
             if len(by_pid) < 2:
                 continue

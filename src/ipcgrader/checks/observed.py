@@ -24,6 +24,7 @@ from pydantic import Field, model_validator
 
 from ipcgrader import hookimpl
 from ipcgrader.expr import ExpressionError, evaluate, resolve
+from ipcgrader.i18n import N_
 from ipcgrader.models import Expectation, Strict
 from ipcgrader.plugins import KindRegistry
 from ipcgrader.results import RunRecord, Verdict
@@ -115,8 +116,24 @@ class JsonValue(Expectation):
         description="judge the observations even when the run hung or crashed (drivers "
         "that write as they go leave what they saw before it stopped)",
     )
-    default_name: ClassVar[str] = "observed value"
+    default_name: ClassVar[str] = N_("observed value")
     needs_complete_run: ClassVar[bool] = False  # decided in evaluate, see judge_incomplete
+    open_names: ClassVar[bool] = True  # the observations' keys are known only after a run
+
+    def expressions(self) -> list[tuple[str, str]]:
+        """``value``, ``expected``, ``tolerance`` and every ``explain[].when``."""
+        found = [("value", self.value)]
+        if not self.literal:
+            if isinstance(self.expected, list) and self.compare == "between":
+                found += [
+                    (f"expected[{i}]", v) for i, v in enumerate(self.expected) if isinstance(v, str)
+                ]
+            elif isinstance(self.expected, str):
+                found.append(("expected", self.expected))
+        if isinstance(self.tolerance, str):
+            found.append(("tolerance", self.tolerance))
+        found += [(f"explain[{i}].when", e.when) for i, e in enumerate(self.explain)]
+        return found
 
     @model_validator(mode="after")
     def _between_pair(self) -> JsonValue:
@@ -153,7 +170,7 @@ class JsonValue(Expectation):
             if problem is not None:
                 return Verdict(False, f"the program {problem}")
             return Verdict(None, f"the driver left no JSON object in {self.file}")
-        names = {**run.params, **observed}
+        names = {**run.names(), **observed}
         try:
             expected = self._expected(names)
             tolerance = float(resolve(self.tolerance, names))

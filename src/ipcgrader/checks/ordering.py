@@ -25,6 +25,7 @@ from pydantic import Field, field_validator, model_validator
 from ipcgrader import hookimpl
 from ipcgrader.checks.ipc_trace import could_interleave
 from ipcgrader.expr import ExpressionError, resolve
+from ipcgrader.i18n import N_
 from ipcgrader.models import Expectation
 from ipcgrader.plugins import KindRegistry
 from ipcgrader.results import Diagnostic, RunRecord, Verdict
@@ -144,7 +145,7 @@ class LineOrder(Expectation):
     after: str | None = Field(None, description="regex of the lines that must come later")
     sequence: list[str] | None = Field(None, description="regexes, in their required order")
     stream: Stream = "stdout"
-    default_name: ClassVar[str] = "output order"
+    default_name: ClassVar[str] = N_("output order")
 
     @field_validator("before", "after")
     @classmethod
@@ -245,7 +246,11 @@ class NoInterleave(Expectation):
         None, description="how many sections there must be (a number or an expression)"
     )
     stream: Stream = "stdout"
-    default_name: ClassVar[str] = "sections do not interleave"
+    default_name: ClassVar[str] = N_("sections do not interleave")
+
+    def expressions(self) -> list[tuple[str, str]]:
+        """``sections``, when it is an expression."""
+        return [("sections", self.sections)] if isinstance(self.sections, str) else []
 
     @field_validator("start", "end")
     @classmethod
@@ -258,7 +263,7 @@ class NoInterleave(Expectation):
     def evaluate(self, run: RunRecord) -> Verdict:
         """Walk the start and end marks in stream order; at most one section is open."""
         try:
-            wanted = None if self.sections is None else resolve(self.sections, run.params)
+            wanted = None if self.sections is None else resolve(self.sections, run.names())
         except ExpressionError as exc:
             return Verdict(None, f"bad sections value in the exercise: {exc}")
         regexes = [re.compile(self.start), re.compile(self.end)]
@@ -324,7 +329,11 @@ class MatchCount(Expectation):
     expected: int | str = Field(description="a number or an expression of the parameters")
     compare: Literal["eq", "ge", "le"] = "eq"
     stream: Stream = "stdout"
-    default_name: ClassVar[str] = "output count"
+    default_name: ClassVar[str] = N_("output count")
+
+    def expressions(self) -> list[tuple[str, str]]:
+        """``expected``, when it is an expression."""
+        return [("expected", self.expected)] if isinstance(self.expected, str) else []
 
     @field_validator("pattern")
     @classmethod
@@ -334,7 +343,7 @@ class MatchCount(Expectation):
     def evaluate(self, run: RunRecord) -> Verdict:
         """Count the matches and compare."""
         try:
-            expected = resolve(self.expected, run.params)
+            expected = resolve(self.expected, run.names())
         except ExpressionError as exc:
             return Verdict(None, f"bad expected value in the exercise: {exc}")
         count = len(find_marks(output_lines(run, self.stream), [re.compile(self.pattern)]))

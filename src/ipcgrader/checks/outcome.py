@@ -10,16 +10,80 @@ import json
 import re
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from ipcgrader import hookimpl
+from ipcgrader.checks.observed import compare
 from ipcgrader.expr import ExpressionError, resolve
+from ipcgrader.i18n import N_, _, join, ngettext
 from ipcgrader.models import Expectation
 from ipcgrader.plugins import KindRegistry
-from ipcgrader.results import RunRecord, Verdict, signal_name
+from ipcgrader.results import RunRecord, Verdict, printable, signal_name
 
 Comparison = Literal["eq", "ge", "le"]
-_WORDS = {"eq": "exactly", "ge": "at least", "le": "at most"}
+#: How many lines of output and of a file a failed check shows (head and tail).
+SHOWN_HEAD, SHOWN_TAIL = 6, 3
+_COMPARE_WORDS = {
+    "ne": N_("anything but"),
+    "lt": N_("less than"),
+    "le": N_("at most"),
+    "gt": N_("more than"),
+    "ge": N_("at least"),
+}
+
+
+def value_text(value: Any) -> str:
+    """A value from a file as the student wrote it (JSON, CJK kept), not as Python shows it."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _excerpt(lines: list[str]) -> list[str]:
+    """Head and tail of ``lines`` (each cut to a screen line), the middle counted."""
+    if len(lines) > SHOWN_HEAD + SHOWN_TAIL + 1:
+        skipped = len(lines) - SHOWN_HEAD - SHOWN_TAIL
+        middle = ngettext("… {n} more line …", "… {n} more lines …", skipped).format(n=skipped)
+        return [
+            *_indented(lines[:SHOWN_HEAD]),
+            join(["    ", middle], ""),
+            *_indented(lines[-SHOWN_TAIL:]),
+        ]
+    return _indented(lines)
+
+
+def _indented(lines: list[str]) -> list[str]:
+    return ["    " + printable(line, limit=120) for line in lines]
+
+
+def shown_output(lines: list[str], stream: str = "stdout") -> str:
+    """What the program printed, for a failed output check: head and tail, capped."""
+    if not lines:
+        if stream == "stderr":
+            return _("The program wrote nothing to stderr.")
+        return _("The program printed nothing.")
+    if stream == "stderr":
+        said = ngettext(
+            "The program wrote {n} line to stderr:",
+            "The program wrote {n} lines to stderr:",
+            len(lines),
+        )
+    else:
+        said = ngettext(
+            "The program printed {n} line:", "The program printed {n} lines:", len(lines)
+        )
+    return join([said.format(n=len(lines)), *_excerpt(lines)])
+
+
+def shown_file(name: str, data: bytes) -> str:
+    """A file's final content, for a failed final-state check: head and tail, capped."""
+    text = data.decode("utf-8-sig", errors="replace")
+    if not text.strip():
+        return _("{file} is empty at the end.").format(file=name)
+    return join([_("{file} at the end:").format(file=name), *_excerpt(text.splitlines())])
 
 
 def _compare(actual: float, op: Comparison, expected: float) -> bool:
@@ -35,18 +99,25 @@ class ExitCode(Expectation):
 
     kind: Literal["exit_code"]
     expected: int = 0
-    default_name: ClassVar[str] = "program exits cleanly"
+    default_name: ClassVar[str] = N_("program exits cleanly")
     needs_complete_run: ClassVar[bool] = False
 
     def evaluate(self, run: RunRecord) -> Verdict:
         """Pass when the run ended by itself with ``expected`` as its status."""
         outcome = run.outcome
         if run.student_error is not None or outcome.stopped is not None:
-            return Verdict(False, run.problem() or "did not finish")
+            return Verdict(False, run.problem() or _("did not finish"))
         if outcome.signal is not None:
-            return Verdict(False, f"was killed by {signal_name(outcome.signal)}")
+            return Verdict(
+                False, _("was killed by {signal}").format(signal=signal_name(outcome.signal))
+            )
         if outcome.returncode != self.expected:
-            return Verdict(False, f"exit status {outcome.returncode}, expected {self.expected}")
+            return Verdict(
+                False,
+                _("the program exited with status {status}, expected {expected}").format(
+                    status=outcome.returncode, expected=self.expected
+                ),
+            )
         return Verdict(True)
 
 
@@ -54,15 +125,20 @@ class Finishes(Expectation):
     """The run ends by itself within its timeout (no deadlock, no endless loop)."""
 
     kind: Literal["finishes"]
-    default_name: ClassVar[str] = "finishes in time"
+    default_name: ClassVar[str] = N_("finishes in time")
     needs_complete_run: ClassVar[bool] = False
 
     def evaluate(self, run: RunRecord) -> Verdict:
         """Fail only when the run had to be stopped."""
         if run.outcome.stopped == "timeout":
-            return Verdict(False, f"still running after {run.timeout_s:g} s: stopped")
+            return Verdict(
+                False,
+                _("still running after {seconds:g} s, so it was stopped").format(
+                    seconds=run.timeout_s
+                ),
+            )
         if run.outcome.stopped is not None:
-            return Verdict(False, run.problem() or "was stopped")
+            return Verdict(False, run.problem() or _("was stopped"))
         return Verdict(True)
 
 
@@ -74,7 +150,11 @@ class OutputCount(Expectation):
     expected: int | str = Field(description="a number or an expression of the parameters")
     compare: Comparison = "eq"
     stream: Literal["stdout", "stderr"] = "stdout"
-    default_name: ClassVar[str] = "output lines"
+    default_name: ClassVar[str] = N_("output lines")
+
+    def expressions(self) -> list[tuple[str, str]]:
+        """``expected``, when it is an expression."""
+        return [("expected", self.expected)] if isinstance(self.expected, str) else []
 
     @field_validator("pattern")
     @classmethod
@@ -88,19 +168,33 @@ class OutputCount(Expectation):
     def evaluate(self, run: RunRecord) -> Verdict:
         """Count matching lines and compare."""
         try:
-            expected = resolve(self.expected, run.params)
+            expected = resolve(self.expected, run.names())
         except ExpressionError as exc:
-            return Verdict(None, f"bad expected value in the exercise: {exc}")
+            return Verdict(None, _("bad expected value in the exercise: {error}").format(error=exc))
         text = run.outcome.stdout if self.stream == "stdout" else run.outcome.stderr
         regex = re.compile(self.pattern)
-        count = sum(1 for line in text.splitlines() if regex.search(line))
+        lines = text.splitlines()
+        count = sum(1 for line in lines if regex.search(line))
         if _compare(count, self.compare, expected):
             return Verdict(True)
-        return Verdict(
-            False,
-            f"expected {_WORDS[self.compare]} {expected} line(s) matching {self.pattern!r}, "
-            f"got {count}",
-        )
+        wanted = {
+            "eq": ngettext(
+                "expected exactly {expected} line with “{pattern}”, found {count}",
+                "expected exactly {expected} lines with “{pattern}”, found {count}",
+                int(expected),
+            ),
+            "ge": ngettext(
+                "expected at least {expected} line with “{pattern}”, found {count}",
+                "expected at least {expected} lines with “{pattern}”, found {count}",
+                int(expected),
+            ),
+            "le": ngettext(
+                "expected at most {expected} line with “{pattern}”, found {count}",
+                "expected at most {expected} lines with “{pattern}”, found {count}",
+                int(expected),
+            ),
+        }[self.compare].format(expected=expected, pattern=self.pattern, count=count)
+        return Verdict(False, join([wanted, shown_output(lines, self.stream)]))
 
 
 def _dig(value: Any, path: str | None) -> Any:
@@ -115,32 +209,105 @@ class FinalJson(Expectation):
     kind: Literal["final_json"]
     file: str
     path: str | None = Field(None, description="dotted path into the JSON, e.g. 'count'")
-    expected: Any = Field(description="the value; a string is an expression of the parameters")
+    expected: Any = Field(
+        description="the value; a string is an expression of the parameters and run facts; "
+        "[low, high] with compare = 'between'"
+    )
+    compare: Literal["eq", "ne", "lt", "le", "gt", "ge", "between"] = Field(
+        "eq", description="how the file's value compares to expected"
+    )
     literal: bool = Field(False, description="take a string `expected` as a plain string")
-    default_name: ClassVar[str] = "final file content"
+    default_name: ClassVar[str] = N_("final file content")
+
+    @model_validator(mode="after")
+    def _between_pair(self) -> FinalJson:
+        if self.compare == "between" and not (
+            isinstance(self.expected, list) and len(self.expected) == 2
+        ):
+            raise ValueError("compare = 'between' needs expected = [low, high]")
+        return self
+
+    def expressions(self) -> list[tuple[str, str]]:
+        """``expected`` (or the bounds of a range), when they are expressions."""
+        if self.literal:
+            return []
+        if isinstance(self.expected, list) and self.compare == "between":
+            return [
+                (f"expected[{i}]", v) for i, v in enumerate(self.expected) if isinstance(v, str)
+            ]
+        return [("expected", self.expected)] if isinstance(self.expected, str) else []
 
     def evaluate(self, run: RunRecord) -> Verdict:
         """Parse the collected file and compare."""
         try:
-            expected = self.expected if self.literal else resolve(self.expected, run.params)
+            if self.literal:
+                expected = self.expected
+            elif self.compare == "between":
+                expected = [resolve(bound, run.names()) for bound in self.expected]
+            else:
+                expected = resolve(self.expected, run.names())
         except ExpressionError as exc:
-            return Verdict(None, f"bad expected value in the exercise: {exc}")
+            return Verdict(None, _("bad expected value in the exercise: {error}").format(error=exc))
         data = run.files.get(self.file)
         if data is None:
-            return Verdict(False, f"{self.file} does not exist at the end of the run")
+            return Verdict(
+                False, _("{file} does not exist at the end of the run").format(file=self.file)
+            )
         try:
-            content = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            shown = data[:80].decode("utf-8", errors="replace")
-            return Verdict(False, f"{self.file} is not valid JSON at the end ({exc}): {shown!r}")
+            content = json.loads(data.decode("utf-8-sig"))
+        except (UnicodeDecodeError, ValueError):
+            return Verdict(
+                False,
+                join(
+                    [
+                        _("{file} is not valid JSON at the end of the run").format(file=self.file),
+                        shown_file(self.file, data),
+                    ]
+                ),
+            )
         try:
             actual = _dig(content, self.path)
         except (KeyError, IndexError, TypeError):
-            return Verdict(False, f"{self.file} has no {self.path!r}: {content!r}")
-        if actual == expected:
+            return Verdict(
+                False,
+                join(
+                    [
+                        _("{file} has no “{path}” at the end of the run").format(
+                            file=self.file, path=self.path
+                        ),
+                        shown_file(self.file, data),
+                    ]
+                ),
+            )
+        try:
+            ok = compare(self.compare, actual, expected)
+        except TypeError:
+            ok = False
+        if ok:
             return Verdict(True)
-        what = f"{self.file} {self.path}" if self.path else self.file
-        return Verdict(False, f"{what} is {actual!r} at the end, expected {expected!r}")
+        if self.path:
+            what = _("“{path}” in {file}").format(path=self.path, file=self.file)
+        else:
+            what = self.file
+        if self.compare == "eq":
+            said = _("{what} is {actual} at the end, expected {expected}").format(
+                what=what, actual=value_text(actual), expected=value_text(expected)
+            )
+        elif self.compare == "between":
+            said = _("{what} is {actual} at the end, expected between {low} and {high}").format(
+                what=what,
+                actual=value_text(actual),
+                low=value_text(expected[0]),
+                high=value_text(expected[1]),
+            )
+        else:
+            said = _("{what} is {actual} at the end, expected {relation} {expected}").format(
+                what=what,
+                actual=value_text(actual),
+                relation=_(_COMPARE_WORDS[self.compare]),
+                expected=value_text(expected),
+            )
+        return Verdict(False, join([said, shown_file(self.file, data)]))
 
 
 @hookimpl(trylast=True)

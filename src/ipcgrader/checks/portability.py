@@ -22,7 +22,8 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from ipcgrader import hookimpl
-from ipcgrader.models import Expectation
+from ipcgrader.i18n import N_
+from ipcgrader.models import Expectation, Fact
 from ipcgrader.plugins import KindRegistry
 from ipcgrader.results import Diagnostic, RunRecord, Verdict
 
@@ -312,7 +313,9 @@ class SpawnSafe(Expectation):
         description="the student's files to read (list them in collect); default: every "
         "collected .py file",
     )
-    default_name: ClassVar[str] = "works with every start method"
+    default_name: ClassVar[str] = N_("works with every start method")
+    #: a program that starts no process works with every start method by doing nothing
+    default_needs: ClassVar[tuple[Fact, ...]] = ("workers",)
     needs_complete_run: ClassVar[bool] = False  # judged from the source and stderr
 
     def evaluate(self, run: RunRecord) -> Verdict:

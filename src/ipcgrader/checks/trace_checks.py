@@ -16,15 +16,19 @@ from pydantic import Field
 
 from ipcgrader import hookimpl
 from ipcgrader.checks import explain
-from ipcgrader.models import Exercise, Expectation, Scenario
+from ipcgrader.i18n import N_, _
+from ipcgrader.models import Exercise, Expectation, Fact, LocalText, Scenario
 from ipcgrader.plugins import KindRegistry
-from ipcgrader.results import RunRecord, Verdict
+from ipcgrader.results import Diagnostic, RunRecord, Verdict
+from ipcgrader.scoring import check_ids
 from ipcgrader.trace import (
     Trace,
+    accesses,
     atomicity_violations,
     crashed_children,
     find_races,
     overlapping_workers,
+    read_modify_writes,
     trace_of,
 )
 
@@ -64,6 +68,12 @@ class TraceExpectation(Expectation):
         raise NotImplementedError(f"expectation kind {self.kind!r} does not judge traces")
 
 
+def _nothing_done(file: str) -> str:
+    return _(
+        "no process read {file} and wrote it back in this run, so there was no update to judge"
+    ).format(file=file)
+
+
 class NoRace(TraceExpectation):
     """No two processes access a shared file unordered and without a common lock, one of
     them writing (lockset analysis with start/join ordering)."""
@@ -75,11 +85,13 @@ class NoRace(TraceExpectation):
         description="judge only read-modify-writes and writes: a read whose value feeds no "
         "write of the same process (looking at the count) is not a race",
     )
-    consequence: str | None = _CONSEQUENCE
-    default_name: ClassVar[str] = "no race on the shared file"
+    consequence: LocalText | None = _CONSEQUENCE
+    default_name: ClassVar[str] = N_("no race on the shared file")
 
     def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
         """Fail with an explanation of the first race found."""
+        if not accesses(trace, self.file):
+            return Verdict(False, _nothing_done(self.file))
         races = find_races(trace, self.file, self.ignore_read_only)
         if not races:
             return Verdict(True)
@@ -94,11 +106,13 @@ class AtomicUpdate(TraceExpectation):
 
     kind: Literal["atomic_update"]
     file: str = Field(description="a file listed in the exercise's shared_files")
-    consequence: str | None = _CONSEQUENCE
-    default_name: ClassVar[str] = "read and write back under one lock"
+    consequence: LocalText | None = _CONSEQUENCE
+    default_name: ClassVar[str] = N_("read and write back under one lock")
 
     def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
         """Fail with an explanation of the first read-modify-write that is not atomic."""
+        if not any(read for read, _write in read_modify_writes(accesses(trace, self.file))):
+            return Verdict(False, _nothing_done(self.file))
         violations = atomicity_violations(trace, self.file)
         if not violations:
             return Verdict(True)
@@ -111,7 +125,7 @@ class Concurrent(TraceExpectation):
 
     kind: Literal["concurrent"]
     min_workers: int = Field(2, ge=2, description="how many worker processes must run")
-    default_name: ClassVar[str] = "workers run at the same time"
+    default_name: ClassVar[str] = N_("workers run at the same time")
 
     def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
         """Fail when fewer workers ran than expected or every pair was ordered by join."""
@@ -132,7 +146,8 @@ class ChildrenOk(TraceExpectation):
     status does not show it)."""
 
     kind: Literal["children_ok"]
-    default_name: ClassVar[str] = "no child process crashes"
+    default_needs: ClassVar[tuple[Fact, ...]] = ("work",)
+    default_name: ClassVar[str] = N_("no child process crashes")
 
     def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
         """Fail with the first crashed child's exception and line."""
@@ -143,7 +158,45 @@ class ChildrenOk(TraceExpectation):
         return Verdict(False, found[0].message, found)
 
 
-KINDS: tuple[type[TraceExpectation], ...] = (NoRace, AtomicUpdate, Concurrent, ChildrenOk)
+class ChildrenJoined(TraceExpectation):
+    """The program joins every child process it starts (daemons and the children it ends
+    with terminate() excepted): multiprocessing's own join at exit does not count."""
+
+    kind: Literal["children_joined"]
+    default_needs: ClassVar[tuple[Fact, ...]] = ("workers",)
+    default_name: ClassVar[str] = N_("every child process is joined")
+
+    def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
+        """Fail naming the line that started a child the program never joined."""
+        for process in trace.workers():
+            start = process.start
+            if start is None or start.file is None or process.daemon or process.ended_by:
+                continue  # started by the exercise's driver, or not to be joined
+            if any(event.file is not None for event in process.joined):
+                continue
+            where = start.where or start.file
+            found = Diagnostic(
+                kind="not_joined",
+                file=start.file,
+                line=start.line,
+                message=_(
+                    "the process started at {where} is never joined: the program ends "
+                    "without waiting for it (multiprocessing waits for it at exit, but the "
+                    "task asks you to join it)"
+                ).format(where=where),
+                hint=_("Keep every Process you start in a list and call join() on each."),
+            )
+            return Verdict(False, found.message, [found])
+        return Verdict(True)
+
+
+KINDS: tuple[type[TraceExpectation], ...] = (
+    NoRace,
+    AtomicUpdate,
+    Concurrent,
+    ChildrenOk,
+    ChildrenJoined,
+)
 
 
 @hookimpl(trylast=True)
@@ -156,15 +209,24 @@ def ipcgrader_add_expectation_kinds(kinds: KindRegistry) -> None:
 @hookimpl
 def ipcgrader_exercise_loaded(exercise: Exercise, exercise_dir: Path) -> None:
     """A trace expectation must name a declared shared file (only those are traced)."""
-    for scenario in exercise.scenarios:
-        for expectation in scenario.expect:
+    for s_index, scenario in enumerate(exercise.scenarios):
+        for e_index, expectation in enumerate(scenario.expect):
             file = getattr(expectation, "file", None)
             if isinstance(expectation, (NoRace, AtomicUpdate)) and (
                 file not in exercise.shared_files
             ):
                 raise ValueError(
-                    f"scenario {scenario.id!r}: {expectation.kind}.file = {file!r} is not in "
-                    f"shared_files {exercise.shared_files}; only shared files are traced"
+                    _(
+                        "scenarios[{s}] (id={id!r}).expect[{e}] ({kind}).file: {file!r} is not "
+                        "in shared_files {shared}; only shared files are traced"
+                    ).format(
+                        s=s_index,
+                        id=scenario.id,
+                        e=e_index,
+                        kind=expectation.kind,
+                        file=file,
+                        shared=exercise.shared_files,
+                    )
                 )
 
 
@@ -174,12 +236,18 @@ def ipcgrader_run_finished(
 ) -> None:
     """Attach the diagnostics of every expectation's verdict on this run to the run, so
     that reports show them (each distinct finding once per grading). Runs last, after
-    every plugin attached its artefacts."""
-    for expectation in scenario.expect:
+    every plugin attached its artefacts. Each finding names the check that produced it, so
+    that a hidden check's findings stay hidden (:func:`ipcgrader.results.student_diagnostics`).
+    """
+    ids = check_ids(exercise)
+    for index, expectation in enumerate(scenario.expect):
         if expectation.needs_complete_run and record.problem() is not None:
             continue
         try:
             verdict = expectation.evaluate(record)
         except Exception:
             continue
-        record.diagnostics.extend(verdict.diagnostics)
+        check = ids[(scenario.id, index)]
+        record.diagnostics.extend(
+            d.model_copy(update={"checks": (*d.checks, check)}) for d in verdict.diagnostics
+        )

@@ -26,7 +26,14 @@ from ipcgrader.batch.inputs import discover, unpack
 from ipcgrader.batch.planning import ExerciseSetup, plan, setup_exercise
 from ipcgrader.batch.progress import make_progress
 from ipcgrader.batch.runner import BatchReport, run_batch
-from ipcgrader.cli.common import ExitCode, add_limit_arguments, limits_from_args, manager
+from ipcgrader.cli.common import (
+    ExitCode,
+    add_language_argument,
+    add_limit_arguments,
+    limits_from_args,
+    manager,
+)
+from ipcgrader.i18n import ngettext
 from ipcgrader.loader import SpecError, load_exercise
 from ipcgrader.results import Status
 from ipcgrader.session import Options, default_jobs
@@ -68,6 +75,7 @@ def batch_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-plugins", action="store_true", help="do not load plugins of installed packages"
     )
+    add_language_argument(parser)
     return parser
 
 
@@ -124,6 +132,8 @@ def _exercises(args: argparse.Namespace) -> list[ExerciseSetup] | None:
 def _exit_code(report: BatchReport) -> int:
     if report.interrupted:
         return ExitCode.INTERRUPTED
+    if any(r.exercise_error for r in report.results):
+        return ExitCode.USAGE_ERROR  # the exercise is at fault: fix it and run again
     statuses = {r.status for r in report.results}
     if Status.error in statuses:
         return 3
@@ -185,6 +195,18 @@ def cmd_batch(argv: Sequence[str], stream: TextIO | None = None) -> int:
             except OSError as exc:  # the gradebook is intact: the exports can be remade
                 _error(f"cannot write the exports: {exc}")
                 return 3
+    exercise_errors = [r for r in report.results if r.exercise_error]
+    if exercise_errors:
+        first = exercise_errors[0]
+        _error(
+            ngettext(
+                "{n} grading could not be made because the exercise failed, not the "
+                "student: {exercise}: {error}",
+                "{n} gradings could not be made because the exercise failed, not the "
+                "students: {exercise}: {error} (the first); fix it and run again",
+                len(exercise_errors),
+            ).format(n=len(exercise_errors), exercise=first.exercise, error=first.exercise_error)
+        )
     state = "interrupted" if report.interrupted else "done"
     confirmed = f" ({report.confirmed} timeouts confirmed alone)" if report.confirmed else ""
     print(

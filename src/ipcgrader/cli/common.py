@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pluggy
 
+from ipcgrader.i18n import LANGUAGES, _, set_language
 from ipcgrader.models import Limits
 from ipcgrader.plugins import get_plugin_manager
 
@@ -27,6 +28,32 @@ class ExitCode(enum.IntEnum):
 def error(message: str, prog: str = "ipcgrade") -> None:
     """Print one ``PROG: error: MESSAGE`` line on stderr."""
     print(f"{prog}: error: {message}", file=sys.stderr)
+
+
+def add_language_argument(parser: argparse.ArgumentParser) -> None:
+    """``--lang zh|en``: the language of every message (the command's own parsing of it is
+    :func:`language_from_argv`, made before the parser runs so ``--help`` speaks it too)."""
+    parser.add_argument(
+        "--lang",
+        choices=LANGUAGES,
+        metavar="|".join(LANGUAGES),
+        help=_("language of the messages (default: from LC_ALL, LC_MESSAGES or LANG; English)"),
+    )
+
+
+def language_from_argv(argv: list[str]) -> str:
+    """Set the language ``--lang`` asks for in ``argv``, else the environment's; returns it.
+
+    Raises ValueError for a language the grader does not speak."""
+    lang: str | None = None
+    for index, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg == "--lang" and index + 1 < len(argv):
+            lang = argv[index + 1]
+        elif arg.startswith("--lang="):
+            lang = arg.split("=", 1)[1]
+    return set_language(lang)
 
 
 def manager(no_plugins: bool) -> pluggy.PluginManager:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ipcgrader import isolation, sandbox
+from ipcgrader.cli.common import add_language_argument
 
 #: What a level does not protect against, said plainly (the README says more).
 CAVEATS = {
@@ -45,6 +46,7 @@ def cmd_doctor(argv: Sequence[str]) -> int:
     parser.add_argument(
         "--measure", action="store_true", help="time a supervised empty run at each level"
     )
+    add_language_argument(parser)
     args = parser.parse_args(argv)
     print(f"python: {sys.executable} ({sys.version.split()[0]})")
     root = os.geteuid() == 0

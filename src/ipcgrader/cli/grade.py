@@ -11,6 +11,7 @@ from pathlib import Path
 from ipcgrader import __version__
 from ipcgrader.cli.common import (
     ExitCode,
+    add_language_argument,
     add_limit_arguments,
     error,
     limits_from_args,
@@ -19,7 +20,7 @@ from ipcgrader.cli.common import (
 )
 from ipcgrader.loader import SpecError, load_exercise
 from ipcgrader.plugins import reporters
-from ipcgrader.results import ExerciseResult, Status
+from ipcgrader.results import ExerciseResult, Status, student_view
 from ipcgrader.session import Options, grade, internal_error
 from ipcgrader.submission import SubmissionError
 
@@ -39,6 +40,13 @@ def grade_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--format", default="terminal", help="report format (default: terminal)")
     parser.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE")
+    parser.add_argument(
+        "--view",
+        choices=("instructor", "student"),
+        default="instructor",
+        help="student: report only visible checks and what they found (for a report a "
+        "student reads; gradescope output always honours each check's visibility)",
+    )
     parser.add_argument("--timeout", type=float, metavar="S", help="wall timeout of every run")
     add_limit_arguments(parser)
     parser.add_argument("-j", "--jobs", type=int, metavar="N", help="runs made at once")
@@ -47,11 +55,14 @@ def grade_parser() -> argparse.ArgumentParser:
         "--no-plugins", action="store_true", help="do not load plugins of installed packages"
     )
     parser.add_argument("--version", action="version", version=f"ipcgrader {__version__}")
+    add_language_argument(parser)
     return parser
 
 
 def exit_code_of(result: ExerciseResult) -> ExitCode:
     """Map a grading result to the process exit code."""
+    if result.exercise_error is not None:
+        return ExitCode.USAGE_ERROR  # the exercise is at fault, as for an invalid spec
     if result.status is Status.error:
         return ExitCode.INTERNAL_ERROR
     return ExitCode.OK if result.status is Status.passed else ExitCode.BELOW_FULL_MARKS
@@ -87,5 +98,8 @@ def cmd_grade(argv: Sequence[str]) -> ExitCode:
         return ExitCode.USAGE_ERROR
     except Exception as exc:  # the grader's own bug: report it as a result, exit 3
         result = internal_error(loaded.spec.id, submission, exc)
-    write_output(reporter.render(result), args.output)
+    shown = result
+    if args.view == "student" and args.format != "gradescope":
+        shown = student_view(result)
+    write_output(reporter.render(shown), args.output)
     return exit_code_of(result)

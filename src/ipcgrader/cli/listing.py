@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from ipcgrader.cli.common import ExitCode, error, manager
+from ipcgrader.cli.common import ExitCode, add_language_argument, error, manager
 from ipcgrader.loader import SpecError, load_exercise
 from ipcgrader.plugins import plugin_exercises
 
@@ -16,6 +16,7 @@ def cmd_list(argv: Sequence[str]) -> ExitCode:
     parser = argparse.ArgumentParser(prog="ipcgrade list", description=cmd_list.__doc__)
     parser.add_argument("dirs", nargs="*", metavar="DIR")
     parser.add_argument("--no-plugins", action="store_true")
+    add_language_argument(parser)
     args = parser.parse_args(argv)
     pm = manager(args.no_plugins)
     roots = [Path(d) for d in args.dirs] or [Path("exercises")]

@@ -6,7 +6,7 @@ import argparse
 import json
 from collections.abc import Sequence
 
-from ipcgrader.cli.common import ExitCode, manager
+from ipcgrader.cli.common import ExitCode, add_language_argument, manager
 from ipcgrader.loader import exercise_model
 
 
@@ -14,6 +14,7 @@ def cmd_schema(argv: Sequence[str]) -> ExitCode:
     """``ipcgrade schema``: JSON Schema of exercise.toml, with every registered kind."""
     parser = argparse.ArgumentParser(prog="ipcgrade schema", description=cmd_schema.__doc__)
     parser.add_argument("--no-plugins", action="store_true")
+    add_language_argument(parser)
     args = parser.parse_args(argv)
     schema = exercise_model(manager(args.no_plugins)).model_json_schema()
     schema["title"] = "ipcgrader exercise.toml"

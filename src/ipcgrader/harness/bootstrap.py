@@ -13,6 +13,12 @@ So is a ``sys.exit()`` in the student's code while the driver runs (in the main 
 child's exit is its own business). An ``os._exit()`` escapes every handler: the missing
 ``done`` file tells the grader that the program ended before the driver was done.
 
+A failure of the exercise's own code is the exercise's, not the student's: when the driver
+cannot be imported, or an exception escapes ``drive`` whose innermost frame in code anyone
+owns is in the exercise folder (the driver, a helper module beside it), the status file says
+``exercise_error`` with the exercise file and line. An exception whose innermost owned frame
+is in the student's folder stays the student's (it is re-raised and read from stderr).
+
 Start-up cost matters: imports that only error paths need are made there.
 """
 
@@ -45,6 +51,40 @@ def _student_frame(
         elif innermost:
             found = (None, None)
     return found
+
+
+def _owner_frame(
+    tb: TracebackType | None, workdir: str, exercise_dir: str
+) -> tuple[str | None, str | None, int | None]:
+    """Who owns the innermost frame that is in the student's folder or the exercise folder:
+    ``("student" | "exercise" | None, file, line)``; library frames do not count."""
+    import traceback
+
+    found: tuple[str | None, str | None, int | None] = (None, None, None)
+    for frame in traceback.extract_tb(tb):
+        path = os.path.abspath(frame.filename)
+        if os.path.dirname(path) == workdir:
+            found = ("student", os.path.basename(path), frame.lineno)
+        elif exercise_dir and path.startswith(exercise_dir + os.sep):
+            found = ("exercise", os.path.relpath(path, exercise_dir), frame.lineno)
+    return found
+
+
+def _exercise_error(
+    status_path: str | None, exc: BaseException, file: str | None, line: int | None
+) -> int:
+    _report(
+        status_path,
+        {
+            "kind": "exercise_error",
+            "message": f"{type(exc).__name__}: {exc}",
+            "file": file,
+            "line": line,
+            "exception": type(exc).__name__,
+        },
+    )
+    _print_exc()
+    return STUDENT_ERROR_EXIT
 
 
 def _report(status_path: str | None, record: dict[str, object]) -> None:
@@ -117,7 +157,16 @@ def main() -> int:
         )
         _print_exc()
         return STUDENT_ERROR_EXIT
-    driver = _load_driver(call["driver"])
+    exercise_dir = os.path.abspath(call.get("exercise_dir") or os.path.dirname(call["driver"]))
+    try:
+        driver = _load_driver(call["driver"])
+    except BaseException as exc:
+        owner, file, line = _owner_frame(exc.__traceback__, workdir, exercise_dir)
+        if isinstance(exc, SyntaxError) and exc.lineno is not None:
+            file, line = os.path.relpath(call["driver"], exercise_dir), exc.lineno
+        elif owner != "exercise":
+            file, line = os.path.relpath(call["driver"], exercise_dir), None
+        return _exercise_error(status_path, exc, file, line)
     try:
         driver.drive(student, **call.get("params", {}))
     except AttributeError as exc:
@@ -133,6 +182,9 @@ def main() -> int:
                 },
             )
             return STUDENT_ERROR_EXIT
+        owner, file, line = _owner_frame(exc.__traceback__, workdir, exercise_dir)
+        if owner == "exercise":
+            return _exercise_error(status_path, exc, file, line)
         raise
     except SystemExit as exc:
         file, line = _student_frame(exc.__traceback__, workdir, innermost=True)
@@ -149,6 +201,11 @@ def main() -> int:
             },
         )
         return STUDENT_ERROR_EXIT
+    except Exception as exc:
+        owner, file, line = _owner_frame(exc.__traceback__, workdir, exercise_dir)
+        if owner == "exercise":
+            return _exercise_error(status_path, exc, file, line)
+        raise  # the student's code raised (inside a call the driver made): theirs
     if call.get("done"):
         with open(call["done"], "wb"):
             pass

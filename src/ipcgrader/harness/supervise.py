@@ -178,6 +178,11 @@ def confine_child(config: dict[str, object], out_w: int, err_w: int) -> None:
         hard = soft + 1 if name == "RLIMIT_CPU" else soft
         resource.setrlimit(getattr(resource, name), (soft, hard))
     confine.drop_privileges()
+    if config.get("uid") is not None:
+        os.setgroups([])
+        gid, uid = int(config["gid"]), int(config["uid"])  # type: ignore[call-overload]
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)  # root changing uid loses every capability too
     stdin = os.open(os.devnull, os.O_RDONLY)
     os.dup2(stdin, 0)
     os.dup2(out_w, 1)
@@ -266,6 +271,12 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
     # no process of the same user may ptrace us or open our file descriptors
     confine.prctl(confine.PR_SET_DUMPABLE, 0)
     realtime = confine.raise_priority()
+    if config.get("view"):
+        try:
+            from . import fsview
+        except ImportError:  # imported from its own folder, as the sandbox does
+            import fsview  # type: ignore[import-not-found, no-redef]
+        fsview.enter(str(config["view_root"]), list(config["view"]))  # type: ignore[call-overload]
     if config.get("loopback"):
         confine.loopback_up()
     timeout = float(config["timeout"])  # type: ignore[arg-type]

@@ -34,9 +34,10 @@ import socket
 import sys
 
 try:
-    from . import confine, supervise
+    from . import confine, fsview, supervise
 except ImportError:  # imported from its own folder, as the sandbox does
     import confine  # type: ignore[import-not-found, no-redef]
+    import fsview  # type: ignore[import-not-found, no-redef]  # noqa: F401  (warm for runs)
     import supervise  # type: ignore[import-not-found, no-redef]
 
 TYPE_CHECKING = False

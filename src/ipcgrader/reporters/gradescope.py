@@ -16,13 +16,25 @@ import json
 from typing import Any
 
 from ipcgrader import hookimpl
+from ipcgrader.i18n import _
 from ipcgrader.plugins import ReporterRegistry
-from ipcgrader.results import CheckResult, ExerciseResult, Status
+from ipcgrader.results import (
+    CheckResult,
+    Diagnostic,
+    ExerciseResult,
+    Status,
+    student_diagnostics,
+    withheld_diagnostics,
+)
 
 _VISIBILITIES = {"visible", "hidden", "after_due_date", "after_published"}
 
 
-def _test(number: int, check: CheckResult) -> dict[str, Any]:
+def _where(d: Diagnostic) -> str:
+    return f"{d.file}:{d.line}: " if d.file and d.line else f"{d.file}: " if d.file else ""
+
+
+def _test(number: int, check: CheckResult, withheld: list[Diagnostic]) -> dict[str, Any]:
     lines = []
     if check.status is Status.error:
         lines.append("This check could not be made (no points).")
@@ -30,6 +42,9 @@ def _test(number: int, check: CheckResult) -> dict[str, Any]:
         lines.append(check.message)
     if check.hint:
         lines.append(f"Hint: {check.hint}")
+    # what only non-visible checks found is shown with them, under their visibility
+    for d in withheld:
+        lines.append(f"- {_where(d)}{d.message}")
     tags = [t for t in (check.scenario, check.kind) if t]
     return {
         "name": check.name,
@@ -48,14 +63,22 @@ def _test(number: int, check: CheckResult) -> dict[str, Any]:
 def results_json(result: ExerciseResult) -> dict[str, Any]:
     """The Gradescope results object of one grading."""
     lines = [f"{result.exercise}: {result.score:g}/{result.max_score:g} points"]
-    if result.status is Status.error:
+    if result.exercise_error:
+        lines.append(
+            _(
+                "The exercise itself failed, not your code; please tell your instructor: {error}"
+            ).format(error=result.error)
+        )
+    elif result.status is Status.error:
         lines.append(f"The grader failed, please tell your instructor: {result.error}")
-    if result.diagnostics:
+    # The top-level output is always visible to the student: only findings that a visible
+    # check (or the grader itself) made may go here.
+    shown = student_diagnostics(result)
+    if shown:
         lines.append("")
         lines.append("What we found in your code:")
-        for d in result.diagnostics:
-            where = f"{d.file}:{d.line}: " if d.file and d.line else f"{d.file}: " if d.file else ""
-            lines.append(f"- {where}{d.message}")
+        for d in shown:
+            lines.append(f"- {_where(d)}{d.message}")
             if d.hint:
                 lines.append(f"  hint: {d.hint}")
     return {
@@ -64,7 +87,10 @@ def results_json(result: ExerciseResult) -> dict[str, Any]:
         "output": "\n".join(lines),
         "output_format": "text",
         "test_output_format": "text",
-        "tests": [_test(n, check) for n, check in enumerate(result.checks, start=1)],
+        "tests": [
+            _test(n, check, withheld_diagnostics(result, check.id))
+            for n, check in enumerate(result.checks, start=1)
+        ],
         "extra_data": {
             "exercise": result.exercise,
             "status": result.status.value,

@@ -29,17 +29,45 @@ def result_object(result: ExerciseResult) -> dict[str, Any]:
                 "message": c.message,
                 "hint": c.hint,
                 "visibility": c.visibility,
+                **_extras(c.i18n, scenario=c.scenario, kind=c.kind),
             }
             for c in result.checks
         ],
         "diagnostics": [
-            {"kind": d.kind, "file": d.file, "line": d.line, "message": d.message, "hint": d.hint}
+            {
+                "kind": d.kind,
+                "file": d.file,
+                "line": d.line,
+                "message": d.message,
+                "hint": d.hint,
+                **_extras(d.i18n, checks=list(d.checks) or None),
+            }
             for d in result.diagnostics
         ],
     }
     if result.error:
         data["error"] = result.error
+    if result.exercise_error:
+        data["exercise_error"] = result.exercise_error
+    data.update(_extras(result.i18n))
     return data
+
+
+def _extras(i18n: dict[str, Any], **optional: Any) -> dict[str, Any]:
+    """Keys given only when set: what ``ipcgrade report`` needs to render the result again
+    (``i18n``: how each sentence was made, for another language; the findings' checks, for
+    what a student may see)."""
+    extras = {key: value for key, value in optional.items() if value is not None}
+    if i18n:
+        extras["i18n"] = i18n
+    return extras
+
+
+def load_result(text: str) -> ExerciseResult:
+    """A result from its JSON (this reporter's object or the gradebook's full record).
+
+    Raises ValueError when ``text`` is not a grading result."""
+    return ExerciseResult.model_validate_json(text)
 
 
 class JsonReporter:

@@ -22,7 +22,9 @@ def render_markdown(result: ExerciseResult, heading: str = "###") -> str:
         f"{result.score:g}/{result.max_score:g} points"
     )
     lines = [title, "", f"Submission: `{cell(result.submission)}` ({result.duration_s:.2f} s)", ""]
-    if result.status is Status.error and result.error:
+    if result.exercise_error:
+        lines += [f"**{cell(result.error or result.exercise_error)}**", ""]
+    elif result.status is Status.error and result.error:
         lines += [f"**The grader failed:** {cell(result.error)}", ""]
     if result.checks:
         lines += ["| | Check | Points | What went wrong |", "|---|---|---:|---|"]

@@ -282,12 +282,9 @@ def serialised_workers(trace: Trace) -> list[tuple[ProcessInfo, ProcessInfo]]:
 
 
 def crashed_children(trace: Trace) -> list[ProcessInfo]:
-    """Worker processes that died of an uncaught exception or a signal, or exited non-zero."""
-    return [
-        p
-        for p in trace.workers()
-        if p.exception is not None or (p.exitcode is not None and p.exitcode != 0)
-    ]
+    """Worker processes that died of an uncaught exception or a signal, or exited non-zero
+    (a child the program ended itself, by terminate() or as a daemon at exit, did not)."""
+    return [p for p in trace.workers() if p.crashed]
 
 
 def unused_locks(trace: Trace) -> list[LockInfo]:

@@ -102,6 +102,13 @@ class ProcessInfo:
     #: the parent's ``joined`` events naming this process
     joined: list[Event] = field(default_factory=list)
     exit: Event | None = None
+    #: started with ``daemon=True``
+    daemon: bool = False
+    #: the parent's ``terminate`` event (``terminate()`` or ``kill()``) for this process
+    terminated: Event | None = None
+    #: ended on purpose without an exit event of its own: ``terminate`` (the program's own
+    #: terminate() or kill()) or ``daemon`` (a daemon killed when its parent exited)
+    ended_by: str | None = None
 
     @property
     def exitcode(self) -> int | None:
@@ -123,8 +130,18 @@ class ProcessInfo:
 
     @property
     def finished(self) -> bool:
-        """Its end is known (an ``exit`` event, or a join that returned an exit code)."""
-        return self.exit is not None or self.exitcode is not None
+        """Its end is known (an ``exit`` event, a join that returned an exit code, or an
+        end the program chose: terminate(), or a daemon killed when its parent exited)."""
+        return self.exit is not None or self.exitcode is not None or self.ended_by is not None
+
+    @property
+    def crashed(self) -> bool:
+        """Died of an uncaught exception, a signal or a non-zero exit, not by design."""
+        if self.exception is not None:
+            return True
+        if self.ended_by is not None:
+            return False
+        return self.exitcode is not None and self.exitcode != 0
 
     @property
     def is_worker(self) -> bool:
@@ -323,11 +340,33 @@ def parse_trace(lines: Iterable[str]) -> Trace:
         problems.append("no event was recorded")
     elif trace.root() is None:
         problems.append("the main process left no events")
+    _ended_by_design(trace)
     for process in processes.values():
         if process.role not in INFRASTRUCTURE_ROLES and not process.finished:
             label = f"process {process.pid}" + (f" ({process.name})" if process.name else "")
             problems.append(f"{label} has no exit event: it was killed or the trace was cut")
     return trace
+
+
+#: exit codes of a child ended by terminate() (SIGTERM) or kill() (SIGKILL)
+_KILLED = (-15, -9)
+
+
+def _ended_by_design(trace: Trace) -> None:
+    """Mark the children the program ended on purpose: ended by its own terminate() or
+    kill() (no exit event, or the signal's exit code), or daemons that were still running
+    when their parent exited (multiprocessing kills them then)."""
+    for process in trace.processes.values():
+        if process.exit is not None:
+            continue  # it ended by itself
+        code = process.exitcode
+        if code is not None and code not in _KILLED:
+            continue
+        parent = trace.processes.get(process.parent)
+        if process.terminated is not None:
+            process.ended_by = "terminate"
+        elif process.daemon and parent is not None and parent.exit is not None:
+            process.ended_by = "daemon"
 
 
 def _describe(trace: Trace) -> None:
@@ -350,8 +389,13 @@ def _describe(trace: Trace) -> None:
                 if kind == "start":
                     child.start = event
                     child.name = child.name or event.get("name")
+                    child.daemon = bool(event.get("daemon", False))
                 else:
                     child.joined.append(event)
+        elif kind == "terminate":
+            child = trace.processes.get(event.get("child", -1))
+            if child is not None and child.terminated is None:
+                child.terminated = event
         elif kind == "lock_new" and event.obj:
             trace.locks.setdefault(
                 event.obj,

@@ -105,6 +105,7 @@ class _Watcher:
 def _patch_process(module: ModuleType) -> None:
     base = module.BaseProcess
     real_start, real_join, real_bootstrap = base.start, base.join, base._bootstrap
+    real_terminate, real_kill = base.terminate, base.kill
 
     def start(self: Any) -> None:
         began = trace._monotonic()
@@ -113,7 +114,16 @@ def _patch_process(module: ModuleType) -> None:
             hook(None, target)
         real_start(self)  # deletes self._target
         method = getattr(getattr(self, "_popen", None), "method", None)
-        trace.emit("start", None, None, t=began, child=self.pid, name=self.name, method=method)
+        trace.emit(
+            "start",
+            None,
+            None,
+            t=began,
+            child=self.pid,
+            name=self.name,
+            method=method,
+            daemon=bool(self.daemon),
+        )
         for hook in trace.start_hooks:
             hook(self.pid, target)
 
@@ -122,6 +132,15 @@ def _patch_process(module: ModuleType) -> None:
         trace.emit("join", None, None, child=child, timeout=timeout)
         real_join(self, timeout)
         trace.emit("joined", None, None, child=child, exitcode=self.exitcode)
+
+    # The program ends a child on purpose: that child's missing exit event is no crash.
+    def terminate(self: Any) -> None:
+        trace.emit("terminate", None, None, child=self.pid, signal="SIGTERM")
+        real_terminate(self)
+
+    def kill(self: Any) -> None:
+        trace.emit("terminate", None, None, child=self.pid, signal="SIGKILL")
+        real_kill(self)
 
     def _bootstrap(self: Any, *args: Any, **kwargs: Any) -> int:
         target = getattr(self, "_target", None)
@@ -144,6 +163,7 @@ def _patch_process(module: ModuleType) -> None:
         return code
 
     base.start, base.join, base._bootstrap = start, join, _bootstrap
+    base.terminate, base.kill = terminate, kill
 
 
 # --- multiprocessing.synchronize: Lock, RLock, Semaphore, BoundedSemaphore, Condition -------

@@ -1,0 +1,222 @@
+"""Where the gradings of a batch are made, behind one small interface.
+
+:class:`GradingExecutor` is shaped like :class:`concurrent.futures.Executor`: ``submit`` a
+:class:`~ipcgrader.batch.planning.Job`, get a :class:`~concurrent.futures.Future` of its
+:class:`Graded`, and wait on the futures as they complete. The runner
+(:mod:`~ipcgrader.batch.runner`) alone turns finished futures into gradebook rows, whatever
+made them: a pool of threads on this machine (:class:`LocalExecutor`, the default) or a Dask
+cluster (:mod:`~ipcgrader.batch.cluster`, which Dask's ``distributed.Client`` makes possible
+because it speaks the same shape). So resume, Ctrl-C, ``--force``, the exports and the
+progress bar are the same code for both.
+
+How a local machine is shared. One grading of lock_ticket is 9 sandboxed runs of ~7 Python
+processes each, and a run is mostly CPU (interpreter start-up, spawn imports), with some
+waiting (dilated sleeps, a deadlocked or hanging program). So the unit that is scheduled is
+the *run*, not the submission: a FIFO :class:`RunGate` lets at most ``RUNS_PER_CORE × N``
+runs execute at once (``-j N`` cores, default all). Two per core keeps every core busy
+while some runs wait, and bounds oversubscription. Enough gradings are in flight to fill
+the gate; each still makes its runs in parallel, so a hanging submission costs about one
+timeout of wall time, not nine. The gate is first-come first-served, so gradings finish
+roughly in order and each is recorded as soon as it finishes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Protocol
+
+from ipcgrader import sandbox
+from ipcgrader.batch.planning import Job
+from ipcgrader.results import Diagnostic, ExerciseResult, RunRecord
+from ipcgrader.session import MAX_PARALLEL_RUNS, Options, grade, internal_error
+
+#: Runs of the batch made at once per core given with ``-j`` (see the module docstring).
+RUNS_PER_CORE = 2
+#: Most gradings in flight: each brings up to 9 runs (threads), so this fills any gate.
+MAX_IN_FLIGHT = 32
+
+
+class BatchStopped(Exception):
+    """Raised inside a grading when the batch is stopping; the grading is discarded."""
+
+
+class Abandoned(BatchStopped):
+    """Raised inside a grading of the parallel pass after one of its runs timed out."""
+
+
+class RunGate:
+    """A first-come first-served limit on runs made at once, shared by all gradings.
+
+    Used as a context manager around each run (``Options.run_gate``). After :meth:`stop`,
+    entering raises :class:`BatchStopped`, so gradings in progress end quickly.
+    """
+
+    def __init__(self, slots: int) -> None:
+        self.slots = max(1, slots)
+        self._free = self.slots
+        self._queue: deque[object] = deque()
+        self._cond = threading.Condition()
+        self.stopped = False
+
+    def __enter__(self) -> RunGate:
+        ticket = object()
+        with self._cond:
+            self._queue.append(ticket)
+            try:
+                while not self.stopped and (self._queue[0] is not ticket or self._free == 0):
+                    self._cond.wait()
+                if self.stopped:
+                    raise BatchStopped("the batch is stopping")
+                self._free -= 1
+            finally:
+                self._queue.remove(ticket)
+                self._cond.notify_all()  # the next in line may go now
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._cond:
+            self._free += 1
+            self._cond.notify_all()
+
+    def stop(self) -> None:
+        """Refuse every run not started yet (waiting ones raise :class:`BatchStopped`)."""
+        with self._cond:
+            self.stopped = True
+            self._cond.notify_all()
+
+
+class _GradingGate:
+    """The gate as one grading sees it: in the parallel pass, once a run of this grading
+    has been inside for ``timeout_s`` (it can only have been stopped by its timeout), the
+    grading's runs not started yet raise :class:`Abandoned`."""
+
+    def __init__(self, gate: RunGate, timeout_s: float | None) -> None:
+        self.gate = gate
+        self.timeout_s = timeout_s
+        self.timed_out = False
+        self._started = threading.local()  # the runs of one grading overlap
+
+    def __enter__(self) -> _GradingGate:
+        if self.timed_out:
+            raise Abandoned("a run of this grading timed out")
+        self.gate.__enter__()
+        self._started.at = time.monotonic()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.gate.__exit__(*exc_info)
+        elapsed = time.monotonic() - self._started.at
+        if self.timeout_s is not None and elapsed >= self.timeout_s:
+            self.timed_out = True
+
+
+@dataclass(frozen=True)
+class Graded:
+    """A finished grading of the batch."""
+
+    result: ExerciseResult
+    #: False when a stop cut the grading short: it must not be recorded
+    valid: bool
+    #: seconds the submission's own runs took, summed (its cost, without queueing)
+    run_time_s: float = 0.0
+    #: a run hit its wall timeout in the parallel pass: grade it again alone
+    timed_out: bool = False
+
+
+def grade_job(job: Job, gate: RunGate, alone: bool) -> Graded:
+    """Grade one job, its runs let through ``gate``; never raises. Unless ``alone``, give
+    up on the first timeout."""
+    setup = job.exercise
+    spec = setup.loaded.spec
+    shortest = min(
+        (setup.options.timeout or s.timeout or spec.timeout for s in spec.scenarios),
+        default=None,
+    )
+    mine = _GradingGate(gate, None if alone else shortest)
+    options = Options(
+        jobs=setup.options.jobs,
+        timeout=setup.options.timeout,
+        limits=setup.options.limits,
+        run_gate=mine,
+    )
+    runs: list[RunRecord] = []
+    unfinished = internal_error(setup.id, job.folder, RuntimeError("not finished"))
+    try:
+        result = grade(setup.loaded, job.folder, setup.pm, options, on_run=runs.append)
+    except Abandoned:
+        return Graded(unfinished, valid=not gate.stopped, timed_out=True)
+    except BatchStopped:
+        return Graded(unfinished, valid=False)
+    except Exception as exc:  # a grader bug sinks this grading only, never the batch
+        result = internal_error(setup.id, job.folder, exc)
+    # checked after grade() returned: a run killed by a stop happens only after stop()
+    valid = not gate.stopped
+    diagnostics = list(result.diagnostics)
+    if job.problem:
+        diagnostics.insert(0, Diagnostic(kind="bad_archive", message=job.problem))
+    result = result.model_copy(update={"submission": job.display, "diagnostics": diagnostics})
+    run_time = round(sum(r.outcome.duration_s for r in runs), 4)
+    timed_out = not alone and (mine.timed_out or any(r.outcome.timed_out for r in runs))
+    return Graded(result, valid, run_time, timed_out)
+
+
+class GradingExecutor(Protocol):
+    """Makes gradings; the runner records them. ``concurrent.futures``-shaped."""
+
+    #: how many gradings to keep submitted at once (enough to keep every core busy)
+    in_flight: int
+
+    def submit(self, job: Job, alone: bool) -> Future[Graded]:
+        """Start grading ``job``; the future never fails but for a reason that must stop
+        the whole batch. ``alone``: no abandoning on a timeout (see the runner)."""
+        ...
+
+    def stop(self) -> None:
+        """Ctrl-C: end the gradings in progress soon (their futures say ``valid=False``).
+        Called again and again until every submitted future is done; cheap if repeated."""
+        ...
+
+    def confirming(self) -> GradingExecutor:
+        """The executor of the pass that grades timed-out gradings again, one at a time."""
+        ...
+
+    def close(self) -> None:
+        """Wait for what was submitted and let go of the executor's resources."""
+        ...
+
+
+class LocalExecutor:
+    """Gradings made by threads of this process, their runs through one :class:`RunGate`."""
+
+    def __init__(self, run_slots: int, in_flight: int) -> None:
+        self.gate = RunGate(run_slots)
+        self.in_flight = max(1, in_flight)
+        self._pool = ThreadPoolExecutor(self.in_flight, thread_name_prefix="ipcgrade-batch")
+
+    @classmethod
+    def for_cores(cls, cores: int) -> LocalExecutor:
+        """``RUNS_PER_CORE`` runs per core, enough gradings in flight to fill them."""
+        slots = RUNS_PER_CORE * max(1, cores)
+        return cls(slots, min(slots, MAX_IN_FLIGHT))
+
+    def submit(self, job: Job, alone: bool) -> Future[Graded]:
+        """Grade ``job`` in a thread of the pool."""
+        return self._pool.submit(grade_job, job, self.gate, alone)
+
+    def stop(self) -> None:
+        """Refuse new runs and kill those in progress (a run may start between two kills,
+        hence the repeated calls)."""
+        self.gate.stop()
+        sandbox.kill_active_runs()
+
+    def confirming(self) -> LocalExecutor:
+        """Alone, with every run at once: the conditions of a single ``ipcgrade``."""
+        return LocalExecutor(MAX_PARALLEL_RUNS, 1)
+
+    def close(self) -> None:
+        """Wait for the pool's threads."""
+        self._pool.shutdown(wait=True)

@@ -1,0 +1,3 @@
+from ipcgrader import hookimpl
+def broken(:
+    pass
