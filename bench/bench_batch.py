@@ -1,16 +1,20 @@
-"""Benchmark of ``ipcgrade batch``: a class of 100+ students graded with -j 1 and -j 2.
+"""Benchmark of ``ipcgrade batch`` on lock_ticket, in one run (ratios, nothing asserted):
 
-The class mixes the reference solution and every known variant of lock_ticket (correct
-ones, races, a deadlock, an infinite loop, a syntax error, a missing function), some of
-them as .zip files. Reported (speeds as ratios, nothing is asserted about time):
+- a *clean* class of 20 (the reference solution and the correct variants) at ``-j 1`` and
+  ``-j 2``: wall time, gradings per second, the speed-up, and CPU per grading (every
+  process under the batch command, from ``getrusage(RUSAGE_CHILDREN)``);
+- the *same* class with 4 students replaced by hanging submissions (a self-deadlock, a
+  two-lock deadlock, a lock never released, an infinite loop) at ``-j 2``, as a ratio to
+  the clean class (a hang should cost little more than a correct program);
+- ``--scheduler``: the clean class on a Dask cluster on localhost against the local batch,
+  when this ipcgrader has a Dask executor and dask is installed (else a skipping row);
+- ``--mixed N``: the older class of N students cycling through every variant (some as .zip
+  files), with peak memory and an unchanged rerun.
 
-- throughput (gradings per second) and the -j2/-j1 speed-up;
-- peak memory: the largest single process (``getrusage(RUSAGE_CHILDREN).ru_maxrss``) and
-  the whole process tree of the batch (sampled from /proc);
-- the time of an unchanged rerun against the first run;
-- that every student got a result, the exports exist and no process was left behind.
+Every batch is checked: every student got a result, the exports exist, no process of a
+run was left behind.
 
-Usage: ``python bench/bench_batch.py [--students 112] [--timeout S] [--jobs 1,2]``
+Usage: ``python bench/bench_batch.py [--timeout S] [--mixed 0] [--no-dask]``
 (default: the exercise's own timeouts).
 """
 
@@ -19,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sqlite3
 import subprocess
 import sys
@@ -44,9 +47,34 @@ RUNS_DIR = "runs"
 _WRAPPER = """
 import json, resource, subprocess, sys
 code = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL)
-print(json.dumps({"code": code,
-                  "maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"code": code, "maxrss_kb": usage.ru_maxrss,
+                  "cpu_s": usage.ru_utime + usage.ru_stime}))
 """
+
+
+#: The clean class: every variant that must get full marks, and the reference solution.
+CLEAN = ("correct_with_lock", "correct_try_finally", "correct_rlock", "correct_flock",
+         "lock_whole_task")  # fmt: skip
+#: Replace 4 of the clean class's students in the hanging class.
+HANGING = ("double_acquire", "two_locks", "lock_not_released", "infinite_loop")
+
+
+def write_student(folder: Path, student: str, source: Path) -> None:
+    """One student folder holding ``ticket.py``."""
+    (folder / student).mkdir()
+    (folder / student / "ticket.py").write_bytes(source.read_bytes())
+
+
+def make_clean_class(folder: Path, students: int, hanging: bool) -> None:
+    """``students`` correct students; with ``hanging``, the last 4 hang instead."""
+    kinds = [SOLUTION, *(VARIANTS / f"{k}.py" for k in CLEAN)]
+    folder.mkdir()
+    for index in range(students):
+        source = kinds[index % len(kinds)]
+        if hanging and index >= students - len(HANGING):
+            source = VARIANTS / f"{HANGING[index - (students - len(HANGING))]}.py"
+        write_student(folder, f"s{index:03d}_{source.stem}", source)
 
 
 def make_class(folder: Path, students: int) -> dict[str, int]:
@@ -90,11 +118,13 @@ def tree_rss_kb(root: int) -> int:
     return total
 
 
-def run_batch(subs: Path, out: Path, jobs: int, timeout: float | None) -> dict[str, float]:
-    """One ``ipcgrade batch``: wall time, exit code, peak memory."""
+def run_batch(
+    subs: Path, out: Path, jobs: int, timeout: float | None, extra: tuple[str, ...] = ()
+) -> dict[str, float]:
+    """One ``ipcgrade batch``: wall time, exit code, CPU of every process, peak memory."""
     argv = [sys.executable, "-c", _WRAPPER, sys.executable, "-m", "ipcgrader", "batch",
             str(EXERCISE), "--submissions", str(subs), "--out", str(out), "-j", str(jobs),
-            "--progress", "plain"]  # fmt: skip
+            "--progress", "plain", *extra]  # fmt: skip
     if timeout is not None:
         argv += ["--timeout", str(timeout)]
     runs = subs.parent / RUNS_DIR
@@ -117,6 +147,7 @@ def run_batch(subs: Path, out: Path, jobs: int, timeout: float | None) -> dict[s
     return {
         "wall_s": wall,
         "code": report["code"],
+        "cpu_s": report["cpu_s"],
         "maxrss_mb": report["maxrss_kb"] / 1024,
         "tree_rss_mb": peak[0] / 1024,
     }
@@ -151,43 +182,109 @@ def leftovers(runs: Path) -> list[int]:
     return found
 
 
+def dask_executor_available() -> str | None:
+    """Why the Dask row cannot run here, or None when it can."""
+    import importlib.util
+
+    if importlib.util.find_spec("distributed") is None:
+        return "dask.distributed is not installed (pip install 'ipcgrader[dask]')"
+    helptext = subprocess.run(
+        [sys.executable, "-m", "ipcgrader", "batch", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    if "--scheduler" not in helptext:
+        return "this ipcgrader has no Dask executor (ipcgrade batch --scheduler)"
+    return None
+
+
+def dask_row(subs: Path, tmp: Path, local: dict[str, float], timeout: float | None) -> None:
+    """The clean class on a Dask cluster on localhost (a scheduler, two 1-thread workers)."""
+    why = dask_executor_available()
+    if why is not None:
+        print(f"dask on localhost: skipped: {why}")
+        return
+    port = 8786 + os.getpid() % 1000
+    address = f"tcp://127.0.0.1:{port}"
+    scheduler = ["dask", "scheduler", "--host", "127.0.0.1", "--port", str(port)]
+    cluster = [subprocess.Popen([*scheduler, "--no-dashboard"], stderr=subprocess.DEVNULL)]
+    try:
+        time.sleep(2)
+        for _ in range(2):
+            cluster.append(subprocess.Popen(
+                ["dask", "worker", address, "--nthreads", "1", "--no-dashboard"],
+                stderr=subprocess.DEVNULL,
+            ))  # fmt: skip
+        time.sleep(3)
+        out = tmp / "out-dask"
+        run = run_batch(subs, out, 2, timeout, ("--scheduler", address))
+        statuses = check_output(out, len(list(subs.iterdir())))
+        ratio = run["wall_s"] / local["wall_s"]
+        print(f"dask on localhost (2 workers): {run['wall_s']:.1f} s = "
+              f"{ratio:.2f}x the local -j 2 batch, {statuses}")  # fmt: skip
+    finally:
+        for proc in reversed(cluster):
+            proc.terminate()
+            proc.wait(10)
+
+
+def graded(label: str, subs: Path, out: Path, jobs: int, timeout: float | None) -> dict[str, float]:
+    """Grade ``subs`` once, check the exports, print one line, return the figures."""
+    students = len(list(subs.iterdir()))
+    run = run_batch(subs, out, jobs, timeout)
+    statuses = check_output(out, students)
+    left = leftovers(subs.parent / RUNS_DIR)
+    print(f"{label} -j {jobs}: {run['wall_s']:.1f} s, {students / run['wall_s']:.2f} gradings/s, "
+          f"CPU {run['cpu_s'] / students:.2f} s per grading, exit {run['code']:g}, "
+          f"{statuses}, left behind: {len(left)}; load {os.getloadavg()[0]:.1f}")  # fmt: skip
+    return run
+
+
+def mixed_class(tmp: Path, students: int, timeout: float | None) -> None:
+    """The older benchmark: every variant, zips, peak memory, an unchanged rerun."""
+    subs = tmp / "mixed"
+    subs.mkdir()
+    mix = make_class(subs, students)
+    print(f"mixed class: {students} students, {mix}")
+    out = tmp / "out-mixed"
+    run = graded("mixed", subs, out, 2, timeout)
+    print(f"  largest process {run['maxrss_mb']:.0f} MiB, "
+          f"batch tree peak {run['tree_rss_mb']:.0f} MiB")  # fmt: skip
+    rerun = run_batch(subs, out, 2, timeout)
+    print(f"  unchanged rerun: {rerun['wall_s']:.2f} s = "
+          f"{100 * rerun['wall_s'] / run['wall_s']:.1f}% of the first run")  # fmt: skip
+
+
 def main() -> None:
-    """Build the class, grade it with each -j, rerun unchanged, print the numbers."""
+    """Grade the clean and the hanging class (and Dask, the mixed class); print figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--students", type=int, default=112)
+    parser.add_argument("--students", type=int, default=20, help="size of the clean class")
     parser.add_argument("--timeout", type=float, default=None)
-    parser.add_argument("--jobs", default="1,2")
+    parser.add_argument("--mixed", type=int, default=0, metavar="N", help="also a mixed class")
+    parser.add_argument("--no-dask", action="store_true", help="skip the Dask row")
     args = parser.parse_args()
     os.environ.setdefault("IPCGRADER_DISABLE_PLUGIN_AUTOLOAD", "1")
-    with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
-        subs = Path(tmp) / "submissions"
-        subs.mkdir()
-        mix = make_class(subs, args.students)
+    with tempfile.TemporaryDirectory(prefix="bench-batch-") as name:
+        tmp = Path(name)
         timeout = f"{args.timeout:g} s" if args.timeout else "the exercise's own"
-        print(f"class: {args.students} students, {mix}; timeout {timeout}; "
+        print(f"lock_ticket, clean class of {args.students}; timeout {timeout}; "
               f"{os.cpu_count()} cores; load {os.getloadavg()[0]:.1f}")  # fmt: skip
-        results: dict[int, dict[str, float]] = {}
-        for jobs in (int(j) for j in args.jobs.split(",")):
-            out = Path(tmp) / f"out-j{jobs}"
-            results[jobs] = run = run_batch(subs, out, jobs, args.timeout)
-            statuses = check_output(out, args.students)
-            left = leftovers(subs.parent / RUNS_DIR)
-            print(f"-j {jobs}: {run['wall_s']:.1f} s, "
-                  f"{args.students / run['wall_s']:.2f} gradings/s, exit {run['code']:g}, "
-                  f"largest process {run['maxrss_mb']:.0f} MiB, "
-                  f"batch tree peak {run['tree_rss_mb']:.0f} MiB, {statuses}, "
-                  f"left behind: {len(left)}; load {os.getloadavg()[0]:.1f}")  # fmt: skip
-        last = max(results)
-        rerun = run_batch(subs, Path(tmp) / f"out-j{last}", last, args.timeout)
-        first = results[last]["wall_s"]
-        print(f"unchanged rerun (-j {last}): {rerun['wall_s']:.2f} s = "
-              f"{100 * rerun['wall_s'] / first:.1f}% of the first run")  # fmt: skip
-        if 1 in results and 2 in results:
-            print(f"speed-up -j2/-j1: {results[1]['wall_s'] / results[2]['wall_s']:.2f}x")
-        print(
-            f"bench process children peak RSS (any single process): "
-            f"{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MiB"
-        )
+        clean, hanging = tmp / "clean", tmp / "hanging"
+        make_clean_class(clean, args.students, hanging=False)
+        make_clean_class(hanging, args.students, hanging=True)
+        one = graded("clean", clean, tmp / "out-clean-j1", 1, args.timeout)
+        two = graded("clean", clean, tmp / "out-clean-j2", 2, args.timeout)
+        print(f"speed-up -j2/-j1: {one['wall_s'] / two['wall_s']:.2f}x")
+        hung = graded(f"{len(HANGING)} hanging", hanging, tmp / "out-hanging-j2", 2, args.timeout)
+        print(f"hanging/clean at -j 2: wall {hung['wall_s'] / two['wall_s']:.2f}x "
+              f"(aim <= 1.3), CPU {hung['cpu_s'] / two['cpu_s']:.2f}x")  # fmt: skip
+        if args.no_dask:
+            print("dask on localhost: skipped (--no-dask)")
+        else:
+            dask_row(clean, tmp, two, args.timeout)
+        if args.mixed:
+            mixed_class(tmp, args.mixed, args.timeout)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@ Before a run it prepends ``harness/inject`` to the run's ``PYTHONPATH`` and pass
 settings to the harness through environment variables (listed in ``sitecustomize.py``).
 After the run it parses the trace into ``record.artifacts["trace"]`` (see
 :mod:`ipcgrader.trace`), exposes each printed line with its pid as
-``record.artifacts["output_lines"]``, and, when the run timed out, explains who was blocked
-on what.
+``record.artifacts["output_lines"]``, and, when the run hung (a timeout, a deadlock, its CPU
+budget used up), explains who was blocked on what.
 """
 
 from __future__ import annotations
@@ -17,11 +17,22 @@ from ipcgrader import hookimpl
 from ipcgrader.models import Exercise, Scenario
 from ipcgrader.results import RunRecord
 from ipcgrader.sandbox import HARNESS_DIR, RunRequest, precompile
-from ipcgrader.trace import TRACE_ARTIFACT, TRACE_FILE, diagnose_hang, read_trace
+from ipcgrader.trace import (
+    TRACE_ARTIFACT,
+    TRACE_FILE,
+    WAIT_FOR_ARTIFACT,
+    diagnose_hang,
+    read_trace,
+    wait_for_graph,
+)
 
 INJECT_DIR = HARNESS_DIR / "inject"
 #: Folder of race amplification's meeting markers, inside the run's meta_dir.
 AMPLIFY_DIR = "amplify"
+#: Folder of the processes' wait boards, inside the run's meta_dir.
+WAITS_DIR = "waits"
+#: How a run stopped when its trace tells who was stuck on what.
+HANGS = ("timeout", "deadlock", "cpu_budget")
 
 
 @hookimpl(tryfirst=True)
@@ -42,6 +53,11 @@ def ipcgrader_configure_run(
             env["IPCGRADER_ATOMIC_WRITES"] = "1"
     if options.enabled:
         env["IPCGRADER_TRACE"] = str(meta_dir / TRACE_FILE)
+        # deadlock detection: the processes publish their traced waits here
+        boards = meta_dir / WAITS_DIR
+        boards.mkdir(exist_ok=True)
+        env["IPCGRADER_WAITS"] = str(boards)
+        request.waits_dir = boards
         if options.amplify and exercise.shared_files:
             meeting = meta_dir / AMPLIFY_DIR
             meeting.mkdir(exist_ok=True)
@@ -65,5 +81,8 @@ def ipcgrader_run_finished(
         # sys.stdout.buffer would otherwise lose lines for the checks that use these.
         if lines and len(lines) == len(captured.splitlines()):
             record.artifacts[key] = lines
-    if record.outcome.stopped == "timeout":
-        record.diagnostics.extend(diagnose_hang(trace))
+    if record.outcome.stopped in HANGS:
+        deadlocked = record.outcome.stopped == "deadlock"
+        if deadlocked:
+            record.artifacts[WAIT_FOR_ARTIFACT] = wait_for_graph(trace).as_dict()
+        record.diagnostics.extend(diagnose_hang(trace, deadlocked=deadlocked))

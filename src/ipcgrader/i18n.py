@@ -25,11 +25,14 @@ import contextlib
 import contextvars
 import gettext
 import os
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 DOMAIN = "ipcgrader"
+#: ``{key}`` in an exercise's message, filled with an observed value (checks/observed.py)
+_FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 LOCALE_DIR = Path(__file__).parent / "locale"
 #: Languages with a catalog (English is the source language and needs none).
 LANGUAGES = ("en", "zh")
@@ -174,7 +177,15 @@ def render(source: Source) -> str:
     if isinstance(source, dict):
         texts = source.get("texts")
         if isinstance(texts, dict):
-            return pick(texts)
+            text = pick(texts)
+            args = source.get("args")
+            if isinstance(args, dict):
+                with contextlib.suppress(KeyError, IndexError, ValueError, TypeError):
+                    text = text.format(**{k: _value(v) for k, v in args.items()})
+            fill = source.get("fill")
+            if isinstance(fill, dict):
+                text = _FIELD.sub(lambda m: str(fill.get(m[1], m[0])), text)
+            return text
         parts = source.get("join")
         if isinstance(parts, list):
             return str(source.get("sep", "\n")).join(render(p) for p in parts)

@@ -8,6 +8,7 @@ field instead of a silently ignored setting. Expectation kinds form a discrimina
 
 from __future__ import annotations
 
+import functools
 import re
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
@@ -87,12 +88,28 @@ class Visibility(str, Enum):
 class Limits(Strict):
     """Resource limits of one run. ``None`` leaves a limit at the grader's default."""
 
-    memory_mb: int | None = Field(None, gt=0, description="address space per process, MiB")
-    cpu_s: int | None = Field(None, gt=0, description="CPU seconds per process")
-    processes: int | None = Field(None, gt=0, description="live processes in the run")
-    output_bytes: int | None = Field(None, gt=0, description="stdout and stderr cap, each")
-    file_bytes: int | None = Field(None, gt=0, description="largest file a run may write")
-    open_files: int | None = Field(None, gt=0, description="open file descriptors per process")
+    memory_mb: int | None = Field(
+        None, gt=0, le=1 << 20, description="address space per process, MiB"
+    )
+    cpu_s: int | None = Field(None, gt=0, le=86400, description="CPU seconds per process")
+    run_cpu_s: float | None = Field(
+        None,
+        gt=0,
+        le=86400,
+        description="CPU seconds of the whole run, all its processes together (the ended "
+        "ones too): a program that keeps computing is stopped when it has used them up, "
+        "however loaded the machine is",
+    )
+    processes: int | None = Field(None, gt=0, le=100_000, description="live processes in the run")
+    output_bytes: int | None = Field(
+        None, gt=0, le=1 << 30, description="stdout and stderr cap, each"
+    )
+    file_bytes: int | None = Field(
+        None, gt=0, le=1 << 40, description="largest file a run may write"
+    )
+    open_files: int | None = Field(
+        None, gt=0, le=1 << 20, description="open file descriptors per process"
+    )
 
     def merged(self, override: Limits | None) -> Limits:
         """These limits with every field set in ``override`` replacing ours."""
@@ -133,7 +150,7 @@ class ObservedNeed(Strict):
 
     when: str = Field(description="expression over the observations and parameters")
     file: str = Field("observed.json", description="the JSON object the driver wrote")
-    message: str = Field(description="why the check cannot count when it does not hold")
+    message: LocalText = Field(description="why the check cannot count when it does not hold")
 
 
 class Expectation(Strict):
@@ -292,6 +309,13 @@ def build_exercise_model(kinds: list[type[Expectation]]) -> type[Exercise]:
     """
     if not kinds:
         raise ValueError("no expectation kinds are registered")
+    return _exercise_model(tuple(kinds))
+
+
+@functools.lru_cache(maxsize=32)
+def _exercise_model(kinds: tuple[type[Expectation], ...]) -> type[Exercise]:
+    # building a model costs ~0.1 s; every load of every exercise with the same kinds
+    # (a batch, the CLI's tests) can share one
     union: Any = kinds[0] if len(kinds) == 1 else Union[tuple(kinds)]  # noqa: UP007
     expectation = Annotated[union, Field(discriminator="kind")]
     scenario: Any = create_model(

@@ -126,8 +126,9 @@ class RunOutcome:
     stderr: str = ""
     stdout_truncated: bool = False
     stderr_truncated: bool = False
-    #: why the supervisor stopped the run early: "timeout", "output", "processes",
-    #: "killed" (the supervisor itself was killed), or None
+    #: why the supervisor stopped the run early: "timeout", "deadlock" (every process
+    #: blocked for good), "cpu_budget" (the run's CPU budget used up), "output",
+    #: "processes", "killed" (the supervisor itself was killed), or None
     stopped: str | None = None
     #: processes still alive at the end that the sweep had to kill
     leftovers: int = 0
@@ -142,6 +143,12 @@ class RunOutcome:
     peak_processes: int = 0
     #: CPU seconds the main process used (None: unknown)
     cpu_s: float | None = None
+    #: when the supervisor decided to stop the run (``time.monotonic()``, the clock of the
+    #: trace's events); None if it ended by itself
+    stopped_t: float | None = None
+    #: CPU seconds every process of the run used together (None: unknown); what the
+    #: ``run_cpu_s`` budget is compared with
+    run_cpu_s: float | None = None
     #: forked from the grading's warm interpreter (``ipcgrader.warm``), not started cold
     warm: bool = False
 
@@ -191,6 +198,8 @@ class StudentError:
 #: Every ``RunOutcome.reason``: how a run can end abnormally (translate with ``_()``).
 END_REASONS: dict[str, str] = {
     "timeout": N_("did not finish within its timeout; stopped with TERM, then KILL"),
+    "deadlock": N_("every process was blocked for good (a deadlock); stopped at once"),
+    "cpu_budget": N_("its processes together used up the run's CPU budget; stopped"),
     "output": N_("printed more than the output cap (its head and tail are kept)"),
     "processes": N_("had more processes at once than allowed"),
     "killed": N_("its supervisor was killed (by the program, or from outside)"),
@@ -232,6 +241,19 @@ def _limit_problem(reason: str | None, run: RunRecord) -> str | None:
         return _("had too many processes at once and was stopped")
     if reason == "killed":
         return _("was stopped before it finished: its supervisor was killed (by the program?)")
+    if reason == "deadlock":
+        return _(
+            "was stopped: every one of its processes was waiting for another one "
+            "(a lock, a join, a queue or a pipe), so none could ever go on (a deadlock)"
+        )
+    if reason == "cpu_budget":
+        budget = limits.run_cpu_s
+        if budget is None:
+            return _("kept computing until its CPU budget was used up and was stopped")
+        return _(
+            "kept computing: its processes used more than {seconds:g} s of CPU time "
+            "together (a loop that never ends?) and it was stopped"
+        ).format(seconds=budget)
     if reason == "memory":
         if limits.memory_mb:
             return _("ran out of memory (limit {mb} MiB per process)").format(mb=limits.memory_mb)

@@ -44,11 +44,17 @@ _SUPERVISOR_CODE = (
 #: Environment variable whose value marks every process of one run (fallback sweep).
 RUN_MARKER = "IPCGRADER_RUN"
 
+#: CPU budget of one run (all its processes) when the exercise sets none. Hook for
+#: ``ipcgrade check``: it may record the reference solution's CPU per scenario and set
+#: ``run_cpu_s`` to a multiple of it (see docs/trace.md, "Hangs").
+RUN_CPU_DEFAULT_S = 3.0
 #: Generous for the chapter's programs (a handful of processes, small files), small enough
 #: that a runaway one costs little: a spec or the command line may change each.
 DEFAULT_LIMITS = Limits(
     memory_mb=2048,
     cpu_s=60,
+    # the reference solutions' runs use 0.1 to 0.4 s of CPU, all processes together
+    run_cpu_s=RUN_CPU_DEFAULT_S,
     processes=64,
     output_bytes=1 << 20,
     file_bytes=64 << 20,
@@ -131,6 +137,9 @@ class RunRequest:
     env: dict[str, str] = field(default_factory=dict)
     #: prepended to PYTHONPATH, in order (the harness goes first); shown read-only
     pythonpath: list[str] = field(default_factory=list)
+    #: folder of the processes' wait boards (the harness publishes its traced waits
+    #: there): the supervisor stops the run as soon as it is deadlocked; None: never
+    waits_dir: Path | None = None
     #: files and folders outside ``cwd`` the run may read (an exercise's driver): where the
     #: run has a filesystem of its own, they are all it sees of the host but the runtime
     readable: list[Path] = field(default_factory=list)
@@ -384,6 +393,8 @@ def run(
         "max_procs": limits.processes,
         "rlimits": _rlimits(limits),
         "loopback": level == "namespaces",
+        "waits": str(request.waits_dir) if request.waits_dir is not None else None,
+        "cpu_budget": limits.run_cpu_s,
     }
     hard_deadline = request.timeout_s + KILL_GRACE_S + HARD_MARGIN_S
     started_run: _ColdRun | WarmRun | None = None
@@ -442,5 +453,7 @@ def run(
         wall_s=wall,
         peak_processes=int(status.get("peak_processes", 0)),
         cpu_s=float(cpu) if isinstance(cpu := status.get("cpu_s"), (int, float)) else None,
+        stopped_t=float(at) if isinstance(at := status.get("stopped_t"), (int, float)) else None,
+        run_cpu_s=float(c) if isinstance(c := status.get("run_cpu_s"), (int, float)) else None,
         warm=isinstance(started_run, WarmRun),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -99,7 +100,7 @@ def crash_from_stderr(stderr: str, workdir: Path) -> StudentError | None:
         message = _("raised {exception}").format(exception=text)
     else:
         message = _("raised {exception}: {explanation}").format(
-            exception=text, explanation=pitfall.explanation
+            exception=text, explanation=_(pitfall.explanation)
         )
     return StudentError(
         kind="exception" if pitfall is None else pitfall.kind,
@@ -300,6 +301,7 @@ def grade(
     def finish(
         checks: list[Any], diagnostics: list[Any], exercise_error: str | None = None
     ) -> ExerciseResult:
+        checks, diagnostics = _as_handed_in(submission, checks, diagnostics)
         status = overall_status(checks, exercise.max_score)
         error = None
         if exercise_error is not None:
@@ -381,6 +383,39 @@ def grade(
     if broken:
         return finish(checks, diagnostics, exercise_error=next(iter(broken.values())))
     return finish(checks, diagnostics)
+
+
+def _as_handed_in(
+    submission: Submission, checks: list[Any], diagnostics: list[Any]
+) -> tuple[list[Any], list[Any]]:
+    """Findings name the student's files as handed in: a ``my_ticket.py`` graded as the
+    exercise's ``ticket.py`` is ``my_ticket.py`` in every message and diagnostic."""
+    renames = {
+        name: source.name for name, source in submission.entries.items() if source.name != name
+    }
+    if not renames:
+        return checks, diagnostics
+    pattern = re.compile(
+        r"(?<![\w.])(" + "|".join(re.escape(name) for name in renames) + r")(?![\w])"
+    )
+
+    def text(value: str | None) -> str | None:
+        return None if value is None else pattern.sub(lambda m: renames[m.group(1)], value)
+
+    checks = [
+        c.model_copy(update={"message": text(c.message), "hint": text(c.hint)}) for c in checks
+    ]
+    diagnostics = [
+        d.model_copy(
+            update={
+                "file": renames.get(d.file, d.file) if d.file else d.file,
+                "message": text(d.message),
+                "hint": text(d.hint),
+            }
+        )
+        for d in diagnostics
+    ]
+    return checks, diagnostics
 
 
 def internal_error(exercise_id: str, submission: Path, exc: BaseException) -> ExerciseResult:

@@ -17,13 +17,15 @@ runs execute at once (``-j N`` cores, default all). Two per core keeps every cor
 while some runs wait, and bounds oversubscription. Enough gradings are in flight to fill
 the gate; each still makes its runs in parallel, so a hanging submission costs about one
 timeout of wall time, not nine. The gate is first-come first-served, so gradings finish
-roughly in order and each is recorded as soon as it finishes.
+roughly in order and each is recorded as soon as it finishes. Busy neighbours cannot
+change a verdict: hangs are judged as they happen (a deadlock at once, a spinning program
+by the CPU it used; :mod:`ipcgrader.harness.supervise`), and the wall timeout, generous,
+is only the last resort.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,7 +34,7 @@ from typing import Protocol
 from ipcgrader import sandbox
 from ipcgrader.batch.planning import Job
 from ipcgrader.results import Diagnostic, ExerciseResult, RunRecord
-from ipcgrader.session import MAX_PARALLEL_RUNS, Options, grade, internal_error
+from ipcgrader.session import Options, grade, internal_error
 
 #: Runs of the batch made at once per core given with ``-j`` (see the module docstring).
 RUNS_PER_CORE = 2
@@ -44,8 +46,9 @@ class BatchStopped(Exception):
     """Raised inside a grading when the batch is stopping; the grading is discarded."""
 
 
-class Abandoned(BatchStopped):
-    """Raised inside a grading of the parallel pass after one of its runs timed out."""
+class BatchAborted(Exception):
+    """Raised by a future of an executor when the batch cannot go on (e.g. a cluster worker
+    with another grader): the runner keeps what was graded and stops with the message."""
 
 
 class RunGate:
@@ -89,31 +92,6 @@ class RunGate:
             self._cond.notify_all()
 
 
-class _GradingGate:
-    """The gate as one grading sees it: in the parallel pass, once a run of this grading
-    has been inside for ``timeout_s`` (it can only have been stopped by its timeout), the
-    grading's runs not started yet raise :class:`Abandoned`."""
-
-    def __init__(self, gate: RunGate, timeout_s: float | None) -> None:
-        self.gate = gate
-        self.timeout_s = timeout_s
-        self.timed_out = False
-        self._started = threading.local()  # the runs of one grading overlap
-
-    def __enter__(self) -> _GradingGate:
-        if self.timed_out:
-            raise Abandoned("a run of this grading timed out")
-        self.gate.__enter__()
-        self._started.at = time.monotonic()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.gate.__exit__(*exc_info)
-        elapsed = time.monotonic() - self._started.at
-        if self.timeout_s is not None and elapsed >= self.timeout_s:
-            self.timed_out = True
-
-
 @dataclass(frozen=True)
 class Graded:
     """A finished grading of the batch."""
@@ -123,33 +101,26 @@ class Graded:
     valid: bool
     #: seconds the submission's own runs took, summed (its cost, without queueing)
     run_time_s: float = 0.0
-    #: a run hit its wall timeout in the parallel pass: grade it again alone
-    timed_out: bool = False
 
 
-def grade_job(job: Job, gate: RunGate, alone: bool) -> Graded:
-    """Grade one job, its runs let through ``gate``; never raises. Unless ``alone``, give
-    up on the first timeout."""
+def grade_job(job: Job, gate: RunGate) -> Graded:
+    """Grade one job, its runs let through ``gate``; never raises.
+
+    Its verdict counts as it is, however busy the machine: a deadlocked run is stopped as
+    soon as it is (not by the clock), a spinning one by the CPU it used (not the wall time
+    it took), so nothing needs grading again alone."""
     setup = job.exercise
-    spec = setup.loaded.spec
-    shortest = min(
-        (setup.options.timeout or s.timeout or spec.timeout for s in spec.scenarios),
-        default=None,
-    )
-    mine = _GradingGate(gate, None if alone else shortest)
     options = Options(
         jobs=setup.options.jobs,
         timeout=setup.options.timeout,
         limits=setup.options.limits,
-        run_gate=mine,
+        run_gate=gate,
     )
     runs: list[RunRecord] = []
-    unfinished = internal_error(setup.id, job.folder, RuntimeError("not finished"))
     try:
         result = grade(setup.loaded, job.folder, setup.pm, options, on_run=runs.append)
-    except Abandoned:
-        return Graded(unfinished, valid=not gate.stopped, timed_out=True)
     except BatchStopped:
+        unfinished = internal_error(setup.id, job.folder, RuntimeError("not finished"))
         return Graded(unfinished, valid=False)
     except Exception as exc:  # a grader bug sinks this grading only, never the batch
         result = internal_error(setup.id, job.folder, exc)
@@ -160,8 +131,7 @@ def grade_job(job: Job, gate: RunGate, alone: bool) -> Graded:
         diagnostics.insert(0, Diagnostic(kind="bad_archive", message=job.problem))
     result = result.model_copy(update={"submission": job.display, "diagnostics": diagnostics})
     run_time = round(sum(r.outcome.duration_s for r in runs), 4)
-    timed_out = not alone and (mine.timed_out or any(r.outcome.timed_out for r in runs))
-    return Graded(result, valid, run_time, timed_out)
+    return Graded(result, valid, run_time)
 
 
 class GradingExecutor(Protocol):
@@ -170,18 +140,14 @@ class GradingExecutor(Protocol):
     #: how many gradings to keep submitted at once (enough to keep every core busy)
     in_flight: int
 
-    def submit(self, job: Job, alone: bool) -> Future[Graded]:
-        """Start grading ``job``; the future never fails but for a reason that must stop
-        the whole batch. ``alone``: no abandoning on a timeout (see the runner)."""
+    def submit(self, job: Job) -> Future[Graded]:
+        """Start grading ``job``; the future fails only with :class:`BatchAborted`, for a
+        reason that must stop the whole batch."""
         ...
 
     def stop(self) -> None:
         """Ctrl-C: end the gradings in progress soon (their futures say ``valid=False``).
         Called again and again until every submitted future is done; cheap if repeated."""
-        ...
-
-    def confirming(self) -> GradingExecutor:
-        """The executor of the pass that grades timed-out gradings again, one at a time."""
         ...
 
     def close(self) -> None:
@@ -203,19 +169,15 @@ class LocalExecutor:
         slots = RUNS_PER_CORE * max(1, cores)
         return cls(slots, min(slots, MAX_IN_FLIGHT))
 
-    def submit(self, job: Job, alone: bool) -> Future[Graded]:
+    def submit(self, job: Job) -> Future[Graded]:
         """Grade ``job`` in a thread of the pool."""
-        return self._pool.submit(grade_job, job, self.gate, alone)
+        return self._pool.submit(grade_job, job, self.gate)
 
     def stop(self) -> None:
         """Refuse new runs and kill those in progress (a run may start between two kills,
         hence the repeated calls)."""
         self.gate.stop()
         sandbox.kill_active_runs()
-
-    def confirming(self) -> LocalExecutor:
-        """Alone, with every run at once: the conditions of a single ``ipcgrade``."""
-        return LocalExecutor(MAX_PARALLEL_RUNS, 1)
 
     def close(self) -> None:
         """Wait for the pool's threads."""

@@ -5,13 +5,9 @@ threads of this process by default, or a Dask cluster); this module decides what
 keeps enough gradings in flight, and is the one writer of the gradebook: each grading is
 recorded here, once, as soon as its future completes.
 
-Timeouts are confirmed alone. Next to submissions that spin on the CPU (an infinite loop is
-six busy processes per run), a correct submission's run can be slowed past its wall
-timeout. So in the parallel pass a grading is abandoned as soon as one of its runs has run
-for its whole timeout (its other runs are not started), and at the end every such grading
-is made again one at a time, under the same conditions as a single ``ipcgrade``: only that
-verdict is recorded. A hostile program never changes another submission's verdict, and a
-submission that really hangs costs about two timeouts of wall time instead of nine.
+Each grading is recorded as it comes back, once: hangs are judged as they happen (see
+:mod:`ipcgrader.harness.supervise`), so a verdict made next to busy neighbours is trusted as
+it is, and nothing is graded again alone.
 
 Stopping. On Ctrl-C (or SIGTERM, which the CLI turns into the same) the executor is stopped
 (runs not yet started raise :class:`~ipcgrader.batch.executors.BatchStopped`, every run in
@@ -26,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 
-from ipcgrader.batch.executors import Graded, GradingExecutor, LocalExecutor
+from ipcgrader.batch.executors import BatchAborted, Graded, GradingExecutor, LocalExecutor
 from ipcgrader.batch.gradebook import Gradebook
 from ipcgrader.batch.planning import Job
 from ipcgrader.batch.progress import BatchProgress
@@ -40,10 +36,10 @@ class BatchReport:
     total: int = 0
     skipped: int = 0
     graded: int = 0
-    #: gradings with a timeout in the parallel pass that were made again alone
-    confirmed: int = 0
     discarded: int = 0
     interrupted: bool = False
+    #: why the executor could not go on (e.g. a cluster worker with another grader)
+    error: str | None = None
     duration_s: float = 0.0
     results: list[ExerciseResult] = field(default_factory=list)
 
@@ -52,7 +48,6 @@ def _pump(
     executor: GradingExecutor,
     jobs: Iterable[Job],
     done: Callable[[Job, Graded], None],
-    alone: bool = False,
 ) -> None:
     """Grade ``jobs`` with ``executor.in_flight`` gradings at once, calling ``done`` in this
     thread as each finishes. On Ctrl-C: stop the executor, hand over the gradings that had
@@ -62,7 +57,7 @@ def _pump(
     try:
         while True:
             while len(pending) < executor.in_flight and (job := next(queue, None)) is not None:
-                pending[executor.submit(job, alone)] = job
+                pending[executor.submit(job)] = job
             if not pending:
                 return
             # a short wait keeps the main thread responsive to Ctrl-C
@@ -100,7 +95,6 @@ def run_batch(
     report = BatchReport(total=len(jobs))
     stored = {(g.student, g.exercise): g for g in gradebook.gradings()}
     todo: list[Job] = []
-    confirm: list[Job] = []
     for job in jobs:
         known = stored.get((job.student, job.exercise.id))
         stale = force or known is None or known.fingerprint != job.fingerprint
@@ -115,28 +109,21 @@ def run_batch(
     def keep(job: Job, graded: Graded) -> None:
         if not graded.valid:
             report.discarded += 1
-        elif graded.timed_out:
-            confirm.append(job)  # nothing recorded: only the verdict made alone counts
         else:
             gradebook.record(job.student, job.fingerprint, graded.result, graded.run_time_s)
             report.graded += 1
             report.results.append(graded.result)
             progress.advance(f"{job.student}/{job.exercise.id}", graded.result)
 
-    def confirmed(job: Job, graded: Graded) -> None:
-        report.confirmed += graded.valid
-        keep(job, graded)
-
     executor = executor or LocalExecutor.for_cores(cores)
     try:
         _pump(executor, todo, keep)
-        if confirm:
-            progress.note(f"ipcgrade batch: {len(confirm)} gradings hit a timeout; grading them "
-                          "again one at a time to confirm")  # fmt: skip
-            _pump(executor.confirming(), list(confirm), confirmed, alone=True)
     except KeyboardInterrupt:
         report.interrupted = True
         progress.note("ipcgrade batch: stopped; finished gradings are kept")
+    except BatchAborted as exc:
+        report.interrupted = True
+        report.error = str(exc)
     progress.close()
     report.duration_s = time.monotonic() - started
     return report

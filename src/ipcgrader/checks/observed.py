@@ -24,19 +24,19 @@ from pydantic import Field, model_validator
 
 from ipcgrader import hookimpl
 from ipcgrader.expr import ExpressionError, evaluate, resolve
-from ipcgrader.i18n import N_
-from ipcgrader.models import Expectation, Strict
+from ipcgrader.i18n import N_, Text, _
+from ipcgrader.models import Expectation, LocalText, Strict
 from ipcgrader.plugins import KindRegistry
 from ipcgrader.results import RunRecord, Verdict
 
 Compare = Literal["eq", "ne", "lt", "le", "gt", "ge", "between", "approx"]
 _WORDS = {
-    "eq": "",
-    "ne": "anything but ",
-    "lt": "less than ",
-    "le": "at most ",
-    "gt": "more than ",
-    "ge": "at least ",
+    "eq": N_("{value}"),
+    "ne": N_("anything but {value}"),
+    "lt": N_("less than {value}"),
+    "le": N_("at most {value}"),
+    "gt": N_("more than {value}"),
+    "ge": N_("at least {value}"),
 }
 _ORDER = {"lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.ge}
 _FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -47,7 +47,7 @@ class Explanation(Strict):
     """A precise failure message, shown when ``when`` holds on the observations."""
 
     when: str = Field(description="expression over the observations and parameters")
-    message: str = Field(description="shown instead of the generic detail; {key} is replaced")
+    message: LocalText = Field(description="shown instead of the generic detail; {key} is replaced")
 
 
 def shown(value: Any) -> str:
@@ -66,7 +66,13 @@ def fill(template: str, names: dict[str, Any]) -> str:
         value = names[key]
         return value if isinstance(value, str) else shown(value)
 
-    return _FIELD.sub(one, template)
+    filled = _FIELD.sub(one, template)
+    if isinstance(template, Text):
+        # the exercise's text given per language: fill it the same way in each
+        used = {k: v if isinstance(v, str) else shown(v) for k, v in names.items()}
+        keys = set(_FIELD.findall(template))
+        return Text(filled, {**template.source, "fill": {k: used[k] for k in keys if k in used}})
+    return filled
 
 
 def load_observations(run: RunRecord, file: str) -> dict[str, Any] | None:
@@ -164,24 +170,34 @@ class JsonValue(Expectation):
         """Load the observations, evaluate ``value`` and compare; explain a failure."""
         problem = run.problem()
         if problem is not None and not self.judge_incomplete:
-            return Verdict(False, f"the program {problem}")
+            return Verdict(False, _("the program {problem}").format(problem=problem))
         observed = load_observations(run, self.file)
         if observed is None:
             if problem is not None:
-                return Verdict(False, f"the program {problem}")
-            return Verdict(None, f"the driver left no JSON object in {self.file}")
+                return Verdict(False, _("the program {problem}").format(problem=problem))
+            return Verdict(
+                None, _("the driver left no JSON object in {file}").format(file=self.file)
+            )
         names = {**run.names(), **observed}
         try:
             expected = self._expected(names)
             tolerance = float(resolve(self.tolerance, names))
         except (ExpressionError, TypeError, ValueError) as exc:
-            return Verdict(None, f"bad expected value in the exercise: {exc}")
+            return Verdict(None, _("bad expected value in the exercise: {error}").format(error=exc))
         try:
             actual = evaluate(self.value, names)
         except ExpressionError as exc:
             if problem is not None:
-                return Verdict(False, self._explanation(names) or f"the program {problem}")
-            return Verdict(None, f"cannot compute {self.value!r} from {self.file}: {exc}")
+                return Verdict(
+                    False,
+                    self._explanation(names) or _("the program {problem}").format(problem=problem),
+                )
+            return Verdict(
+                None,
+                _("cannot compute {value!r} from {file}: {error}").format(
+                    value=self.value, file=self.file, error=exc
+                ),
+            )
         try:
             ok = compare(self.compare, actual, expected, tolerance)
         except TypeError:
@@ -189,16 +205,24 @@ class JsonValue(Expectation):
         if ok:
             return Verdict(True)
         detail = self._explanation(names)
-        if detail is None:
+        if detail is None and self.message:
+            # the exercise's message says what went wrong: the observations' raw values
+            # (JSON words, variable names) are no sentence for a student
+            detail = _("the program {problem}").format(problem=problem) if problem else ""
+        elif detail is None:
             if self.compare == "between":
-                want = f"between {shown(expected[0])} and {shown(expected[1])}"
+                want = _("between {low} and {high}").format(
+                    low=shown(expected[0]), high=shown(expected[1])
+                )
             elif self.compare == "approx":
                 want = f"{shown(expected)} ± {tolerance:g}"
             else:
-                want = _WORDS[self.compare] + shown(expected)
-            detail = f"{self.value} is {shown(actual)}, expected {want}"
+                want = _(_WORDS[self.compare]).format(value=shown(expected))
+            detail = _("{value} is {actual}, expected {expected}").format(
+                value=self.value, actual=shown(actual), expected=want
+            )
             if problem is not None:
-                detail += f"; the program {problem}"
+                detail = _("{detail}; the program {problem}").format(detail=detail, problem=problem)
         return Verdict(False, detail)
 
 

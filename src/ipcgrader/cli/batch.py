@@ -20,6 +20,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
+from ipcgrader.batch.cluster import ClusterError, DaskExecutor
 from ipcgrader.batch.exports import write_exports
 from ipcgrader.batch.gradebook import Gradebook, GradebookError
 from ipcgrader.batch.inputs import discover, unpack
@@ -28,13 +29,19 @@ from ipcgrader.batch.progress import make_progress
 from ipcgrader.batch.runner import BatchReport, run_batch
 from ipcgrader.cli.common import (
     ExitCode,
+    Parser,
     add_language_argument,
     add_limit_arguments,
+    check_output_folder,
+    error,
+    jobs_option,
     limits_from_args,
     manager,
+    spec_option,
 )
-from ipcgrader.i18n import ngettext
+from ipcgrader.i18n import _, ngettext
 from ipcgrader.loader import SpecError, load_exercise
+from ipcgrader.models import Exercise
 from ipcgrader.results import Status
 from ipcgrader.session import Options, default_jobs
 
@@ -43,7 +50,7 @@ GRADEBOOK = "gradebook.sqlite"
 
 def batch_parser() -> argparse.ArgumentParser:
     """Parser of ``ipcgrade batch``."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="ipcgrade batch",
         description="Grade every student's submission to one or more exercises, in parallel. "
         "Gradings whose submission, exercise and grader are unchanged since the last run are "
@@ -56,7 +63,9 @@ def batch_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="one folder or .zip per student (named after the student)",
     )
-    parser.add_argument("-j", "--jobs", type=int, metavar="N", help="cores to use (default: all)")
+    parser.add_argument(
+        "-j", "--jobs", type=jobs_option, metavar="N", help="cores to use (default: all)"
+    )
     parser.add_argument(
         "--out",
         default="ipcgrade-out",
@@ -64,7 +73,20 @@ def batch_parser() -> argparse.ArgumentParser:
         help="gradebook and exports go here (default: ./ipcgrade-out)",
     )
     parser.add_argument("--force", action="store_true", help="grade everything again")
-    parser.add_argument("--timeout", type=float, metavar="S", help="wall timeout of every run")
+    parser.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help=_(
+            "grade on the workers of this Dask scheduler instead of this machine "
+            "(needs: pip install 'ipcgrader[dask]'; see docs/cluster.md)"
+        ),
+    )
+    parser.add_argument(
+        "--timeout",
+        type=spec_option(Exercise, "timeout"),
+        metavar="S",
+        help="wall timeout of every run (0 < S ≤ 3600)",
+    )
     add_limit_arguments(parser)
     parser.add_argument(
         "--progress",
@@ -80,7 +102,7 @@ def batch_parser() -> argparse.ArgumentParser:
 
 
 def _error(message: str) -> None:
-    print(f"ipcgrade batch: error: {message}", file=sys.stderr)
+    error(message)
 
 
 @contextlib.contextmanager
@@ -129,7 +151,26 @@ def _exercises(args: argparse.Namespace) -> list[ExerciseSetup] | None:
     return setups
 
 
+def _cluster(
+    args: argparse.Namespace, setups: list[ExerciseSetup], stream: TextIO
+) -> DaskExecutor | None:
+    """The Dask executor of ``--scheduler``, its workers checked and reported; None after
+    an error has been printed. (Dask is imported only then, so it stays optional.)"""
+    try:
+        executor, workers = DaskExecutor.connect(
+            args.scheduler, setups, False if args.no_plugins else None
+        )
+    except ClusterError as exc:
+        _error(str(exc))
+        return None
+    for line in workers:
+        print(f"ipcgrade batch: {line}", file=stream)
+    return executor
+
+
 def _exit_code(report: BatchReport) -> int:
+    if report.error:
+        return ExitCode.USAGE_ERROR
     if report.interrupted:
         return ExitCode.INTERRUPTED
     if any(r.exercise_error for r in report.results):
@@ -148,8 +189,9 @@ def cmd_batch(argv: Sequence[str], stream: TextIO | None = None) -> int:
     if not submissions.is_dir():
         _error(f"--submissions {submissions}: not a folder")
         return 2
-    if args.jobs is not None and args.jobs < 1:
-        _error("-j must be at least 1")
+    check_output_folder(args.out)
+    if args.jobs is not None and args.scheduler:
+        _error(_("-j has no effect with --scheduler: each Dask worker's --nthreads decides"))
         return 2
     setups = _exercises(args)
     if setups is None:
@@ -177,11 +219,23 @@ def cmd_batch(argv: Sequence[str], stream: TextIO | None = None) -> int:
             return 2
         with gradebook, tempfile.TemporaryDirectory(prefix="ipcgrade-batch-") as work:
             jobs = plan(setups, unpack(students, Path(work), set(ids)))
+            executor = _cluster(args, setups, stream) if args.scheduler else None
+            if args.scheduler and executor is None:
+                return 2
             progress = make_progress(stream, args.progress)
-            with _sigterm_as_interrupt():
-                report = run_batch(
-                    jobs, gradebook, progress, cores=args.jobs or default_jobs(), force=args.force
-                )
+            try:
+                with _sigterm_as_interrupt():
+                    report = run_batch(
+                        jobs,
+                        gradebook,
+                        progress,
+                        cores=args.jobs or default_jobs(),
+                        force=args.force,
+                        executor=executor,
+                    )
+            finally:
+                if executor is not None:
+                    executor.disconnect()
             note = ""
             if report.interrupted:
                 note = (
@@ -208,10 +262,11 @@ def cmd_batch(argv: Sequence[str], stream: TextIO | None = None) -> int:
             ).format(n=len(exercise_errors), exercise=first.exercise, error=first.exercise_error)
         )
     state = "interrupted" if report.interrupted else "done"
-    confirmed = f" ({report.confirmed} timeouts confirmed alone)" if report.confirmed else ""
     print(
-        f"ipcgrade batch: {state}: {report.graded} graded{confirmed}, {report.skipped} "
+        f"ipcgrade batch: {state}: {report.graded} graded, {report.skipped} "
         f"unchanged, {report.total - report.graded - report.skipped} left, in "
         f"{report.duration_s:.1f} s; gradebook and exports in {out}/"
     )
+    if report.error:
+        _error(report.error)
     return _exit_code(report)

@@ -6,7 +6,6 @@ ran as PID 1 under it here, and ``--measure`` times real supervised runs at each
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import statistics
@@ -14,9 +13,10 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ipcgrader import isolation, sandbox
-from ipcgrader.cli.common import add_language_argument
+from ipcgrader.cli.common import Parser, add_language_argument
 
 #: What a level does not protect against, said plainly (the README says more).
 CAVEATS = {
@@ -42,7 +42,7 @@ def measure(level: str, repeats: int = 5) -> float:
 
 def cmd_doctor(argv: Sequence[str]) -> int:
     """Print the isolation levels this host supports and the layers runs get."""
-    parser = argparse.ArgumentParser(prog="ipcgrade doctor", description=cmd_doctor.__doc__)
+    parser = Parser(prog="ipcgrade doctor", description=cmd_doctor.__doc__)
     parser.add_argument(
         "--measure", action="store_true", help="time a supervised empty run at each level"
     )
@@ -85,3 +85,28 @@ def cmd_doctor(argv: Sequence[str]) -> int:
         f"{limits.file_bytes} file bytes, {limits.open_files} open files"
     )
     return 0
+
+
+def isolation_report() -> dict[str, Any]:
+    """This host's isolation as data (a batch on a cluster runs it on every worker):
+    ``chosen`` (None when the level forced by ``IPCGRADER_ISOLATION`` cannot be had, then
+    ``error`` says why), ``forced``, ``layers`` (name -> what it protects) and ``levels``
+    (each ``name``, ``available``, ``detail``)."""
+    report: dict[str, Any] = {
+        "uid": os.geteuid(),
+        "levels": [
+            {"name": level.name, "available": level.available, "detail": level.detail}
+            for level in isolation.levels()
+        ],
+        "chosen": None,
+        "forced": os.environ.get(isolation.ENV_VAR, "auto").strip() or "auto",
+        "layers": {},
+    }
+    try:
+        chosen = isolation.chosen_level()
+    except isolation.IsolationError as exc:
+        report["error"] = str(exc)
+        return report
+    report["chosen"] = chosen
+    report["layers"] = {layer: isolation.LAYERS[layer] for layer in isolation.layers_of(chosen)}
+    return report

@@ -11,6 +11,13 @@ wall timeout, the output cap and the process cap, and when the main process has 
 the run is stopped) kills whatever is left: outside a namespace it is a child subreaper, so
 orphans (a grandchild that called ``setsid``, say) are re-parented to it and found.
 
+It also judges hangs as they happen. A run whose every live process sleeps in an untimed
+wait the harness traces (a lock, a join, a queue, a pipe: each process publishes those on
+its wait board, see ``_ipcgrader_trace``), unchanged across two samples, can never wake up:
+it is stopped at once as ``deadlock``. A run that keeps computing is stopped as
+``cpu_budget`` once all its processes together (the dead ones too) used up its CPU budget.
+The wall timeout stays, as the last resort.
+
 It answers on its own stdout, which no student process holds, with two marshal records: a
 dict naming the student's main process (written at once, for the grader to kill its process
 group should the supervisor die), then a tuple of how the run ended and the kept stdout and
@@ -96,19 +103,120 @@ def run_processes(me: int) -> list[int]:
 _HELPERS = (b"multiprocessing.resource_tracker", b"multiprocessing.forkserver")
 
 
+def _is_helper(pid: int) -> bool | None:
+    """Whether ``pid`` is one of multiprocessing's helpers; None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            command = cmdline.read()
+    except OSError:
+        return None
+    return any(h in command for h in _HELPERS)
+
+
 def left_running(pids: list[int]) -> int:
     """How many of ``pids`` are live processes of the student's, not helpers or zombies."""
     count = 0
     for pid in pids:
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-                command = cmdline.read()
-        except OSError:
-            continue
+        helper = _is_helper(pid)
         state = _stat(pid)[:1]
-        if state and state != [b"Z"] and not any(h in command for h in _HELPERS):
+        if helper is False and state and state != [b"Z"]:
             count += 1
     return count
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+#: Layout of a wait board (``_ipcgrader_trace``): slots of this many bytes.
+BOARD_SLOT = 64
+#: How long a run must stay stuck, unchanged, before it counts as deadlocked: two samples
+#: at least this far apart.
+CONFIRM_S = 0.05
+
+
+def _board_of(pid: int, start: bytes, waits: str) -> dict[bytes, bytes] | None:
+    """Thread id -> mark (``w`` waiting, ``h`` helper) from ``pid``'s wait board; None when
+    it has none, it is another process's (a reused pid), or it set a timer."""
+    board = _read(f"{waits}/{pid}")
+    if board is None:
+        return None
+    header = board[:BOARD_SLOT].split()
+    if len(header) != 3 or header[0] != start or header[2] != b"-":
+        return None
+    marks: dict[bytes, bytes] = {}
+    for offset in range(BOARD_SLOT, len(board), BOARD_SLOT):
+        parts = board[offset : offset + BOARD_SLOT].split()
+        if len(parts) == 2:
+            marks[parts[0]] = parts[1]
+    marks[b""] = header[1]  # its change counter, part of the snapshot
+    return marks
+
+
+def stuck_snapshot(pids: list[int], waits: str) -> tuple[object, ...] | None:
+    """What every live process of the run is blocked in, when each one is; else None.
+
+    A process is stuck when every one of its threads sleeps (state S) and is on its board:
+    in an untimed traced wait, or a queue feeder thread. Such a process can only be woken
+    by another process of the run; when all are stuck, none ever will be. Anything else
+    (a process running or runnable, in a sleep or a wait with a timeout, in a call the
+    harness does not trace, not Python, with a timer set) is a process that may still
+    make progress: no snapshot. Two equal snapshots, including every thread's scheduler
+    statistics (it did not run in between), confirm a deadlock.
+    """
+    live: list[tuple[int, list[bytes]]] = []
+    for pid in pids:  # cheap first pass: one read per process
+        fields = _stat(pid)
+        if not fields or fields[0] == b"Z":
+            continue  # gone, or dead and not yet waited for
+        if fields[0] != b"S" or len(fields) < 20:
+            return None
+        live.append((pid, fields))
+    found: list[object] = []
+    for pid, fields in sorted(live):
+        helper = _is_helper(pid)
+        if helper:
+            continue  # waits for requests from the others
+        marks = _board_of(pid, fields[19], waits) if helper is False else None
+        if marks is None:
+            return None
+        try:
+            threads = sorted(os.listdir(f"/proc/{pid}/task"))
+        except OSError:
+            return None
+        waiting = False
+        scheduled: list[bytes | None] = []
+        for tid in threads:
+            mark = marks.get(tid.encode())
+            state = _stat(f"{pid}/task/{tid}")[:1]
+            if mark is None or state != [b"S"]:
+                return None
+            waiting = waiting or mark == b"w"
+            scheduled.append(_read(f"/proc/{pid}/task/{tid}/schedstat"))
+        if not waiting:
+            return None
+        found.append((pid, sorted(marks.items()), scheduled))
+    return tuple(found) or None
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def run_cpu_s(pids: list[int]) -> float:
+    """CPU seconds used by every process of the run so far, the ended ones included: ours
+    to wait for (we are their reaper) in our children's usage, the others' in the usage
+    of the live parent that waited for them (cutime, cstime)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # first: a process waited for
+    ticks = 0  # between the two reads is missed, never counted twice
+    for pid in pids:
+        fields = _stat(pid)
+        if len(fields) > 14:
+            ticks += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
+    return usage.ru_utime + usage.ru_stime + ticks / _CLOCK_TICKS
 
 
 class Capture:
@@ -283,6 +391,9 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
     grace = float(config.get("grace", 0.2))  # type: ignore[arg-type]
     cap = int(config.get("output_cap", 1 << 20))  # type: ignore[call-overload]
     max_procs = int(config.get("max_procs", 1 << 30))  # type: ignore[call-overload]
+    waits = str(config.get("waits") or "")
+    budget = config.get("cpu_budget")
+    cpu_budget = float(budget) if isinstance(budget, (int, float)) else None
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
@@ -308,10 +419,14 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
     duration: float | None = None
     linger_until: float | None = None
     peak, next_count = 1, 0.0
+    stuck: tuple[object, ...] | None = None
+    stuck_since = 0.0
+    stopped_t: float | None = None
+    used = 0.0
     while True:
         now = time.monotonic()
         if duration is None and now >= deadline:
-            stopped = "timeout"
+            stopped, stopped_t = "timeout", now
             break
         if linger_until is not None and (now >= linger_until or not run_processes(me)):
             break
@@ -333,11 +448,23 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
             duration = now - started
             linger_until = min(now + LINGER_S, deadline)
         if now >= next_count:
-            count = len(run_processes(me))
-            peak = max(peak, count)
-            if count > max_procs:
+            pids = run_processes(me)
+            peak = max(peak, len(pids))
+            if len(pids) > max_procs:
                 stopped = "processes"
                 break
+            if cpu_budget is not None and duration is None:
+                used = run_cpu_s(pids)
+                if used > cpu_budget:
+                    stopped, stopped_t = "cpu_budget", now
+                    break
+            if waits and duration is None:
+                snapshot = stuck_snapshot(pids, waits)
+                if snapshot is None or snapshot != stuck:
+                    stuck, stuck_since = snapshot, now
+                elif now - stuck_since >= CONFIRM_S:
+                    stopped, stopped_t = "deadlock", now
+                    break
             # cheap as PID 1 (our own /proc); a walk of the host's /proc otherwise
             next_count = now + (POLL_S if me == 1 else 5 * POLL_S)
     if duration is None:
@@ -361,6 +488,11 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
         "stdout_total": captures[0].total,
         "stderr_total": captures[1].total,
         "cpu_s": state["cpu_s"],
+        # when it was decided to stop the run (monotonic, the trace's clock)
+        "stopped_t": stopped_t,
+        # every process of the run is gone and waited for: all their CPU is ours now (unless
+        # another uid's processes could not be signalled, and the namespace ends them)
+        "run_cpu_s": max(run_cpu_s([]), used),
     }
     if status is not None:
         status = int(status)

@@ -24,7 +24,14 @@ from ipcgrader.trace.analyses import (
     unused_locks,
 )
 from ipcgrader.trace.events import Event, LockInfo, ProcessInfo, Trace, parse_trace, read_trace
-from ipcgrader.trace.hang import Blocked, blocked_processes, diagnose_hang
+from ipcgrader.trace.hang import (
+    Blocked,
+    WaitForGraph,
+    WaitNode,
+    blocked_processes,
+    diagnose_hang,
+    wait_for_graph,
+)
 
 if TYPE_CHECKING:
     from ipcgrader.results import RunRecord
@@ -32,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "TRACE_ARTIFACT",
     "TRACE_FILE",
+    "WAIT_FOR_ARTIFACT",
     "Access",
     "AtomicityViolation",
     "Blocked",
@@ -40,6 +48,8 @@ __all__ = [
     "ProcessInfo",
     "Race",
     "Trace",
+    "WaitForGraph",
+    "WaitNode",
     "accesses",
     "atomicity_violations",
     "blocked_processes",
@@ -53,7 +63,11 @@ __all__ = [
     "serialised_workers",
     "trace_of",
     "unused_locks",
+    "wait_for_graph",
 ]
+#: Key of the :class:`WaitForGraph` (as plain data) in ``RunRecord.artifacts`` of a run
+#: stopped as deadlocked.
+WAIT_FOR_ARTIFACT = "wait_for"
 
 #: Name of the trace file in a run's private ``meta_dir``.
 TRACE_FILE = "trace.jsonl"

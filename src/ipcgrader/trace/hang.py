@@ -1,15 +1,19 @@
-"""Hang diagnosis: when a run timed out, who was blocked on what.
+"""Hang diagnosis: when a run was stopped (deadlock, timeout, CPU budget), who was blocked
+on what.
 
 Every blocking call leaves a begin event (``acquire``, ``join``, ``get``, ``put``, ``recv``,
 ``send``) and, if it returned, an end event. A process whose last begin event has no end
 was blocked there when the run was stopped; lock holders come from replaying acquire and
-release events.
+release events. :func:`wait_for_graph` gives the same as data (who holds what, who waits
+at which line for whom), for reports to word.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
+from ipcgrader.i18n import N_, _, ngettext
 from ipcgrader.results import Diagnostic
 from ipcgrader.trace.analyses import Hold, final_holds
 from ipcgrader.trace.events import Event, ProcessInfo, Trace
@@ -77,82 +81,141 @@ def blocked_processes(trace: Trace) -> list[Blocked]:
 
 
 def _line(event: Event | None) -> str:
-    return f"line {event.line}" if event is not None and event.line else "a line outside your files"
+    if event is not None and event.line:
+        return _("line {line}").format(line=event.line)
+    return _("a line outside your files")
 
 
-def _state(trace: Trace, process: ProcessInfo, by_pid: dict[int, Blocked]) -> str:
-    """What a lock holder was doing at the end, in words."""
-    if process.finished:
-        return "ended without releasing it"
-    blocked = by_pid.get(process.pid)
-    if blocked is None or blocked.waits_in == "running":
-        last = process.events[-1] if process.events else None
-        return f"never releases it (still running after {_line(last)})"
-    return f"is itself stuck at {_line(blocked.event)} ({_WAITS[blocked.waits_in]})"
-
-
+#: What a process blocked in each kind of wait is doing, in words (translated on use).
 _WAITS = {
-    "lock": "waiting for a lock",
-    "join": "in join()",
-    "get": "in get() on an empty queue",
-    "put": "in put() on a full queue",
-    "recv": "in recv()",
-    "send": "in send()",
-    "running": "running",
+    "lock": N_("waiting for a lock"),
+    "join": N_("in join()"),
+    "get": N_("in get() on an empty queue"),
+    "put": N_("in put() on a full queue"),
+    "recv": N_("in recv()"),
+    "send": N_("in send()"),
+    "running": N_("running"),
 }
 
 
 def _diagnose_lock(trace: Trace, item: Blocked, by_pid: dict[int, Blocked]) -> Diagnostic:
+    """A process waits for a lock: say who holds it and what that process was doing, as
+    the trace shows it, and invent no cycle: only a holder that itself waits for a lock
+    gets the hint about two locks."""
     event = item.event
     mine = [hold for process, hold in item.holders if process is item.process]
+    # the finding's place is this line: the message does not repeat it
     if mine:
         return Diagnostic(
             kind="hang_self_deadlock",
             file=event.file,
             line=event.line,
-            message=f"stuck at {_line(event)}: the process acquires a lock it already holds "
-            f"(acquired at {_line(mine[0].since)}). A Lock is not re-entrant: the second "
-            "acquire() waits for the process itself, forever.",
-            hint="Acquire the lock once around the whole critical section "
-            "(one `with lock:`), or use an RLock if a function that holds it calls another.",
+            message=_(
+                "stuck here: the process acquires a lock it already holds (acquired at "
+                "{since}). A Lock is not re-entrant: the second acquire() waits for the "
+                "process itself, forever."
+            ).format(since=_line(mine[0].since)),
+            hint=_(
+                "Acquire the lock once around the whole critical section (one `with lock:`), "
+                "or use an RLock if a function that holds it calls another."
+            ),
         )
     if not item.holders:
         return Diagnostic(
             kind="hang_lock_wait",
             file=event.file,
             line=event.line,
-            message=f"stuck at {_line(event)}: waiting for a lock that nobody seems to hold "
-            "(a Semaphore(0) that is never released?)",
+            message=_(
+                "stuck here: waiting for a lock that nobody seems to hold (a Semaphore(0) "
+                "that is never released?)"
+            ),
         )
     holder, hold = item.holders[0]
-    state = _state(trace, holder, by_pid)
+    since = _line(hold.since)
     if holder.finished:
         return Diagnostic(
             kind="hang_lock_never_released",
             file=event.file,
             line=event.line,
-            message=f"stuck at {_line(event)}: waiting for a lock that was acquired at "
-            f"{_line(hold.since)} by a process that {state}. Every other process now waits "
-            "for it forever.",
-            hint="Release the lock on every path, also when there is nothing left to do "
-            "(an early return, an if without else); `with lock:` releases it for you.",
+            message=_(
+                "stuck here: waiting for a lock that was acquired at {since} by a process "
+                "that ended without releasing it. Every other process now waits for it "
+                "forever."
+            ).format(since=since),
+            hint=_(
+                "Release the lock on every path, also when there is nothing left to do "
+                "(an early return, an if without else); `with lock:` releases it for you."
+            ),
+        )
+    blocked = by_pid.get(holder.pid)
+    if blocked is None or blocked.waits_in == "running":
+        # the holder was alive and busy: slow, or looping with the lock held; not a deadlock
+        last = holder.events[-1] if holder.events else None
+        return Diagnostic(
+            kind="hang_lock_wait",
+            file=event.file,
+            line=event.line,
+            message=_(
+                "waiting here for a lock that another process took at {since} and still "
+                "held when the time was up; that process was still running (its last "
+                "traced step was at {last}), so it had not released the lock yet"
+            ).format(since=since, last=_line(last)),
+            hint=_(
+                "Hold the lock only around the lines that must not interleave: a loop, a "
+                "sleep or slow work inside `with lock:` makes every other process wait."
+            ),
+        )
+    if blocked.waits_in == "lock" and blocked.event.obj == event.obj:
+        # the holder acquires this very lock again: its own finding says why
+        return Diagnostic(
+            kind="hang_lock_wait",
+            file=event.file,
+            line=event.line,
+            message=_(
+                "stuck here: waiting for a lock held since {since} by a process that is "
+                "itself stuck at {other}, acquiring that same lock again"
+            ).format(since=since, other=_line(blocked.event)),
+        )
+    if blocked.waits_in == "lock":
+        return Diagnostic(
+            kind="hang_lock_wait",
+            file=event.file,
+            line=event.line,
+            message=_(
+                "stuck here: waiting for a lock held since {since} by a process that is "
+                "itself stuck at {other}, waiting for another lock"
+            ).format(since=since, other=_line(blocked.event)),
+            hint=_(
+                "Two processes that each hold one lock and wait for the other's deadlock; "
+                "take locks in one fixed order, and hold a lock only as long as needed."
+            ),
         )
     return Diagnostic(
         kind="hang_lock_wait",
         file=event.file,
         line=event.line,
-        message=f"stuck at {_line(event)}: waiting for a lock held since {_line(hold.since)} "
-        f"by a process that {state}",
-        hint="Two processes that each hold one lock and wait for the other's deadlock; "
-        "take locks in one fixed order, and hold a lock only as long as needed.",
+        message=_(
+            "stuck here: waiting for a lock held since {since} by a process that is itself "
+            "stuck at {other} ({waiting}) while it holds the lock"
+        ).format(since=since, other=_line(blocked.event), waiting=_(_WAITS[blocked.waits_in])),
+        hint=_(
+            "Do not wait (join, get, recv) while holding a lock that the process you wait "
+            "for needs; release it first."
+        ),
     )
 
 
-def diagnose_hang(trace: Trace) -> list[Diagnostic]:
-    """Explanations, with the student's lines, of why a timed-out run did not end."""
+def diagnose_hang(trace: Trace, *, deadlocked: bool = False) -> list[Diagnostic]:
+    """Explanations, with the student's lines, of why a stopped run did not end; with
+    ``deadlocked`` (the supervisor saw every process blocked for good) first the
+    wait-for graph as one finding."""
     blocked = blocked_processes(trace)
     by_pid = {item.process.pid: item for item in blocked}
     found: list[Diagnostic] = []
+    if deadlocked:
+        summary = deadlock_diagnostic(wait_for_graph(trace))
+        if summary is not None:
+            found.append(summary)
     for item in blocked:
         event = item.event
         if item.waits_in == "lock":
@@ -165,10 +228,12 @@ def diagnose_hang(trace: Trace) -> list[Diagnostic]:
                     kind="hang_running",
                     file=event.file,
                     line=event.line,
-                    message="still running when the time was up, not waiting for a lock, a "
-                    f"join, a queue or a pipe: it kept running after {_line(event)}. A loop "
-                    "that never ends?",
-                    hint="Check the condition that should end the loop.",
+                    message=_(
+                        "still running when the time was up, not waiting for a lock, a join, "
+                        "a queue or a pipe: it kept running after this line. A loop that "
+                        "never ends?"
+                    ),
+                    hint=_("Check the condition that should end the loop."),
                 )
             )
         elif event.file is None:
@@ -179,8 +244,7 @@ def diagnose_hang(trace: Trace) -> list[Diagnostic]:
                     kind="hang_join",
                     file=event.file,
                     line=event.line,
-                    message=f"stuck at {_line(event)}: join() waits for a child process "
-                    "that never ends",
+                    message=_("stuck here: join() waits for a child process that never ends"),
                 )
             )
         elif item.waits_in in ("get", "put"):
@@ -191,11 +255,21 @@ def diagnose_hang(trace: Trace) -> list[Diagnostic]:
                     kind=f"hang_pipe_{item.waits_in}",
                     file=event.file,
                     line=event.line,
-                    message=f"stuck at {_line(event)}: {item.waits_in}() waits for the other "
-                    "end of the pipe, which never "
-                    + ("sends anything" if item.waits_in == "recv" else "reads"),
-                    hint="Every recv() needs a send() on the other end, and a process that "
-                    "is done with an end should close() it.",
+                    message=(
+                        _(
+                            "stuck here: recv() waits for the other end of the pipe, which "
+                            "never sends anything"
+                        )
+                        if item.waits_in == "recv"
+                        else _(
+                            "stuck here: send() waits for the other end of the pipe, which "
+                            "never reads"
+                        )
+                    ),
+                    hint=_(
+                        "Every recv() needs a send() on the other end, and a process that is "
+                        "done with an end should close() it."
+                    ),
                 )
             )
     return found
@@ -204,25 +278,199 @@ def diagnose_hang(trace: Trace) -> list[Diagnostic]:
 def _diagnose_queue(trace: Trace, item: Blocked) -> Diagnostic:
     event = item.event
     created = trace.objects.get(event.obj or "")
-    where = f" (created at {_line(created)})" if created is not None and created.line else ""
+    where = (
+        _(" (created at {line})").format(line=_line(created))
+        if created is not None and created.line
+        else ""
+    )
     if item.waits_in == "get":
         return Diagnostic(
             kind="hang_queue_get",
             file=event.file,
             line=event.line,
-            message=f"stuck at {_line(event)}: get() waits on an empty queue{where} and no "
-            "process puts anything more into it",
-            hint="Get only as many items as are put, or use get(timeout=...) / "
-            "get(block=False) and handle queue.Empty.",
+            message=_(
+                "stuck here: get() waits on an empty queue{where} and no process puts anything "
+                "more into it"
+            ).format(where=where),
+            hint=_(
+                "Get only as many items as are put, or use get(timeout=...) / get(block=False) "
+                "and handle queue.Empty."
+            ),
         )
     size = created.get("maxsize") if created is not None else None
-    limit = f" (maxsize {size})" if isinstance(size, int) and size > 0 else ""
+    limit = _(" (maxsize {size})").format(size=size) if isinstance(size, int) and size > 0 else ""
     return Diagnostic(
         kind="hang_queue_put",
         file=event.file,
         line=event.line,
-        message=f"stuck at {_line(event)}: put() waits on a full queue{limit}{where} that "
-        "no process reads from any more",
-        hint="Something must get() items out; put(block=False) raises queue.Full instead "
-        "of waiting.",
+        message=_(
+            "stuck here: put() waits on a full queue{limit}{where} that no process reads from "
+            "any more"
+        ).format(limit=limit, where=where),
+        hint=_(
+            "Something must get() items out; put(block=False) raises queue.Full instead of waiting."
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class WaitNode:
+    """One process of a stopped run in the wait-for graph.
+
+    ``waits_in`` is as in :class:`Blocked` (``running`` when it was not blocked in a wait
+    the harness sees); ``obj`` what it waits on (a lock, queue or pipe tag; for a join the
+    child's pid); ``file``/``line`` where in the student's code (None: outside it, e.g.
+    the exercise's driver); ``holds`` the locks it held, each with where it took it;
+    ``waits_for`` the pids that alone can end its wait (the holders of its lock, the child
+    it joins; empty for a queue or a pipe, which any process could serve).
+    """
+
+    pid: int
+    name: str | None
+    waits_in: str
+    obj: str | None
+    file: str | None
+    line: int | None
+    holds: tuple[tuple[str, str | None, int | None], ...]
+    waits_for: tuple[int, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data (JSON-ready)."""
+        return {
+            "pid": self.pid,
+            "name": self.name,
+            "waits_in": self.waits_in,
+            "obj": self.obj,
+            "file": self.file,
+            "line": self.line,
+            "holds": [{"lock": t, "file": f, "line": n} for t, f, n in self.holds],
+            "waits_for": list(self.waits_for),
+        }
+
+
+@dataclass(frozen=True)
+class WaitForGraph:
+    """Every process that had not ended when the run was stopped, and one cycle of
+    ``waits_for`` edges if there is one (pids in order: each waits for the next, the last
+    for the first; empty when there is none, e.g. a lock held by a process that ended)."""
+
+    nodes: tuple[WaitNode, ...]
+    cycle: tuple[int, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data (JSON-ready)."""
+        return {"nodes": [n.as_dict() for n in self.nodes], "cycle": list(self.cycle)}
+
+
+def wait_for_graph(trace: Trace) -> WaitForGraph:
+    """Who waited for whom when the run was stopped, from the trace alone."""
+    holds = final_holds(trace)
+    held_by: dict[int, list[tuple[str, Hold]]] = {}
+    for tag, holders in holds.items():
+        for process, hold in holders:
+            held_by.setdefault(process.pid, []).append((tag, hold))
+    nodes: list[WaitNode] = []
+    for item in blocked_processes(trace):
+        event = item.event
+        waiting = item.waits_in != "running"
+        if item.waits_in == "lock":
+            waits_for = tuple(dict.fromkeys(p.pid for p, _hold in item.holders))
+        elif item.waits_in == "join" and isinstance(event.get("child"), int):
+            waits_for = (int(event.get("child")),)
+        else:
+            waits_for = ()
+        obj = event.obj if item.waits_in != "join" else str(event.get("child"))
+        nodes.append(
+            WaitNode(
+                pid=item.process.pid,
+                name=item.process.name or item.process.role,
+                waits_in=item.waits_in,
+                obj=obj if waiting else None,
+                file=event.file,
+                line=event.line,
+                holds=tuple(
+                    (tag, hold.since.file, hold.since.line)
+                    for tag, hold in held_by.get(item.process.pid, [])
+                ),
+                waits_for=waits_for,
+            )
+        )
+    return WaitForGraph(tuple(nodes), _cycle(nodes))
+
+
+def _cycle(nodes: list[WaitNode]) -> tuple[int, ...]:
+    """A cycle of waits_for edges (a process waiting for itself is one), or ()."""
+    edges = {node.pid: node.waits_for for node in nodes}
+    for start in edges:
+        path: list[int] = []
+        seen: set[int] = set()
+        pid: int | None = start
+        while pid is not None and pid not in seen and pid in edges:
+            seen.add(pid)
+            path.append(pid)
+            pid = edges[pid][0] if edges[pid] else None
+        if pid is not None and pid in path:
+            return tuple(path[path.index(pid) :])
+    return ()
+
+
+def _where(file: str | None, line: int | None) -> str:
+    if file is not None and line:
+        return _("{file}, line {line}").format(file=file, line=line)
+    return _("the exercise's code")
+
+
+def _waiting(node: WaitNode) -> str:
+    """What one process was doing, in words, without its pid (pids differ in every run, and
+    the same finding must read the same in each)."""
+    where = _where(node.file, node.line)
+    if node.waits_in == "lock":
+        return _("waiting for a lock at {where}").format(where=where)
+    if node.waits_in == "join":
+        return _("waiting in join() at {where}").format(where=where)
+    if node.waits_in in ("get", "put", "recv", "send"):
+        return _("waiting in {call}() at {where}").format(call=node.waits_in, where=where)
+    return _("in no wait the grader sees (last seen at {where})").format(where=where)
+
+
+def _holders(node: WaitNode, by_pid: dict[int, WaitNode]) -> str:
+    """Who holds the lock ``node`` waits for, in words."""
+    if node.waits_in != "lock" or not node.waits_for:
+        return ""
+    if node.waits_for == (node.pid,):
+        return _(", which it holds itself")
+    others = [by_pid.get(pid) for pid in node.waits_for if pid != node.pid]
+    states = sorted({_waiting(o) for o in others if o is not None})
+    if not states:
+        return _(", held by a process that has ended")
+    return _(", held by a process {state}").format(state=_(" and one ").join(states))
+
+
+def deadlock_diagnostic(graph: WaitForGraph) -> Diagnostic | None:
+    """The one finding that says the run was deadlocked: what each stuck process waited
+    for and who held it (the same words for the same deadlock in every run)."""
+    if not graph.nodes:
+        return None
+    by_pid = {node.pid: node for node in graph.nodes}
+    counts: dict[str, int] = {}
+    for node in graph.nodes:
+        text = _waiting(node) + _holders(node, by_pid)
+        counts[text] = counts.get(text, 0) + 1
+    parts = [
+        ngettext("{what} (1 process)", "{what} ({count} processes)", n).format(count=n, what=t)
+        for t, n in counts.items()
+    ]
+    # point at the cycle when there is one (the join waiting for it is only a bystander)
+    cycle = [by_pid[pid] for pid in graph.cycle]
+    first = next(
+        (n for n in [*cycle, *graph.nodes] if n.file is not None and n.line), graph.nodes[0]
+    )
+    return Diagnostic(
+        kind="deadlock",
+        file=first.file,
+        line=first.line,
+        message=_(
+            "every process was waiting for another one, so none could ever go on (a "
+            "deadlock); the run was stopped at once: {waits}"
+        ).format(waits="; ".join(parts)),
     )

@@ -74,6 +74,28 @@ def _patch_queue_class(
         real_set_state(self, state)
 
     cls.__init__, cls.__getstate__, cls.__setstate__ = __init__, __getstate__, __setstate__
+    real_start = cls.__dict__.get("_start_thread")
+    if real_start is not None:
+
+        def _start_thread(self: Any) -> None:
+            real_start(self)
+            # the feeder waits only for this process's puts or the queue's readers
+            trace.helper_thread(getattr(getattr(self, "_thread", None), "native_id", None))
+
+        cls._start_thread = _start_thread
+    real_finalize_join = cls.__dict__.get("_finalize_join")
+    if isinstance(real_finalize_join, staticmethod):
+        join_feeder = real_finalize_join.__func__
+
+        def _finalize_join(twr: Any) -> None:
+            # at exit, a process waits for its feeder to flush what it put: for a reader
+            slot = trace.blocking(True)
+            try:
+                join_feeder(twr)
+            finally:
+                trace.unblocked(slot)
+
+        cls._finalize_join = staticmethod(_finalize_join)
     if real_put is not None:
         cls.put = _traced_call("put", real_put, full)
     if real_get is not None:
@@ -89,6 +111,7 @@ def _traced_call(kind: str, real: Any, refusal: type[BaseException]) -> Any:
         block = rest[0] if rest else kwargs.get("block", True)
         timeout = rest[1] if len(rest) > 1 else kwargs.get("timeout")
         trace.emit(kind, tag, None, block=bool(block), timeout=timeout)
+        slot = trace.blocking(bool(block) and timeout is None)
         try:
             result = real(self, *args, **kwargs)
         except refusal:
@@ -97,6 +120,8 @@ def _traced_call(kind: str, real: Any, refusal: type[BaseException]) -> Any:
         except BaseException as exc:
             trace.emit(f"{kind}_done", tag, None, outcome=type(exc).__name__)
             raise
+        finally:
+            trace.unblocked(slot)
         trace.emit(f"{kind}_done", tag, None, outcome="ok")
         return result
 
@@ -137,11 +162,14 @@ def _patch_connection(module: ModuleType) -> None:
             return real_send(self, obj)  # type: ignore[no-any-return]
         pipe, _, end = tag.partition(":")
         trace.emit("send", pipe, None, end=int(end or 0))
+        slot = trace.blocking(True)
         try:
             real_send(self, obj)
         except BaseException as exc:
             trace.emit("send_done", pipe, None, end=int(end or 0), outcome=type(exc).__name__)
             raise
+        finally:
+            trace.unblocked(slot)
         trace.emit("send_done", pipe, None, end=int(end or 0), outcome="ok")
         return None
 
@@ -151,11 +179,14 @@ def _patch_connection(module: ModuleType) -> None:
             return real_recv(self)
         pipe, _, end = tag.partition(":")
         trace.emit("recv", pipe, None, end=int(end or 0))
+        slot = trace.blocking(True)
         try:
             result = real_recv(self)
         except BaseException as exc:
             trace.emit("recv_done", pipe, None, end=int(end or 0), outcome=type(exc).__name__)
             raise
+        finally:
+            trace.unblocked(slot)
         trace.emit("recv_done", pipe, None, end=int(end or 0), outcome="ok")
         return result
 
@@ -192,8 +223,12 @@ def _patch_managers(module: ModuleType) -> None:
 
     def acquire(self: Any, blocking: bool = True, timeout: float | None = None) -> Any:
         tag = tag_of(self)
-        trace.emit("acquire", tag, None, block=bool(blocking))
-        ok = real_acquire(self, blocking, timeout)
+        trace.emit("acquire", tag, None, block=bool(blocking), timeout=timeout)
+        slot = trace.blocking(bool(blocking) and timeout is None)
+        try:
+            ok = real_acquire(self, blocking, timeout)
+        finally:
+            trace.unblocked(slot)
         trace.acquired(tag, bool(ok), sys._getframe(1))
         return ok
 
@@ -231,7 +266,11 @@ class _ThreadLock:
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         trace.emit("acquire", self._tag, None, block=bool(blocking))
-        ok = bool(self._lock.acquire(blocking, timeout))
+        slot = trace.blocking(bool(blocking) and timeout == -1)
+        try:
+            ok = bool(self._lock.acquire(blocking, timeout))
+        finally:
+            trace.unblocked(slot)
         trace.acquired(self._tag, ok, sys._getframe(1))
         return ok
 
@@ -282,6 +321,10 @@ def _thread_lock_factory(real: Any, name: str) -> Any:
 # --- fcntl.flock / fcntl.lockf --------------------------------------------------------------
 
 
+#: file-lock tags of files in the run's own folder
+_run_files: set[str] = set()
+
+
 def patch_fcntl(module: ModuleType) -> None:
     """Record ``flock``/``lockf`` as locks named by the locked file's inode."""
     real_flock, real_lockf = module.flock, module.lockf
@@ -296,9 +339,13 @@ def patch_fcntl(module: ModuleType) -> None:
         frame = sys._getframe(2)
         if tag not in trace.file_locks and tag not in trace.held:
             try:
-                name = os.path.basename(os.readlink(f"/proc/self/fd/{number}"))
+                path = os.readlink(f"/proc/self/fd/{number}")
             except OSError:
-                name = None
+                path = ""
+            # only a file of the run's own folder is locked by nobody but the run
+            if trace.is_student_file(path):
+                _run_files.add(tag)
+            name = os.path.basename(path) or None
             trace.emit("lock_new", tag, frame, lock=kind, value=1, name=name)
         if operation & ~nonblocking == unlock:
             trace.file_locks.pop(tag, None)
@@ -308,11 +355,16 @@ def patch_fcntl(module: ModuleType) -> None:
             return result
         mode = "sh" if operation & shared else "ex"
         trace.emit("acquire", tag, frame, block=not operation & nonblocking, mode=mode)
+        # a file outside the run's folder may be locked by a process outside the run, which
+        # can release it at any time: then this wait is never part of a deadlock
+        slot = trace.blocking(not operation & nonblocking and tag in _run_files)
         try:
             result = real(fd, operation, *rest)
         except OSError:
             trace.emit("acquired", tag, frame, ok=False, mode=mode)
             raise
+        finally:
+            trace.unblocked(slot)
         if tag not in trace.held:
             trace.acquired(tag, True, frame, mode=mode)
         else:

@@ -21,7 +21,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from types import FrameType, ModuleType
-    from typing import Any
+    from typing import Any, NoReturn
 
 _MARK = "_ipcgrader"
 _TAG = "_ipcgrader_tag"
@@ -130,7 +130,11 @@ def _patch_process(module: ModuleType) -> None:
     def join(self: Any, timeout: float | None = None) -> None:
         child = self.pid
         trace.emit("join", None, None, child=child, timeout=timeout)
-        real_join(self, timeout)
+        slot = trace.blocking(timeout is None)
+        try:
+            real_join(self, timeout)
+        finally:
+            trace.unblocked(slot)
         trace.emit("joined", None, None, child=child, exitcode=self.exitcode)
 
     # The program ends a child on purpose: that child's missing exit event is no crash.
@@ -146,24 +150,47 @@ def _patch_process(module: ModuleType) -> None:
         target = getattr(self, "_target", None)
         trace.begin_run(self.name, getattr(target, "__qualname__", None))
         crash: list[dict[str, Any]] = []
-        real_run = self.run
+        left: list[dict[str, Any]] = []
+        real_run, real_exit = self.run, os._exit
 
         def run() -> None:
             try:
                 real_run()
-            except SystemExit:
+            except SystemExit as exc:
+                # sys.exit() in the target: where, so that the report can name the line
+                info = trace.exception_info(exc, exc.__traceback__)
+                left.append(
+                    {"how": "sys.exit", "code": _shown_code(exc.code), "file": info["file"],
+                     "line": info["line"]}
+                )  # fmt: skip
                 raise
             except BaseException as exc:
                 crash.append(trace.exception_info(exc, exc.__traceback__))
                 raise
 
+        def _exit(status: int) -> NoReturn:
+            # os._exit() in the target ends the process at once: record where, first
+            file, line = trace.student_location(sys._getframe(1))
+            how = {"how": "os._exit", "code": status, "file": file, "line": line}
+            trace.process_exit(status, None, how if file is not None else None)
+            real_exit(status)
+
         self.run = run
-        code: int = real_bootstrap(self, *args, **kwargs)
-        trace.process_exit(code, crash[0] if crash else None)
+        os._exit = _exit
+        try:
+            code: int = real_bootstrap(self, *args, **kwargs)
+        finally:
+            os._exit = real_exit
+        trace.process_exit(code, crash[0] if crash else None, left[0] if left else None)
         return code
 
     base.start, base.join, base._bootstrap = start, join, _bootstrap
     base.terminate, base.kill = terminate, kill
+
+
+def _shown_code(code: object) -> int | str | None:
+    """sys.exit()'s argument as JSON can hold it."""
+    return code if code is None or isinstance(code, (int, str)) else repr(code)
 
 
 # --- multiprocessing.synchronize: Lock, RLock, Semaphore, BoundedSemaphore, Condition -------
@@ -203,8 +230,13 @@ def _wrap_semlock(lock: Any, tag: str) -> None:
 
     def acquire(*args: Any, **kwargs: Any) -> bool:
         block = args[0] if args else kwargs.get("block", True)
-        trace.emit("acquire", tag, None, block=bool(block))
-        ok = real_acquire(*args, **kwargs)
+        timeout = args[1] if len(args) > 1 else kwargs.get("timeout")
+        trace.emit("acquire", tag, None, block=bool(block), timeout=timeout)
+        slot = trace.blocking(bool(block) and timeout is None)
+        try:
+            ok = real_acquire(*args, **kwargs)
+        finally:
+            trace.unblocked(slot)
         trace.acquired(tag, bool(ok), sys._getframe(1))
         return bool(ok)
 
@@ -256,7 +288,11 @@ def _patch_synchronize(module: ModuleType) -> None:
         if tag is None:
             return real_enter(self)
         trace.emit("acquire", tag, None, block=True)
-        result = real_enter(self)
+        slot = trace.blocking(True)
+        try:
+            result = real_enter(self)
+        finally:
+            trace.unblocked(slot)
         trace.acquired(tag, True, sys._getframe(1))
         return result
 
@@ -274,16 +310,44 @@ def _patch_synchronize(module: ModuleType) -> None:
     semlock.__enter__, semlock.__exit__ = __enter__, __exit__
 
 
+# --- signal: a pending alarm may wake a process at any time --------------------------------
+
+
+def _patch_signal(module: ModuleType) -> None:
+    real_alarm, real_setitimer = module.alarm, module.setitimer
+
+    def alarm(seconds: int) -> int:
+        if seconds:
+            trace.timer_set()
+        return int(real_alarm(seconds))
+
+    def setitimer(which: int, seconds: float, interval: float = 0.0) -> tuple[float, float]:
+        if seconds:
+            trace.timer_set()
+        return real_setitimer(which, seconds, interval)  # type: ignore[no-any-return]
+
+    alarm.__doc__, setitimer.__doc__ = real_alarm.__doc__, real_setitimer.__doc__
+    setattr(module, "alarm", alarm)  # noqa: B010
+    setattr(module, "setitimer", setitimer)  # noqa: B010
+
+
 def install() -> None:
     """Patch what is already imported; patch the rest when it is first imported."""
     import _ipcgrader_ipc as ipc
+    import _ipcgrader_state as state
+
+    def managers(module: ModuleType) -> None:
+        ipc._patch_managers(module)
+        state._patch_manager_state(module)
 
     patches: dict[str, Callable[[ModuleType], None]] = {
+        "signal": _patch_signal,
         "multiprocessing.process": _patch_process,
         "multiprocessing.synchronize": _patch_synchronize,
         "multiprocessing.queues": ipc._patch_queues,
         "multiprocessing.connection": ipc._patch_connection,
-        "multiprocessing.managers": ipc._patch_managers,
+        "multiprocessing.managers": managers,
+        "multiprocessing.sharedctypes": state._patch_sharedctypes,
         "threading": ipc._patch_threading,
         "fcntl": ipc.patch_fcntl,
     }

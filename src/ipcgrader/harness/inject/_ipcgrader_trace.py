@@ -13,7 +13,7 @@ import itertools
 import os
 import sys
 import time
-from _thread import get_ident
+from _thread import get_ident, get_native_id
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -57,6 +57,27 @@ before_next_event: list[Callable[[str], None]] = []
 start_hooks: list[Callable[[int | None, str | None], None]] = []
 #: called when a worker ends
 exit_hooks: list[Callable[[], None]] = []
+
+# --- the wait board: what this process is blocked in, for the supervisor ------------------
+#
+# One small file per process, ``<board dir>/<pid>``, mapped into memory (a store, not a
+# system call, per wait; and a mapping outlives a student's os.closerange). Fixed slots of
+# BOARD_SLOT bytes: slot 0 is ``<starttime> <changes> <flags>`` (the process's start time
+# from /proc/self/stat, so a reused pid is not mistaken for it; a counter bumped at every
+# change; ``t`` once the process set an alarm or interval timer), each other slot
+# ``<native thread id> <w|h>``: a thread in an untimed blocking wait the harness traces
+# (``w``), or one of multiprocessing's own queue feeder threads (``h``). The supervisor
+# (``supervise.stuck_processes``) stops a run as deadlocked only when every thread of every
+# live process is sleeping in such a slot, and nothing changed across two samples.
+BOARD_SIZE = 4096
+BOARD_SLOT = 64
+_board_dir = ""
+_board: Any = None
+_board_start = b""
+_board_changes = 0
+_board_flags = "-"
+#: native thread id -> its slot
+_board_slots: dict[int, int] = {}
 
 
 def enabled() -> bool:
@@ -110,6 +131,21 @@ def student_location(frame: FrameType | None) -> tuple[str | None, int | None]:
             return name, frame.f_lineno
         frame = frame.f_back
     return None, None
+
+
+def student_stack(frame: FrameType | None, depth: int = 16) -> list[str]:
+    """The student's frames from ``frame`` outwards, as ``file:line``: where an access
+    happens and the calls that led there (its calling context)."""
+    found: list[str] = []
+    while frame is not None and len(found) < depth:
+        filename = frame.f_code.co_filename
+        name = _located.get(filename, "?")
+        if name == "?":
+            name = _locate(filename)
+        if name is not None:
+            found.append(f"{name}:{frame.f_lineno}")
+        frame = frame.f_back
+    return found
 
 
 def is_student_file(filename: str) -> bool:
@@ -245,6 +281,103 @@ def exception_info(exc: BaseException, tb: TracebackType | None) -> dict[str, An
     return {"type": type(exc).__name__, "message": message, "file": file, "line": line}
 
 
+def _open_board() -> bool:
+    """Create this process's board (at its first wait: most processes never block)."""
+    global _board, _board_start
+    if not _board_dir or _fd < 0:
+        return False
+    try:
+        import mmap
+
+        with open("/proc/self/stat", "rb") as stat:
+            data = stat.read()
+        _board_start = data[data.rfind(b")") + 2 :].split()[19]
+        path = os.path.join(_board_dir, str(os.getpid()))
+        flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(path, flags, 0o644)  # the supervisor reads it, maybe as another uid
+        try:
+            os.ftruncate(fd, BOARD_SIZE)
+            _board = mmap.mmap(fd, BOARD_SIZE)
+        finally:
+            os.close(fd)
+    except Exception:
+        _board = None
+        return False
+    _board_header()
+    return True
+
+
+def _board_header() -> None:
+    global _board_changes
+    _board_changes += 1
+    text = b"%s %d %s" % (_board_start, _board_changes, _board_flags.encode())
+    _board[0:BOARD_SLOT] = text.ljust(BOARD_SLOT - 1) + b"\n"
+
+
+def _board_set(mark: bytes) -> int:
+    """Write ``mark`` (``w``, ``h`` or blank) in the calling thread's slot; its number, or
+    0 when there is no board (then the thread counts as not waiting: detection is off)."""
+    if _board is None and not _open_board():
+        return 0
+    tid = get_native_id()
+    slot = _board_slots.get(tid)
+    if slot is None:
+        slot = len(_board_slots) + 1
+        if slot * BOARD_SLOT >= BOARD_SIZE:
+            return 0  # too many threads: the others stay unaccounted (never "stuck")
+        _board_slots[tid] = slot
+    _board_write(slot, b"%d %s" % (tid, mark) if mark else b"")
+    return slot
+
+
+def _board_write(slot: int, text: bytes) -> None:
+    try:
+        _board[slot * BOARD_SLOT : (slot + 1) * BOARD_SLOT] = text.ljust(BOARD_SLOT - 1) + b"\n"
+        _board_header()
+    except Exception:
+        pass
+
+
+def blocking(untimed: bool) -> int:
+    """The calling thread starts a traced blocking call; publish it when ``untimed`` (a
+    wait with a timeout ends by itself: never part of a deadlock). Returns what to pass to
+    :func:`unblocked`."""
+    if not untimed or not _board_dir:
+        return 0
+    try:
+        return _board_set(b"w")
+    except Exception:
+        return 0
+
+
+def unblocked(slot: int) -> None:
+    """The blocking call that :func:`blocking` published has returned (or raised)."""
+    if slot and _board is not None:
+        _board_write(slot, b"")
+
+
+def helper_thread(native_id: int | None) -> None:
+    """Publish one of multiprocessing's own threads (a queue's feeder): it only waits for
+    this process's puts or for readers of the queue, so it never keeps a deadlock alive."""
+    if not native_id or not _board_dir:
+        return
+    if _board is None and not _open_board():
+        return
+    slot = len(_board_slots) + 1
+    if slot * BOARD_SLOT < BOARD_SIZE:
+        _board_slots[native_id] = slot
+        _board_write(slot, b"%d h" % native_id)
+
+
+def timer_set() -> None:
+    """The process set an alarm or an interval timer: a signal may wake it at any time, so
+    it never counts as stuck."""
+    global _board_flags
+    _board_flags = "t"
+    if _board is not None or _open_board():
+        _board_header()
+
+
 def begin_run(name: str, target: str | None) -> None:
     """A multiprocessing child starts running its target."""
     global _role
@@ -252,8 +385,11 @@ def begin_run(name: str, target: str | None) -> None:
     emit("run", locate=False, name=name, target=target)
 
 
-def process_exit(code: int | None, exc: dict[str, Any] | None = None) -> None:
-    """Record the end of this process (once)."""
+def process_exit(
+    code: int | None, exc: dict[str, Any] | None = None, left: dict[str, Any] | None = None
+) -> None:
+    """Record the end of this process (once). ``left``: how and where its code left early
+    (``sys.exit`` or ``os._exit`` called in a child's target)."""
     global _exited
     if _exited or _fd < 0:
         return
@@ -265,7 +401,10 @@ def process_exit(code: int | None, exc: dict[str, Any] | None = None) -> None:
         finish = getattr(stream, "_ipcgrader_finish", None)
         if finish is not None:
             finish()
-    emit("exit", locate=False, code=code, exc=exc if exc is not None else _exception)
+    if left is not None:
+        emit("exit", locate=False, code=code, exc=exc if exc is not None else _exception, left=left)
+    else:
+        emit("exit", locate=False, code=code, exc=exc if exc is not None else _exception)
 
 
 def _at_exit() -> None:
@@ -283,7 +422,13 @@ def _excepthook(real: Any) -> Any:
 
 def _after_fork_in_child() -> None:
     global _pid, _ppid, _counter, _recorded, _exited, _role, _main_ident, _exception
+    global _board, _board_flags
     _pid, _ppid = os.getpid(), os.getppid()
+    # the parent's board is the parent's: this process makes its own at its first wait;
+    # a fork child has no pending alarm nor interval timer (POSIX clears them)
+    _board = None
+    _board_flags = "-"
+    _board_slots.clear()
     _counter = itertools.count()
     _recorded = 0
     _exited = False
@@ -310,10 +455,11 @@ def _role_of_process() -> str:
     return "main"
 
 
-def install(path: str, workdir: str) -> bool:
-    """Start recording into ``path``; ``workdir`` is the run's folder (the student's files).
-    Returns False in processes that run no student code (the resource tracker)."""
-    global _fd, _pid, _ppid, _role, _main_ident, _workdirs
+def install(path: str, workdir: str, board_dir: str = "") -> bool:
+    """Start recording into ``path``; ``workdir`` is the run's folder (the student's files);
+    ``board_dir`` is where the wait boards go (none: no deadlock detection). Returns False
+    in processes that run no student code (the resource tracker)."""
+    global _fd, _pid, _ppid, _role, _main_ident, _workdirs, _board_dir
     _role = _role_of_process()
     if _role == "helper":
         return False
@@ -323,6 +469,7 @@ def install(path: str, workdir: str) -> bool:
     _main_ident = get_ident()
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
     _fd = os.open(path, flags, 0o600)
+    _board_dir = board_dir
     emit("proc", locate=False, role=_role)
     os.register_at_fork(after_in_child=_after_fork_in_child)
     import atexit

@@ -16,6 +16,8 @@ by fork children. It is configured by environment variables that the grader sets
   torn read is not what these exercises teach, and it would make a correct program fail at
   random), while lost updates, which they do teach, happen exactly as before;
 - ``IPCGRADER_TRACE``: the trace file to append events to (``docs/trace.md``);
+- ``IPCGRADER_WAITS``: the folder of the processes' wait boards (deadlock detection, see
+  ``_ipcgrader_trace``);
 - ``IPCGRADER_AMPLIFY_DIR`` and ``IPCGRADER_AMPLIFY_WAIT``: race amplification's meeting
   folder and how long a process waits there at most (seconds).
 
@@ -73,7 +75,8 @@ def _install() -> None:
     if env.get("IPCGRADER_TRACE"):
         import _ipcgrader_trace
 
-        if not _ipcgrader_trace.install(env["IPCGRADER_TRACE"], workdir):
+        board = env.get("IPCGRADER_WAITS", "")
+        if not _ipcgrader_trace.install(env["IPCGRADER_TRACE"], workdir, board):
             return  # multiprocessing's resource tracker: no student code runs there
         trace = _ipcgrader_trace
     factor = env.get("IPCGRADER_DILATION")
