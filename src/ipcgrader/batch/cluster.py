@@ -13,7 +13,8 @@ future completes once, so each grading is recorded once. What is checked here: o
 every worker's ipcgrader version (refused with a clear message if it is not the client's)
 and its isolation level (reported, as ``ipcgrade doctor`` would say it there); each task
 checks the grader and plugins again on its worker, which also covers workers that join
-later.
+later. On Ctrl-C the tasks not finished are cancelled and each worker stops this batch's
+runs (:func:`~ipcgrader.batch.shipping.stop_batch`), as a local batch kills its own.
 
 ``distributed`` is imported only here and only when a scheduler is given, so a local batch
 needs no Dask (``pip install 'ipcgrader[dask]'`` brings it).
@@ -21,6 +22,7 @@ needs no Dask (``pip install 'ipcgrader[dask]'`` brings it).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
 from concurrent.futures import CancelledError, Future
@@ -35,6 +37,7 @@ from ipcgrader.batch.shipping import (
     grade_shipped,
     ship_exercise,
     ship_job,
+    stop_batch,
     worker_info,
 )
 from ipcgrader.i18n import _
@@ -121,6 +124,8 @@ class DaskExecutor:
         self._futures: set[Any] = set()
         self._lock = threading.Lock()
         self._stopped = False
+        #: names this batch's gate on the workers, so a stop reaches its gradings only
+        self._batch = uuid.uuid4().hex
 
     @classmethod
     def connect(
@@ -163,6 +168,7 @@ class DaskExecutor:
             grade_shipped,
             self._shipped[job.exercise.id],
             ship_job(job),
+            self._batch,
             key=key,
             pure=False,
         )
@@ -199,11 +205,13 @@ class DaskExecutor:
         return graded
 
     def stop(self) -> None:
-        """Cancel every task not finished yet; their gradings are discarded. (A task
-        already running on a worker ends there on its own, bounded by its timeouts.)"""
+        """Cancel every task not finished yet (their gradings are discarded) and stop the
+        gradings of this batch in progress on the workers (their runs are killed)."""
         if not self._stopped:
             self._stopped = True
             self._cancel()
+            with contextlib.suppress(Exception):  # a worker gone meanwhile: nothing to stop
+                self.client.run(stop_batch, self._batch)
 
     def close(self) -> None:
         """Cancel what is left (after an error: nothing runs on for nobody)."""

@@ -19,12 +19,13 @@ import os
 import platform
 import tempfile
 import threading
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ipcgrader import __version__
+from ipcgrader import __version__, sandbox
 from ipcgrader.batch.executors import RUNS_PER_CORE, BatchAborted, Graded, RunGate, grade_job
 from ipcgrader.batch.gradebook import Fingerprint
 from ipcgrader.batch.inputs import extract_archive
@@ -122,7 +123,10 @@ def ship_job(job: Job) -> ShippedJob:
 _LOCK = threading.Lock()
 #: (digest, autoload) -> the exercise unpacked and loaded in this worker process
 _EXERCISES: dict[tuple[str, bool | None], ExerciseSetup] = {}
-_GATE: RunGate | None = None
+#: batch id -> the gate of its runs in this worker process (stopped on the client's Ctrl-C)
+_GATES: dict[str, RunGate] = {}
+#: batch id -> its gradings in progress in this worker process
+_ACTIVE: dict[str, int] = {}
 
 
 def _scratch() -> Path:
@@ -171,29 +175,59 @@ def _exercise(shipped: ShippedExercise) -> ExerciseSetup:
     return setup
 
 
-def _gate() -> RunGate:
-    """One gate for every grading of this worker process, sized like a local batch's."""
-    global _GATE
+def _gate(batch: str) -> RunGate:
+    """The gate of ``batch``'s runs in this worker process, sized like a local batch's.
+    (Two batches grading on one worker at once would each have a full one.)"""
     with _LOCK:
-        if _GATE is None:
-            _GATE = RunGate(RUNS_PER_CORE * default_jobs())
-        return _GATE
+        if batch not in _GATES:
+            _GATES[batch] = RunGate(RUNS_PER_CORE * default_jobs())
+        return _GATES[batch]
 
 
-def grade_shipped(exercise: ShippedExercise, job: ShippedJob) -> Graded:
-    """The task: grade ``job`` against ``exercise`` in fresh folders of this worker.
+def grade_shipped(exercise: ShippedExercise, job: ShippedJob, batch: str) -> Graded:
+    """The task: grade ``job`` against ``exercise`` in fresh folders of this worker, its
+    runs through the gate of ``batch`` (the client's batch id).
 
     Raises :class:`WorkerMismatch` if this worker's grader is not the client's; any other
     problem is a result (as in a local batch), so the task is safe to run again.
     """
     setup = _exercise(shipped=exercise)
-    with (
-        use_language(exercise.language),
-        tempfile.TemporaryDirectory(prefix="ipcgrade-submission-", dir=_scratch()) as work,
-    ):
-        folder = _unpack(job.archive, Path(work, "submission"))
-        local = Job(job.student, setup, folder, job.display, job.fingerprint, job.problem)
-        return grade_job(local, _gate())
+    with _LOCK:
+        _ACTIVE[batch] = _ACTIVE.get(batch, 0) + 1
+    try:
+        with (
+            use_language(exercise.language),
+            tempfile.TemporaryDirectory(prefix="ipcgrade-submission-", dir=_scratch()) as work,
+        ):
+            folder = _unpack(job.archive, Path(work, "submission"))
+            local = Job(job.student, setup, folder, job.display, job.fingerprint, job.problem)
+            return grade_job(local, _gate(batch))
+    finally:
+        with _LOCK:
+            _ACTIVE[batch] -= 1
+            if not _ACTIVE[batch]:
+                del _ACTIVE[batch]
+
+
+def stop_batch(batch: str) -> None:
+    """The client's Ctrl-C, run in each worker process: ``batch``'s runs not started yet are
+    refused and its runs in progress killed, as in a local batch. Killing is by process, so
+    it waits for no other batch to be grading here at the same time (whose runs it would
+    kill too); then the stopped gradings end on their own, bounded by their timeouts.
+    Returns at once (it runs in the worker's event loop); a thread keeps killing while a
+    grading of the batch is still in progress, since a run may start between two kills."""
+    _gate(batch).stop()
+
+    def kill() -> None:
+        for _attempt in range(100):  # about 5 s at most
+            with _LOCK:
+                mine, others = _ACTIVE.get(batch, 0), set(_ACTIVE) - {batch}
+            if not mine or others:
+                return
+            sandbox.kill_active_runs()
+            time.sleep(0.05)
+
+    threading.Thread(target=kill, name="ipcgrade-stop", daemon=True).start()
 
 
 def worker_info() -> dict[str, Any]:

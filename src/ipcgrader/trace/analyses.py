@@ -321,3 +321,40 @@ def unused_locks(trace: Trace) -> list[LockInfo]:
         for tag, info in trace.locks.items()
         if tag not in acquired and info.process_shared and not info.is_file_lock
     ]
+
+
+def missed_polls(trace: Trace) -> list[Event]:
+    """Polls that ended a process's use of a queue while an item could still come.
+
+    For each process and queue it takes from, its last look at the queue: a ``get`` that
+    raised ``Empty`` (``get_nowait()``, ``get(block=False)``, ``get(timeout=...)``) or an
+    ``empty()``/``qsize()`` that found it empty. When another process puts into that queue
+    at a point that start/join does not order before this look, the loop stopped while a
+    producer could still put: an item put later is missed. A loop that ends on a sentinel
+    from a blocking ``get()``, or that drains only after joining the producers, is not.
+    The verdict does not depend on timing: such a loop always ends on an empty look.
+    """
+    found = []
+    puts: dict[str, list[Event]] = {}
+    for event in trace.events:
+        if event.kind == "put" and event.obj is not None:
+            puts.setdefault(event.obj, []).append(event)
+    for process in trace.processes.values():
+        last: dict[str, Event] = {}
+        for event in process.events:
+            if event.obj is None or event.obj not in trace.objects:
+                continue
+            if event.kind in ("get_done", "poll"):
+                last[event.obj] = event
+        for tag, event in last.items():
+            empty = (event.kind == "get_done" and event.get("outcome") == "Empty") or (
+                event.kind == "poll" and event.get("empty") is True
+            )
+            if not empty:
+                continue
+            if any(
+                put.pid != event.pid and not trace.happens_before(put, event)
+                for put in puts.get(tag, [])
+            ):
+                found.append(event)
+    return found
