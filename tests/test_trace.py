@@ -410,3 +410,47 @@ def test_daemons_and_terminated_children_end_normally() -> None:
     killed = _watcher("killed")
     assert killed.processes[2].ended_by is None
     assert [p.pid for p in crashed_children(killed)] == [2]
+
+
+def _poller(join_first: bool, last: str) -> Trace:
+    """Main (pid 1) starts a producer (pid 2) that puts into queue Q1.1, and takes from it
+    until a look finds it empty (``last``: ``empty`` or ``get_nowait``) or gets the
+    sentinel (``sentinel``); ``join_first``: the producer is joined before the taking."""
+    ev = Recorder()
+    ev(1, "proc", role="main")
+    ev(1, "queue_new", "Q1.1", line=30, queue="Queue", maxsize=3)
+    ev(1, "start", child=2, name="Process-1")
+    ev(2, "proc", role="forked")
+    ev(2, "run", name="Process-1", target="producer")
+    for _ in range(2):
+        ev(2, "put", "Q1.1", line=8, block=True, timeout=None)
+        ev(2, "put_done", "Q1.1", line=8, outcome="ok")
+    ev(2, "exit", code=0, exc=None)
+    if join_first:
+        ev(1, "join", child=2)
+        ev(1, "joined", child=2, exitcode=0)
+    ev(1, "get", "Q1.1", line=15, block=True, timeout=None)
+    ev(1, "get_done", "Q1.1", line=15, outcome="ok")
+    if last == "empty":
+        ev(1, "poll", "Q1.1", line=14, method="empty", empty=True)
+    elif last == "get_nowait":
+        ev(1, "get", "Q1.1", line=15, block=False, timeout=None)
+        ev(1, "get_done", "Q1.1", line=15, outcome="Empty")
+    else:
+        ev(1, "get", "Q1.1", line=15, block=True, timeout=None)
+        ev(1, "get_done", "Q1.1", line=15, outcome="ok")
+    if not join_first:
+        ev(1, "join", child=2)
+        ev(1, "joined", child=2, exitcode=0)
+    ev(1, "exit", code=None, exc=None)
+    return ev.trace()
+
+
+def test_a_poll_that_ends_a_loop_while_the_producer_runs_can_miss_an_item() -> None:
+    from ipcgrader.trace.analyses import missed_polls
+
+    assert [e.line for e in missed_polls(_poller(False, "empty"))] == [14]
+    assert [e.line for e in missed_polls(_poller(False, "get_nowait"))] == [15]
+    # ended on the sentinel, or drained only after the producer was joined: nothing missed
+    assert missed_polls(_poller(False, "sentinel")) == []
+    assert missed_polls(_poller(True, "empty")) == []

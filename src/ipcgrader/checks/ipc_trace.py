@@ -24,7 +24,7 @@ from ipcgrader.i18n import N_, _
 from ipcgrader.plugins import KindRegistry
 from ipcgrader.results import Diagnostic, RunRecord, Verdict
 from ipcgrader.trace import Event, ProcessInfo, Trace
-from ipcgrader.trace.analyses import Held, protects, replay
+from ipcgrader.trace.analyses import Held, missed_polls, protects, replay
 
 _SHARE_HINT = N_(
     "Create one multiprocessing.Lock in the main program, pass it to every process in "
@@ -300,8 +300,54 @@ class PipeEnds(TraceExpectation):
         return (not main, event.file or "", event.line or 0, event.kind)
 
 
+def missed_poll_found(event: Event) -> Diagnostic:
+    """A poll that ended a loop while a producer could still put, at its line."""
+    if event.kind == "poll":
+        what = _("{method}() found the queue empty").format(method=event.get("method"))
+    else:
+        what = _("a get() that does not wait raised queue.Empty")
+    where = event.where or _("your program")
+    return Diagnostic(
+        kind="poll_can_miss",
+        file=event.file,
+        line=event.line,
+        message=_(
+            "at {where}, {what} and the process stopped taking from the queue there, while "
+            "a process that puts into it was still running: an item it had not put yet at "
+            "that moment is never taken"
+        ).format(where=where, what=what),
+        hint=_(
+            "An empty queue only means nothing is in it at this instant. Take items with a "
+            "blocking get() until the producer's sentinel (None) arrives."
+        ),
+    )
+
+
+class NoMissedPoll(TraceExpectation):
+    """No process stops taking from a queue on an empty look (``empty()``, ``qsize()``,
+    ``get_nowait()``, ``get(timeout=...)``) while a producer could still put: judged from
+    start/join order, so the verdict does not depend on who was faster."""
+
+    kind: Literal["no_missed_poll"]
+    default_name: ClassVar[str] = N_("stops on the sentinel, not on an empty queue")
+
+    def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
+        """Fail at the first poll that can miss an item."""
+        takes = [e for e in trace.events if e.kind in ("get", "poll") and e.obj in trace.objects]
+        if not takes:
+            return Verdict(
+                not trace.complete,
+                _("no process took anything from a queue, so there was nothing to judge"),
+            )
+        found = missed_polls(trace)
+        if not found:
+            return Verdict(True)
+        diagnostics = [missed_poll_found(event) for event in found[:1]]
+        return Verdict(False, diagnostics[0].message, diagnostics)
+
+
 @hookimpl(trylast=True)
 def ipcgrader_add_expectation_kinds(kinds: KindRegistry) -> None:
-    """Register the lock-section and pipe-end kinds."""
-    for model in (LockedSections, PipeEnds):
+    """Register the lock-section, pipe-end and queue-poll kinds."""
+    for model in (LockedSections, PipeEnds, NoMissedPoll):
         kinds.add(model)

@@ -22,6 +22,7 @@ from ipcgrader.plugins import KindRegistry
 from ipcgrader.results import Diagnostic, RunRecord, Verdict
 from ipcgrader.scoring import check_ids
 from ipcgrader.trace import (
+    ProcessInfo,
     Trace,
     accesses,
     atomicity_violations,
@@ -31,6 +32,7 @@ from ipcgrader.trace import (
     read_modify_writes,
     trace_of,
 )
+from ipcgrader.trace.analyses import STATE_KINDS
 
 _CONSEQUENCE = Field(
     None,
@@ -83,7 +85,10 @@ class NoRace(TraceExpectation):
     them writing (lockset analysis with start/join ordering)."""
 
     kind: Literal["no_race"]
-    file: str = Field(description="a file listed in the exercise's shared_files")
+    file: str = Field(
+        description="a file listed in the exercise's shared_files, or a kind of shared "
+        "state: Value, Array, Manager.dict, Manager.Value"
+    )
     ignore_read_only: bool = Field(
         False,
         description="judge only read-modify-writes and writes: a read whose value feeds no "
@@ -110,7 +115,10 @@ class AtomicUpdate(TraceExpectation):
     of one process lock (no release in between)."""
 
     kind: Literal["atomic_update"]
-    file: str = Field(description="a file listed in the exercise's shared_files")
+    file: str = Field(
+        description="a file listed in the exercise's shared_files, or a kind of shared "
+        "state: Value, Array, Manager.dict, Manager.Value"
+    )
     consequence: LocalText | None = _CONSEQUENCE
     default_name: ClassVar[str] = N_("read and write back under one lock")
 
@@ -155,15 +163,37 @@ class ChildrenOk(TraceExpectation):
     status does not show it)."""
 
     kind: Literal["children_ok"]
+    allow_exit_codes: list[int] = Field(
+        default_factory=list,
+        description="exit statuses a child may end with by design (e.g. [1] for buyers that "
+        "exit 1 when nothing is left); -N is death by signal N",
+    )
+    allow_exceptions: list[str] = Field(
+        default_factory=list,
+        description="exception class names a child may die of by design, e.g. "
+        "['KeyboardInterrupt']",
+    )
     default_needs: ClassVar[tuple[Fact, ...]] = ("work",)
     default_name: ClassVar[str] = N_("no child process crashes")
 
+    def _expected_end(self, process: ProcessInfo) -> bool:
+        exception = process.exception
+        if exception is not None:
+            return str(exception.get("type", "")) in self.allow_exceptions
+        return process.exitcode in self.allow_exit_codes
+
     def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
-        """Fail with the first crashed child's exception and line."""
-        crashed = crashed_children(trace)
+        """Fail with the first crashed child's exception and line; an end the spec allows
+        (``allow_exit_codes``, ``allow_exceptions``) is not a crash."""
+        crashed = [p for p in crashed_children(trace) if not self._expected_end(p)]
         if not crashed:
-            # no crash, but a sys.exit() that cut a child short is worth a line of its own
-            return Verdict(True, "", explain.exited_early(trace.workers()))
+            # no crash, but a sys.exit() that cut a child short is worth a line of its own,
+            # unless the spec says children end with sys.exit() by design
+            workers = trace.workers()
+            if self.allow_exit_codes:
+                allowed = {0, *self.allow_exit_codes}
+                workers = [p for p in workers if p.exitcode not in allowed]
+            return Verdict(True, "", explain.exited_early(workers))
         found = explain.crashes(crashed)
         return Verdict(False, found[0].message, found)
 
@@ -226,7 +256,7 @@ def ipcgrader_exercise_loaded(exercise: Exercise, exercise_dir: Path) -> None:
         for e_index, expectation in enumerate(scenario.expect):
             file = getattr(expectation, "file", None)
             if isinstance(expectation, (NoRace, AtomicUpdate)) and (
-                file not in exercise.shared_files
+                file not in exercise.shared_files and file not in STATE_KINDS
             ):
                 raise ValueError(
                     _(

@@ -20,6 +20,7 @@ from ipcgrader.plugins import PluginError
 
 #: Subcommand -> (module under ipcgrader.cli, its command function).
 SUBCOMMANDS = {
+    "check": ("check", "cmd_check"),
     "schema": ("schema", "cmd_schema"),
     "list": ("listing", "cmd_list"),
     "batch": ("batch", "cmd_batch"),

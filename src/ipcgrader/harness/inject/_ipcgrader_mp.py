@@ -334,6 +334,11 @@ def _patch_signal(module: ModuleType) -> None:
 def install() -> None:
     """Patch what is already imported; patch the rest when it is first imported."""
     import _ipcgrader_ipc as ipc
+    import _ipcgrader_state as state
+
+    def managers(module: ModuleType) -> None:
+        ipc._patch_managers(module)
+        state._patch_manager_state(module)
 
     patches: dict[str, Callable[[ModuleType], None]] = {
         "signal": _patch_signal,
@@ -341,7 +346,8 @@ def install() -> None:
         "multiprocessing.synchronize": _patch_synchronize,
         "multiprocessing.queues": ipc._patch_queues,
         "multiprocessing.connection": ipc._patch_connection,
-        "multiprocessing.managers": ipc._patch_managers,
+        "multiprocessing.managers": managers,
+        "multiprocessing.sharedctypes": state._patch_sharedctypes,
         "threading": ipc._patch_threading,
         "fcntl": ipc.patch_fcntl,
     }
