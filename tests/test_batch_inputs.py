@@ -155,7 +155,7 @@ def test_spec_hash_follows_the_spec_and_the_options_not_the_docs(tmp_path: Path)
     (copy / "ticket.py").write_text("# a new starter does not change verdicts\n")
     assert spec_hash(loaded, {"timeout": None}) == base
     spec = copy / "exercise.toml"
-    spec.write_text(spec.read_text(encoding="utf-8").replace("timeout = 5.0", "timeout = 6.0"))
+    spec.write_text(spec.read_text(encoding="utf-8").replace("timeout = 15.0", "timeout = 16.0"))
     assert spec_hash(loaded, {"timeout": None}) != base
 
 
