@@ -147,7 +147,7 @@ if __name__ == '__main__':
 def test_a_module_level_lock_used_in_a_child_is_fork_only() -> None:
     [finding] = static_findings("printer.py", GLOBAL_LOCK)
     assert finding.line == 5
-    assert "global `mutex`" in finding.message and "printer.py:2" in finding.message
+    assert "global `mutex`" in finding.message and "(printer.py, line 2)" in finding.message
 
 
 def test_process_creation_at_import_is_fork_only() -> None:
@@ -175,6 +175,10 @@ if __name__ == '__main__':
 def test_passed_objects_guarded_main_and_pool_initializers_are_fine() -> None:
     solution = GLOBAL_LOCK.replace("with mutex:", "with lock:").replace("mutex = Lock()\n", "")
     solution = solution.replace("args=(n, mutex)", "args=(n, Lock())")
+    # joined before main() returns: under spawn an unjoined maker frees the Lock too early
+    solution = solution.replace(
+        "for p in ps: p.start()", "for p in ps: p.start()\n    ps[0].join()"
+    )
     assert static_findings("printer.py", solution) == []
     initializer = """\
 lock = None
@@ -192,8 +196,10 @@ def work(x):
 def test_spawn_safe_reads_collected_files_and_explains_why() -> None:
     check = SpawnSafe(kind="spawn_safe", files=["printer.py"])
     verdict = check.evaluate(run_with(files={"printer.py": GLOBAL_LOCK.encode()}))
-    assert verdict.passed is False and "Python 3.14" in verdict.message
+    assert verdict.passed is False
     assert [(d.kind, d.line) for d in verdict.diagnostics] == [("fork_only", 5)]
+    # why it matters is the finding's hint (said once, with the finding)
+    assert "Python 3.14" in (verdict.diagnostics[0].hint or "")
     assert check.evaluate(run_with(files={})).passed is None
     bootstrapping = run_with(
         files={"printer.py": b"x = 1\n"},
@@ -338,3 +344,19 @@ def test_sections_ordered_by_join_or_covered_by_one_lock_cannot_interleave() -> 
     check = NoInterleave(kind="no_interleave", start="开始打印了", end="打印结束了")
     assert check.evaluate(two_workers(serialised=True, locked=False)).passed is True
     assert check.evaluate(two_workers(serialised=False, locked=True)).passed is True
+
+
+def test_spawn_safe_sees_what_fails_under_spawn() -> None:
+    lambda_target = """\
+from multiprocessing import Process
+
+def run(names):
+    ps = [Process(target=lambda n=n: print(n)) for n in names]
+    for p in ps: p.start()
+    for p in ps: p.join()
+"""
+    [finding] = static_findings("joins.py", lambda_target)
+    assert finding.line == 4 and "a lambda" in finding.message
+    unjoined = GLOBAL_LOCK.replace("args=(n, mutex)", "args=(n, Lock())")
+    [finding] = static_findings("printer.py", unjoined.replace("mutex = Lock()\n", ""))
+    assert "returns without joining" in finding.message

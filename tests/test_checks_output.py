@@ -38,7 +38,8 @@ def test_line_order_names_the_lines_out_of_order() -> None:
     check = LineOrder(kind="line_order", before="is gone", after="主进程")
     verdict = check.evaluate(run_with("a is gone\n主进程\nb is gone\n"))
     assert verdict.passed is False
-    assert "'主进程' (line 2)" in verdict.message and "'is gone' (line 3)" in verdict.message
+    assert "“主进程” (output line 2)" in verdict.message
+    assert "“is gone” (output line 3)" in verdict.message
 
 
 def test_line_order_sees_order_inside_glued_lines() -> None:
@@ -46,13 +47,13 @@ def test_line_order_sees_order_inside_glued_lines() -> None:
     check = LineOrder(kind="line_order", sequence=["a is gone", "b is running"])
     verdict = check.evaluate(run_with("a is runningb is running\n\na is gone\n"))
     assert verdict.passed is False
-    assert "'b is running' (line 1)" in verdict.message
+    assert "“b is running” (output line 1)" in verdict.message
 
 
 def test_line_order_fails_when_a_pattern_never_matches() -> None:
     check = LineOrder(kind="line_order", before="is gone", after="主进程")
     verdict = check.evaluate(run_with("主进程\n"))
-    assert verdict.passed is False and "nothing printed matches 'is gone'" in verdict.message
+    assert verdict.passed is False and "nothing printed matches “is gone”" in verdict.message
 
 
 @pytest.mark.parametrize(
@@ -86,12 +87,12 @@ def test_no_interleave_passes_on_whole_sections() -> None:
 def test_no_interleave_catches_glued_start_lines() -> None:
     verdict = interleave().evaluate(run_with("p1开始打印了p2开始打印了\n\np1打印结束了\n"))
     assert verdict.passed is False
-    assert "'p2开始打印了'" in verdict.message and "onto one line" in verdict.message
+    assert "“p2开始打印了”" in verdict.message and "onto one line" in verdict.message
 
 
 def test_no_interleave_catches_an_end_of_another_name() -> None:
     verdict = interleave().evaluate(run_with("p1开始打印了\np2打印结束了\n"))
-    assert verdict.passed is False and "'p2打印结束了' (line 2)" in verdict.message
+    assert verdict.passed is False and "“p2打印结束了” (output line 2)" in verdict.message
 
 
 def test_no_interleave_counts_sections_and_unclosed_ones() -> None:
@@ -106,7 +107,10 @@ def test_no_interleave_uses_pids_from_the_trace_when_there_is_no_name() -> None:
     check = NoInterleave(kind="no_interleave", start="begin", end="end")
     lines = [{"pid": 7, "text": "begin"}, {"pid": 8, "text": "end"}]
     verdict = check.evaluate(run_with("ignored\n", artifacts={"output_lines": lines}))
-    assert verdict.passed is False and "pid 8" in verdict.message
+    # the owners differ by pid; the message names output lines, never pids (they differ
+    # from run to run)
+    assert verdict.passed is False and "“end” (output line 2)" in verdict.message
+    assert "pid" not in verdict.message
 
 
 def test_output_lines_prefers_the_trace() -> None:
@@ -170,10 +174,22 @@ def test_no_exception_filters_by_name_and_reports_a_child_crash() -> None:
     check = NoException(kind="no_exception", exceptions=["Full"], files=["drain.py"])
     verdict = check.evaluate(run)
     assert verdict.passed is False
-    assert "queue.Full was raised at drain.py:8" in verdict.message
+    assert "queue.Full was raised in a child process and not caught (drain.py:8" in verdict.message
     assert "child process" in verdict.message
     assert [(d.kind, d.file, d.line) for d in verdict.diagnostics] == [
         ("uncaught_exception", "drain.py", 8)
     ]
     assert NoException(kind="no_exception", exceptions=["Empty"]).evaluate(run).passed is True
     assert NoException(kind="no_exception").evaluate(run_with(stderr="")).passed is True
+
+
+@pytest.mark.parametrize(
+    ("occurrence", "passed"), [("all", False), ("first", True), ("last", False)]
+)
+def test_line_order_can_take_first_or_last_occurrences(occurrence: str, passed: bool) -> None:
+    # a program that prints "working" again after "ready": only its first one is ordered
+    check = LineOrder(kind="line_order", sequence=["working", "ready"], occurrence=occurrence)
+    run = run_with("working 1\nready\nworking 2\n")
+    assert check.evaluate(run).passed is passed
+    last = LineOrder(kind="line_order", sequence=["start", "working"], occurrence="last")
+    assert last.evaluate(run_with("working 0\nstart\nworking 1\n")).passed is True

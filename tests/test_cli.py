@@ -73,7 +73,7 @@ def test_missing_submission_is_usage_error(capsys: pytest.CaptureFixture[str]) -
 def test_unknown_format_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([LOCK_TICKET, "--format", "yaml"]) == 2
     err = capsys.readouterr().err
-    assert "unknown --format 'yaml'" in err and "json" in err
+    assert "invalid choice: 'yaml'" in err and "json" in err
 
 
 def test_not_an_exercise_is_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -155,3 +155,47 @@ def test_python_dash_m_and_import_loads_no_plugin() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["score"] == json.loads(done.stdout)["max_score"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--timeout", "nan"], "--timeout: must be a number > 0 and ≤ 3600, not 'nan'"),
+        (["--timeout", "inf"], "not 'inf'"),
+        (["--timeout", "1e12"], "not '1e12'"),
+        (["--timeout", "-1"], "not '-1'"),
+        (["--timeout", "0"], "not '0'"),
+        (["-j", "0"], "-j/--jobs: must be a whole number from 1 to 1024"),
+        (["--memory-mb", "0"], "--memory-mb: must be a whole number > 0"),
+    ],
+)
+def test_bad_option_values_are_one_error_line(
+    argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([LOCK_TICKET, *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ipcgrade: error: ") and err.count("\n") == 1, err
+    assert says in err
+
+
+def test_output_onto_a_folder_exits_2_before_grading(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the README's CI line (`|| [ $? -eq 1 ]`) must not turn this into a green job
+    assert main([LOCK_TICKET, "-o", str(tmp_path)]) == 2
+    assert "is a folder, not a file" in capsys.readouterr().err
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["batch", LOCK_TICKET, "--submissions", str(tmp_path), "--out", str(blocker)]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_a_mistyped_subcommand_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["lsit"]) == 2
+    assert "did you mean 'ipcgrade list'?" in capsys.readouterr().err
+
+
+def test_format_help_lists_the_formats(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "gradescope, json, junit, markdown, terminal" in out

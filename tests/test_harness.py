@@ -414,3 +414,67 @@ def test_a_broken_trace_path_does_not_break_the_program(tmp_path: Path) -> None:
     assert done.stdout == '{"count": 2}\n'
     assert "ipcgrader harness" in done.stderr
     assert not trace.complete
+
+
+STATE_COUNTER = """\
+    import multiprocessing as mp
+
+
+    def work(state, lock):
+        for _ in range(3):
+            if lock is not None:
+                with lock:
+                    UPDATE
+            else:
+                UPDATE
+
+
+    if __name__ == "__main__":
+        manager = mp.Manager() if "MANAGER" else None
+        state = MAKE
+        lock = LOCK
+        workers = [mp.Process(target=work, args=(state, lock)) for _ in range(2)]
+        for p in workers:
+            p.start()
+        for p in workers:
+            p.join()
+        print(READ)
+"""
+
+#: kind -> (how it is made, one update, the final read, its lock when the program locks)
+STATES = {
+    "Value": ("mp.Value('i', 0)", "state.value += 1", "state.value", "state.get_lock()"),
+    "Array": ("mp.Array('i', 2)", "state[0] += 1", "state[0]", "state.get_lock()"),
+    "Manager.dict": (
+        "manager.dict(count=0)",
+        "state['count'] += 1",
+        "state['count']",
+        "manager.Lock()",
+    ),
+    "Manager.Value": ("manager.Value('i', 0)", "state.value += 1", "state.value", "mp.Lock()"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(STATES))
+def test_values_arrays_and_manager_state_are_traced_as_shared_state(
+    tmp_path: Path, kind: str
+) -> None:
+    make, update, read, lock = STATES[kind]
+    source = (
+        STATE_COUNTER.replace("MAKE", make)
+        .replace("UPDATE", update)
+        .replace("READ", read)
+        .replace('"MANAGER"', "True" if kind.startswith("Manager") else "False")
+    )
+    (tmp_path / "racy").mkdir()
+    (tmp_path / "locked").mkdir()
+    racy, done = run(tmp_path / "racy", source.replace("LOCK", "None"))
+    assert done.returncode == 0, done.stderr
+    assert racy.complete, racy.problems
+    assert find_races(racy, kind), "an unlocked update is a race"
+    assert atomicity_violations(racy, kind)
+    locked, done = run(tmp_path / "locked", source.replace("LOCK", lock))
+    assert done.stdout.strip() == "6", done.stderr
+    assert locked.complete, locked.problems
+    assert find_races(locked, kind) == []
+    assert atomicity_violations(locked, kind) == []

@@ -1,6 +1,7 @@
 """Every known variant under tests/submissions/<exercise>/ gets its expected verdict.
 
-The manifest of each exercise is ``expected.toml`` (format in the lock_ticket one).
+The manifest of each exercise is ``expected.toml`` (format: ipcgrader.selftest, the same
+``ipcgrade check --variants`` reads).
 Variants run with their exercise's own timeouts unless the manifest gives one (short for
 variants that hang, so they cost little; never short for ones that must finish: on a busy
 2-core machine a correct spawn run can take seconds).
@@ -8,66 +9,89 @@ variants that hang, so they cost little; never short for ones that must finish: 
 
 from __future__ import annotations
 
-import sys
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import EXERCISES, SUBMISSIONS
+from ipcgrader.cli import main
+from ipcgrader.selftest import MANIFEST, Variant, differences, read_manifest
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from conftest import EXERCISES, SOLUTIONS, SUBMISSIONS
 
 
 def _cases() -> list[Any]:
     cases = []
-    for manifest in sorted(SUBMISSIONS.glob("*/expected.toml")):
+    for manifest in sorted(SUBMISSIONS.glob(f"*/{MANIFEST}")):
         exercise = manifest.parent.name
-        for variant, expected in tomllib.loads(manifest.read_text(encoding="utf-8")).items():
-            path = manifest.parent / expected.get("file", f"{variant}.py")
+        for variant in read_manifest(manifest.parent):
             marks = []
-            if expected.get("waiting"):
-                marks.append(pytest.mark.xfail(reason=expected["waiting"], strict=False))
+            if variant.expected.waiting:
+                marks.append(pytest.mark.xfail(reason=variant.expected.waiting, strict=False))
             cases.append(
-                pytest.param(exercise, path, expected, id=f"{exercise}/{variant}", marks=marks)
+                pytest.param(exercise, variant, id=f"{exercise}/{variant.name}", marks=marks)
             )
     return cases
 
 
-@pytest.mark.parametrize(("exercise", "path", "expected"), _cases())
-def test_variant_verdict(
-    ipcgrade: Any, exercise: str, path: Path, expected: dict[str, Any]
-) -> None:
-    timeout = expected.get("timeout")  # None: the exercise's own
-    result = ipcgrade(EXERCISES / exercise, path, timeout=timeout)
-    by_id = {check.id: check for check in result.checks}
-    unknown = [
-        c for c in [*expected.get("fails", []), *expected.get("passes", [])] if c not in by_id
-    ]
-    assert not unknown, f"manifest names checks that do not exist: {unknown}"
+@pytest.mark.parametrize(("exercise", "variant"), _cases())
+def test_variant_verdict(ipcgrade: Any, exercise: str, variant: Variant) -> None:
+    # judged by the same code as `ipcgrade check` (ipcgrader.selftest)
+    timeout = variant.expected.timeout  # None: the exercise's own
+    result = ipcgrade(EXERCISES / exercise, variant.path, timeout=timeout)
     summary = "\n".join(f"{c.id}: {c.status.value} {c.message}" for c in result.checks)
-    assert result.status.value == expected["status"], summary
-    for check_id in expected.get("fails", []):
-        assert by_id[check_id].status.value == "failed", f"{check_id} should fail\n{summary}"
-        assert by_id[check_id].message, f"{check_id} failed without saying why"
-    for check_id in expected.get("passes", []):
-        assert by_id[check_id].status.value == "passed", f"{check_id} should pass\n{summary}"
-    kinds = {d.kind for d in result.diagnostics}
-    for kind in expected.get("diagnostics", []):
-        assert kind in kinds, f"no {kind} diagnostic; got {sorted(kinds)}"
-    if expected["status"] == "passed":
-        assert result.score == result.max_score
+    assert not differences(result, variant.expected), summary
 
 
-def test_every_exercise_has_a_full_marks_solution(ipcgrade: Any) -> None:
+def test_every_exercise_passes_its_own_check_with_its_solution(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     exercises = sorted(p.parent for p in EXERCISES.glob("*/exercise.toml"))
     assert exercises
     for exercise in exercises:
-        solution = Path(__file__).resolve().parents[1] / "solutions" / exercise.name
+        solution = SOLUTIONS / exercise.name
         assert solution.is_dir(), f"no solutions/{exercise.name}"
-        result = ipcgrade(exercise, solution)
-        failing = [f"{c.id}: {c.message}" for c in result.checks if c.status.value != "passed"]
-        assert result.score == result.max_score, failing
+        code = main(["check", str(exercise), "--solution", str(solution)])
+        assert code == 0, capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("exercise", sorted(p.name for p in SUBMISSIONS.glob(f"*/{MANIFEST}")))
+def test_ipcgrade_check_passes_on_every_shipped_exercise(
+    exercise: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["check", str(EXERCISES / exercise), "--solution", str(SOLUTIONS / exercise)]
+    assert main([*argv, "--variants", str(SUBMISSIONS / exercise)]) == 0, capsys.readouterr().out
+
+
+def test_check_fails_naming_the_variant_whose_verdict_changed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A temp copy of two lock_ticket variants, one manifest verdict changed."""
+    variants = tmp_path / "variants"
+    variants.mkdir()
+    for name in ("correct_with_lock", "syntax_error"):
+        shutil.copy(SUBMISSIONS / "lock_ticket" / f"{name}.py", variants)
+    manifest = (
+        '[correct_with_lock]\nstatus = "passed"\ntimeout = 10\n\n'
+        '[syntax_error]\nstatus = "failed"\ndiagnostics = ["syntax_error"]\n'
+    )
+    (variants / MANIFEST).write_text(manifest, encoding="utf-8")
+    argv = [
+        "check",
+        str(EXERCISES / "lock_ticket"),
+        "--solution",
+        str(SOLUTIONS / "lock_ticket"),
+        "--variants",
+        str(variants),
+    ]
+    assert main(argv) == 0, capsys.readouterr().out
+    capsys.readouterr()
+    (variants / MANIFEST).write_text(
+        manifest.replace('status = "failed"', 'status = "passed"'), encoding="utf-8"
+    )
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert "✗ syntax_error" in out and "status failed, expected passed" in out, out
+    assert "✓ correct_with_lock" in out

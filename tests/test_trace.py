@@ -275,6 +275,26 @@ def test_hang_diagnosis_names_the_lines() -> None:
     assert "hang_join" not in found  # the join is in no student file
 
 
+def test_hang_of_a_live_lock_holder_invents_no_deadlock() -> None:
+    """A holder still running (slow, or looping with the lock held) is said to be running,
+    not to 'never release' the lock, and gets no hint about two locks."""
+    ev = Recorder()
+    ev(1, "proc", role="main")
+    for pid in (2, 3):
+        ev(1, "start", child=pid)
+    ev(2, "proc", role="forked")
+    ev(2, "run", name="a", target="task")
+    ev(2, "acquired", LOCK, line=28, ok=True)
+    ev(2, "sleep", line=30)
+    ev(3, "proc", role="forked")
+    ev(3, "run", name="b", target="task")
+    ev(3, "acquire", LOCK, line=28)
+    (wait,) = [d for d in diagnose_hang(ev.trace()) if d.kind == "hang_lock_wait"]
+    assert "still running" in wait.message and "line 28" in wait.message
+    assert "never" not in wait.message
+    assert wait.hint is not None and "two" not in wait.hint.lower()
+
+
 def test_hang_lock_never_released() -> None:
     ev = Recorder()
     ev(1, "proc", role="main")
@@ -293,3 +313,144 @@ def test_hang_lock_never_released() -> None:
     assert "hang_lock_never_released" in kinds and "hang_join" in kinds
     never = found[kinds.index("hang_lock_never_released")]
     assert "acquired at line 28 by a process that ended without releasing it" in never.message
+
+
+def _helper_buyers(search_locked: bool, paid_locked: bool) -> Trace:
+    """Two buyers whose every read goes through one helper, read_count() (line 10):
+    search() calls it at line 15 (a look), paid() at line 22 and writes back at line 25."""
+    ev = Recorder()
+    ev(1, "proc", role="main")
+    ev(1, "lock_new", LOCK, lock="Lock", value=1, line=36)
+    for pid in (2, 3):
+        ev(1, "start", child=pid, name=f"Process-{pid - 1}")
+    for pid in (2, 3):
+        ev(pid, "proc", role="forked")
+        ev(pid, "run", name=f"Process-{pid - 1}", target="task")
+
+    def locked(pid: int, on: bool, *steps: tuple[str, int, list[str]]) -> None:
+        if on:
+            ev(pid, "acquire", LOCK, line=30, block=True)
+            ev(pid, "acquired", LOCK, line=30, ok=True)
+        for kind, line, stack in steps:
+            ev(
+                pid,
+                kind,
+                "ticket.json",
+                line=line,
+                mode="r" if kind == "read" else "w",
+                stack=stack,
+            )
+        if on:
+            ev(pid, "release", LOCK, line=30)
+
+    for pid in (2, 3):
+        locked(pid, search_locked, ("read", 10, ["ticket.py:10", "ticket.py:15", "ticket.py:30"]))
+    # buyer 2 buys the last ticket; buyer 3 then reads count=0 and writes nothing
+    locked(
+        2,
+        paid_locked,
+        ("read", 10, ["ticket.py:10", "ticket.py:22", "ticket.py:31"]),
+        ("write", 25, ["ticket.py:25", "ticket.py:31"]),
+    )
+    locked(3, paid_locked, ("read", 10, ["ticket.py:10", "ticket.py:22", "ticket.py:31"]))
+    for pid in (2, 3):
+        ev(pid, "exit", code=0, exc=None)
+        ev(1, "join", child=pid)
+        ev(1, "joined", child=pid, exitcode=0)
+    ev(1, "exit", code=None, exc=None)
+    return ev.trace()
+
+
+def test_race_judged_by_data_flow_not_by_line() -> None:
+    # one helper does every read: the look in search() shares its line with the update in
+    # paid(), but only the read whose value reaches a write (and the same read on the same
+    # path in the buyer that then bought nothing) is judged
+    assert find_races(_helper_buyers(False, True), "ticket.json", ignore_read_only=True) == []
+    races = find_races(_helper_buyers(False, False), "ticket.json", ignore_read_only=True)
+    assert races
+    # the buyer that read count=0 in paid() and wrote nothing still races with the writer
+    assert any(
+        access.pid == 3 and access.op == "read" and "ticket.py:22" in access.context
+        for race in races
+        for access in (race.first, race.second)
+    )
+    # and the looks in search() are not judged at all
+    assert not any(
+        "ticket.py:15" in access.context for race in races for access in (race.first, race.second)
+    )
+    # the unlocked look alone is a race only when reads are not ignored
+    assert find_races(_helper_buyers(False, True), "ticket.json", ignore_read_only=False)
+
+
+def _watcher(end: str) -> Trace:
+    """A main process (pid 1) with a watcher child (pid 2) that never ends by itself:
+    ``daemon`` (left to be killed at exit), ``terminate`` (ended by the program's own
+    terminate()) or ``killed`` (by someone else: exit code -9 and nothing more)."""
+    ev = Recorder()
+    ev(1, "proc", role="main")
+    ev(1, "start", child=2, name="Process-1", daemon=end == "daemon")
+    ev(2, "proc", role="forked")
+    ev(2, "run", name="Process-1", target="monitor")
+    ev(2, "read", "ticket.json", line=12, mode="r")
+    if end == "terminate":
+        ev(1, "terminate", child=2, signal="SIGTERM", line=50)
+    if end != "daemon":
+        ev(1, "join", child=2)
+        ev(1, "joined", child=2, exitcode=-15 if end == "terminate" else -9)
+    ev(1, "exit", code=None, exc=None)
+    return ev.trace()
+
+
+def test_daemons_and_terminated_children_end_normally() -> None:
+    for end in ("daemon", "terminate"):
+        trace = _watcher(end)
+        assert trace.complete, trace.problems
+        assert trace.processes[2].ended_by == end
+        assert crashed_children(trace) == []
+    killed = _watcher("killed")
+    assert killed.processes[2].ended_by is None
+    assert [p.pid for p in crashed_children(killed)] == [2]
+
+
+def _poller(join_first: bool, last: str) -> Trace:
+    """Main (pid 1) starts a producer (pid 2) that puts into queue Q1.1, and takes from it
+    until a look finds it empty (``last``: ``empty`` or ``get_nowait``) or gets the
+    sentinel (``sentinel``); ``join_first``: the producer is joined before the taking."""
+    ev = Recorder()
+    ev(1, "proc", role="main")
+    ev(1, "queue_new", "Q1.1", line=30, queue="Queue", maxsize=3)
+    ev(1, "start", child=2, name="Process-1")
+    ev(2, "proc", role="forked")
+    ev(2, "run", name="Process-1", target="producer")
+    for _ in range(2):
+        ev(2, "put", "Q1.1", line=8, block=True, timeout=None)
+        ev(2, "put_done", "Q1.1", line=8, outcome="ok")
+    ev(2, "exit", code=0, exc=None)
+    if join_first:
+        ev(1, "join", child=2)
+        ev(1, "joined", child=2, exitcode=0)
+    ev(1, "get", "Q1.1", line=15, block=True, timeout=None)
+    ev(1, "get_done", "Q1.1", line=15, outcome="ok")
+    if last == "empty":
+        ev(1, "poll", "Q1.1", line=14, method="empty", empty=True)
+    elif last == "get_nowait":
+        ev(1, "get", "Q1.1", line=15, block=False, timeout=None)
+        ev(1, "get_done", "Q1.1", line=15, outcome="Empty")
+    else:
+        ev(1, "get", "Q1.1", line=15, block=True, timeout=None)
+        ev(1, "get_done", "Q1.1", line=15, outcome="ok")
+    if not join_first:
+        ev(1, "join", child=2)
+        ev(1, "joined", child=2, exitcode=0)
+    ev(1, "exit", code=None, exc=None)
+    return ev.trace()
+
+
+def test_a_poll_that_ends_a_loop_while_the_producer_runs_can_miss_an_item() -> None:
+    from ipcgrader.trace.analyses import missed_polls
+
+    assert [e.line for e in missed_polls(_poller(False, "empty"))] == [14]
+    assert [e.line for e in missed_polls(_poller(False, "get_nowait"))] == [15]
+    # ended on the sentinel, or drained only after the producer was joined: nothing missed
+    assert missed_polls(_poller(False, "sentinel")) == []
+    assert missed_polls(_poller(True, "empty")) == []

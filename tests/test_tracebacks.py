@@ -91,3 +91,36 @@ def test_a_relative_frame_is_in_the_runs_folder(work: Path) -> None:
     stderr = _traceback(("ticket.py", 7), last="KeyError: 'count'")
     error = crash_from_stderr(stderr, work)
     assert error is not None and (error.file, error.line) == ("ticket.py", 7)
+
+
+def test_a_missing_main_guard_is_named_not_shown_raw(work: Path) -> None:
+    # multiprocessing's RuntimeError starts its message on the next line
+    stderr = (
+        _traceback(
+            (str(work / "ticket.py"), 44),
+            (f"{LIB}/spawn.py", 140),
+            last="RuntimeError: ",
+        )
+        + "        An attempt has been made to start a new process before the\n"
+        "        current process has finished its bootstrapping phase.\n"
+    )
+    error = crash_from_stderr(stderr, work)
+    assert error is not None
+    assert (error.kind, error.file, error.line) == ("no_main_guard", "ticket.py", 44)
+    assert "if __name__ == '__main__':" in error.message
+
+
+def test_spawn_only_failures_are_explained() -> None:
+    from ipcgrader.tracebacks import pitfall_for
+
+    lost = pitfall_for(
+        "FileNotFoundError", "[Errno 2] No such file or directory", ("_main", "_rebuild")
+    )
+    assert lost is not None and lost.kind == "lost_before_start"
+    # the same exception raised in the student's own code is theirs, not this mistake
+    assert pitfall_for("FileNotFoundError", "No such file", student_frame=True) is None
+    args = pitfall_for("TypeError", "task() missing 1 required positional argument: 'sec'")
+    assert args is not None and args.kind == "wrong_args"
+    assert pitfall_for("TypeError", "task() missing 1 required", student_frame=True) is None
+    local = pitfall_for("AttributeError", "Can't pickle local object 'run_all.<locals>.<lambda>'")
+    assert local is not None and local.kind == "not_picklable"

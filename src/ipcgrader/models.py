@@ -8,6 +8,7 @@ field instead of a silently ignored setting. Expectation kinds form a discrimina
 
 from __future__ import annotations
 
+import functools
 import re
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
@@ -87,19 +88,28 @@ class Visibility(str, Enum):
 class Limits(Strict):
     """Resource limits of one run. ``None`` leaves a limit at the grader's default."""
 
-    memory_mb: int | None = Field(None, gt=0, description="address space per process, MiB")
-    cpu_s: int | None = Field(None, gt=0, description="CPU seconds per process")
+    memory_mb: int | None = Field(
+        None, gt=0, le=1 << 20, description="address space per process, MiB"
+    )
+    cpu_s: int | None = Field(None, gt=0, le=86400, description="CPU seconds per process")
     run_cpu_s: float | None = Field(
         None,
         gt=0,
+        le=86400,
         description="CPU seconds of the whole run, all its processes together (the ended "
         "ones too): a program that keeps computing is stopped when it has used them up, "
         "however loaded the machine is",
     )
-    processes: int | None = Field(None, gt=0, description="live processes in the run")
-    output_bytes: int | None = Field(None, gt=0, description="stdout and stderr cap, each")
-    file_bytes: int | None = Field(None, gt=0, description="largest file a run may write")
-    open_files: int | None = Field(None, gt=0, description="open file descriptors per process")
+    processes: int | None = Field(None, gt=0, le=100_000, description="live processes in the run")
+    output_bytes: int | None = Field(
+        None, gt=0, le=1 << 30, description="stdout and stderr cap, each"
+    )
+    file_bytes: int | None = Field(
+        None, gt=0, le=1 << 40, description="largest file a run may write"
+    )
+    open_files: int | None = Field(
+        None, gt=0, le=1 << 20, description="open file descriptors per process"
+    )
 
     def merged(self, override: Limits | None) -> Limits:
         """These limits with every field set in ``override`` replacing ours."""
@@ -195,7 +205,7 @@ class Scenario(Strict):
     """One way of driving the submission, with the expectations graded on it."""
 
     id: str = Field(description="short id, unique in the exercise")
-    name: LocalText | None = None
+    name: LocalText | None = Field(None, description="title shown to students (default: id)")
     driver: str | None = Field(
         None,
         description=(
@@ -203,7 +213,10 @@ class Scenario(Strict):
             "absent: run the entry file as a script"
         ),
     )
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="values the driver gets as keywords; names for expressions and $name",
+    )
     args: list[str] = Field(
         default_factory=list, description="argv for script runs; $param is substituted"
     )
@@ -219,12 +232,18 @@ class Scenario(Strict):
     collect: list[str] = Field(
         default_factory=list, description="extra files whose final content checks may read"
     )
-    start_methods: list[StartMethod] | None = None
-    repeats: int = Field(1, ge=1, le=1000)
-    timeout: float | None = Field(None, gt=0, le=3600)
-    limits: Limits | None = None
-    trace: TraceOptions | None = None
-    expect: list[Expectation] = Field(default_factory=list)
+    start_methods: list[StartMethod] | None = Field(
+        None, description="multiprocessing start methods to run under (default: the exercise's)"
+    )
+    repeats: int = Field(1, ge=1, le=1000, description="runs per start method")
+    timeout: float | None = Field(
+        None, gt=0, le=3600, description="wall time of one run, seconds (default: the exercise's)"
+    )
+    limits: Limits | None = Field(None, description="overrides of the exercise's limits")
+    trace: TraceOptions | None = Field(None, description="replaces the exercise's trace options")
+    expect: list[Expectation] = Field(
+        default_factory=list, description="the checks graded on this scenario"
+    )
 
     @field_validator("id")
     @classmethod
@@ -237,18 +256,23 @@ class Scenario(Strict):
 class Exercise(Strict):
     """An exercise: what the student writes and how it is graded."""
 
-    id: str
-    title: LocalText
+    id: str = Field(description="letters, digits, '_', '-' or '.'; names the exercise everywhere")
+    title: LocalText = Field(description="shown to students")
     entry: list[str] = Field(min_length=1, description="files the student writes")
     points: float | None = Field(None, ge=0, description="total; must equal the checks' sum")
     shared_files: list[str] = Field(
         default_factory=list, description="files the processes communicate through"
     )
     timeout: float = Field(10.0, gt=0, le=3600, description="wall time of one run, seconds")
-    start_methods: list[StartMethod] = Field(default_factory=lambda: ["fork"])  # type: ignore[arg-type]
-    limits: Limits = Field(default_factory=Limits)
-    trace: TraceOptions = Field(default_factory=TraceOptions)
-    scenarios: list[Scenario] = Field(min_length=1)
+    start_methods: list[StartMethod] = Field(
+        default_factory=lambda: ["fork"],  # type: ignore[arg-type]
+        description="multiprocessing start methods every scenario runs under",
+    )
+    limits: Limits = Field(default_factory=Limits, description="resource limits of every run")
+    trace: TraceOptions = Field(default_factory=TraceOptions, description="how runs are traced")
+    scenarios: list[Scenario] = Field(
+        min_length=1, description="the ways the submission is run and judged"
+    )
 
     @field_validator("id")
     @classmethod
@@ -299,12 +323,29 @@ def build_exercise_model(kinds: list[type[Expectation]]) -> type[Exercise]:
     """
     if not kinds:
         raise ValueError("no expectation kinds are registered")
+    return _exercise_model(tuple(kinds))
+
+
+@functools.lru_cache(maxsize=32)
+def _exercise_model(kinds: tuple[type[Expectation], ...]) -> type[Exercise]:
+    # building a model costs ~0.1 s; every load of every exercise with the same kinds
+    # (a batch, the CLI's tests) can share one
     union: Any = kinds[0] if len(kinds) == 1 else Union[tuple(kinds)]  # noqa: UP007
     expectation = Annotated[union, Field(discriminator="kind")]
     scenario: Any = create_model(
-        "Scenario", __base__=Scenario, expect=(list[expectation], Field(default_factory=list))
+        "Scenario",
+        __base__=Scenario,
+        expect=(
+            list[expectation],
+            Field(default_factory=list, description="the checks graded on this scenario"),
+        ),
     )
     exercise: type[Exercise] = create_model(
-        "Exercise", __base__=Exercise, scenarios=(list[scenario], Field(min_length=1))
+        "Exercise",
+        __base__=Exercise,
+        scenarios=(
+            list[scenario],
+            Field(min_length=1, description="the ways the submission is run and judged"),
+        ),
     )
     return exercise

@@ -21,7 +21,7 @@ from ipcgrader.trace import trace_of
 WORK_KINDS = frozenset(
     {
         "acquire", "read", "write", "put", "get", "send", "recv", "out", "err", "start",
-        "value_read", "value_write",
+        "poll",
     }
 )  # fmt: skip
 

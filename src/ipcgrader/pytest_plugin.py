@@ -313,12 +313,15 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
     terminalreporter.write_sep("-", "ipcgrader")
     for _node, result in sorted(graded.items()):
+        shown = os.path.relpath(result.submission, config.invocation_params.dir)
+        if shown.startswith(".."):
+            shown = result.submission
         terminalreporter.write_line(
             _("{exercise}: {score}/{max_score} points ({submission})").format(
                 exercise=result.exercise,
                 score=f"{result.score:g}",
                 max_score=f"{result.max_score:g}",
-                submission=result.submission,
+                submission=shown,
             )
         )
 

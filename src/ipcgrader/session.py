@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -98,7 +100,7 @@ def crash_from_stderr(stderr: str, workdir: Path) -> StudentError | None:
         message = _("raised {exception}").format(exception=text)
     else:
         message = _("raised {exception}: {explanation}").format(
-            exception=text, explanation=pitfall.explanation
+            exception=text, explanation=_(pitfall.explanation)
         )
     return StudentError(
         kind="exception" if pitfall is None else pitfall.kind,
@@ -107,6 +109,23 @@ def crash_from_stderr(stderr: str, workdir: Path) -> StudentError | None:
         line=last.line,
         exception=last.exception,
     )
+
+
+def read_own_file(folder: Path, name: str, limit: int = 1 << 20) -> bytes | None:
+    """The first ``limit`` bytes of the run's file ``folder/name``; None when it is not a
+    regular file of that folder. The grader reads as itself (root, maybe) what student code
+    left: a link to /etc/shadow or to another run's file must not be followed."""
+    path = folder / name
+    try:
+        if not os.path.realpath(path).startswith(os.path.realpath(folder) + os.sep):
+            return None
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return handle.read(limit)
 
 
 def driver_folder(exercise_dir: Path, driver: Path) -> Path:
@@ -203,8 +222,7 @@ class Grader:
                 outcome = sandbox.run(request, meta)
             files: dict[str, bytes | None] = {}
             for name in self.collected_files(scenario):
-                path = work / name
-                files[name] = path.read_bytes()[: 1 << 20] if path.is_file() else None
+                files[name] = read_own_file(work, name)
             error = self._student_error(meta, work, outcome, driven=scenario.driver is not None)
             exercise_error = None
             if error is not None and error.kind == "exercise_error":
@@ -248,10 +266,10 @@ class Grader:
     def _student_error(
         meta: Path, work: Path, outcome: RunOutcome, *, driven: bool
     ) -> StudentError | None:
-        status = meta / STUDENT_STATUS
-        if status.is_file():
+        status = read_own_file(meta, STUDENT_STATUS)
+        if status is not None:
             try:
-                data = json.loads(status.read_text(encoding="utf-8"))
+                data = json.loads(status.decode("utf-8"))
                 return StudentError(
                     kind=str(data["kind"]),
                     message=str(data["message"]),
@@ -296,6 +314,7 @@ def grade(
     def finish(
         checks: list[Any], diagnostics: list[Any], exercise_error: str | None = None
     ) -> ExerciseResult:
+        checks, diagnostics = _as_handed_in(submission, checks, diagnostics)
         status = overall_status(checks, exercise.max_score)
         error = None
         if exercise_error is not None:
@@ -374,6 +393,39 @@ def grade(
     if broken:
         return finish(checks, diagnostics, exercise_error=next(iter(broken.values())))
     return finish(checks, diagnostics)
+
+
+def _as_handed_in(
+    submission: Submission, checks: list[Any], diagnostics: list[Any]
+) -> tuple[list[Any], list[Any]]:
+    """Findings name the student's files as handed in: a ``my_ticket.py`` graded as the
+    exercise's ``ticket.py`` is ``my_ticket.py`` in every message and diagnostic."""
+    renames = {
+        name: source.name for name, source in submission.entries.items() if source.name != name
+    }
+    if not renames:
+        return checks, diagnostics
+    pattern = re.compile(
+        r"(?<![\w.])(" + "|".join(re.escape(name) for name in renames) + r")(?![\w])"
+    )
+
+    def text(value: str | None) -> str | None:
+        return None if value is None else pattern.sub(lambda m: renames[m.group(1)], value)
+
+    checks = [
+        c.model_copy(update={"message": text(c.message), "hint": text(c.hint)}) for c in checks
+    ]
+    diagnostics = [
+        d.model_copy(
+            update={
+                "file": renames.get(d.file, d.file) if d.file else d.file,
+                "message": text(d.message),
+                "hint": text(d.hint),
+            }
+        )
+        for d in diagnostics
+    ]
+    return checks, diagnostics
 
 
 def internal_error(exercise_id: str, submission: Path, exc: BaseException) -> ExerciseResult:

@@ -10,6 +10,8 @@ from html import escape
 
 #: Colours of the report (also used by its stylesheet).
 PASS, FAIL, ERROR, BAR, GRID = "#2e7d32", "#c62828", "#ef6c00", "#1565c0", "#d0d7de"
+#: Most characters of a label beside a horizontal bar.
+LABEL_CHARS = 30
 
 
 def column_chart(
@@ -66,9 +68,11 @@ def bar_chart(labels: Sequence[str], values: Sequence[float], unit: str, title: 
     ]
     for index, (label, value) in enumerate(zip(labels, values, strict=True)):
         y = index * row + 2
+        # a long name would run off the chart's left edge: cut it, keep it whole in a tooltip
+        short = label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
         parts.append(
             f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end" font-size="12">'
-            f"{escape(label)}</text>"
+            f"<title>{escape(label)}</title>{escape(short)}</text>"
         )
         parts.append(
             f'<rect x="{label_w}" y="{y + 3}" width="{bar_w * value / widest:.1f}" '

@@ -46,6 +46,11 @@ class BatchStopped(Exception):
     """Raised inside a grading when the batch is stopping; the grading is discarded."""
 
 
+class BatchAborted(Exception):
+    """Raised by a future of an executor when the batch cannot go on (e.g. a cluster worker
+    with another grader): the runner keeps what was graded and stops with the message."""
+
+
 class RunGate:
     """A first-come first-served limit on runs made at once, shared by all gradings.
 
@@ -136,8 +141,8 @@ class GradingExecutor(Protocol):
     in_flight: int
 
     def submit(self, job: Job) -> Future[Graded]:
-        """Start grading ``job``; the future never fails but for a reason that must stop
-        the whole batch."""
+        """Start grading ``job``; the future fails only with :class:`BatchAborted`, for a
+        reason that must stop the whole batch."""
         ...
 
     def stop(self) -> None:

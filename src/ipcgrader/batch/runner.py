@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 
-from ipcgrader.batch.executors import Graded, GradingExecutor, LocalExecutor
+from ipcgrader.batch.executors import BatchAborted, Graded, GradingExecutor, LocalExecutor
 from ipcgrader.batch.gradebook import Gradebook
 from ipcgrader.batch.planning import Job
 from ipcgrader.batch.progress import BatchProgress
@@ -38,6 +38,8 @@ class BatchReport:
     graded: int = 0
     discarded: int = 0
     interrupted: bool = False
+    #: why the executor could not go on (e.g. a cluster worker with another grader)
+    error: str | None = None
     duration_s: float = 0.0
     results: list[ExerciseResult] = field(default_factory=list)
 
@@ -119,6 +121,9 @@ def run_batch(
     except KeyboardInterrupt:
         report.interrupted = True
         progress.note("ipcgrade batch: stopped; finished gradings are kept")
+    except BatchAborted as exc:
+        report.interrupted = True
+        report.error = str(exc)
     progress.close()
     report.duration_s = time.monotonic() - started
     return report

@@ -13,7 +13,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from ipcgrader import hookimpl
-from ipcgrader.i18n import N_
+from ipcgrader.i18n import N_, _
 from ipcgrader.models import Expectation
 from ipcgrader.plugins import KindRegistry
 from ipcgrader.results import Diagnostic, RunRecord, Verdict
@@ -44,14 +44,18 @@ class NoException(Expectation):
             if wanted and escaped.short_name not in wanted:
                 continue
             where = escaped.where()
-            text = f"{escaped.exception} was raised"
-            if where:
-                text += f" at {where}"
-            text += " and not caught"
             if escaped.child:
-                text += " (in a child process)"
+                text = _("{exception} was raised in a child process and not caught").format(
+                    exception=escaped.exception
+                )
+            else:
+                text = _("{exception} was raised and not caught").format(
+                    exception=escaped.exception
+                )
+            if where:
+                text = _("{problem} ({place})").format(problem=text, place=where)
             if escaped.detail:
-                text += f": {escaped.detail}"
+                text = _("{problem}: {detail}").format(problem=text, detail=escaped.detail)
             # the grader already reports the main process's own crash; a child's crash, or
             # one a driver caught (the run still exits 0), would otherwise go unlisted
             shown_elsewhere = not escaped.child and run.outcome.returncode not in (0, None)

@@ -10,6 +10,7 @@ from ipcgrader.i18n import N_, _
 from ipcgrader.results import Diagnostic
 from ipcgrader.trace import Access, AtomicityViolation, ProcessInfo, Race, Trace, unused_locks
 from ipcgrader.trace.analyses import accesses, protects, read_modify_writes
+from ipcgrader.tracebacks import pitfall_for
 
 DEFAULT_CONSEQUENCE = N_("one process can overwrite another's update (a lost update)")
 _SHARED_LOCK_HINT = N_(
@@ -239,37 +240,65 @@ def serialised(trace: Trace, workers: list[ProcessInfo]) -> list[Diagnostic]:
 
 
 def crashes(crashed: list[ProcessInfo]) -> list[Diagnostic]:
-    """One diagnostic per distinct way a child died."""
+    """One diagnostic per distinct way a child died, at the student's line: the line that
+    raised, that called sys.exit()/os._exit(), or (a known mistake outside the student's
+    code: wrong args, a lock lost before a spawned child got it) the line that started it."""
     found = []
     for process in crashed:
         exc = process.exception
         code = process.exitcode
+        left = process.left
+        kind = "child_crashed"
+        file: object = None
+        line: object = None
         if exc is not None:
-            detail = (
-                f"{exc.get('type')}: {exc.get('message')}"
-                if exc.get("message")
-                else exc.get("type")
+            pitfall = pitfall_for(
+                str(exc.get("type")),
+                str(exc.get("message") or ""),
+                student_frame=exc.get("line") is not None,
             )
-            if exc.get("line"):
-                message = _(
-                    "a child process raised {exception} at line {line} and died; the main "
-                    "program's exit status does not show this"
-                ).format(exception=detail, line=exc["line"])
-            else:
-                message = _(
-                    "a child process raised {exception} and died; the main program's exit "
-                    "status does not show this"
-                ).format(exception=detail)
             file, line = exc.get("file"), exc.get("line")
+            if pitfall is not None and pitfall.outside_student:
+                start = process.start
+                file, line = (start.file, start.line) if start is not None else (None, None)
+            if pitfall is not None:
+                kind = pitfall.kind
+                where = f"{file}:{line}" if file and line else _("your program")
+                message = _(
+                    "a child process died of {exception} (the process started at {where}): "
+                    "{explanation}"
+                ).format(exception=exc.get("type"), where=where, explanation=_(pitfall.explanation))
+            else:
+                detail = (
+                    f"{exc.get('type')}: {exc.get('message')}"
+                    if exc.get("message")
+                    else exc.get("type")
+                )
+                if exc.get("line"):
+                    message = _(
+                        "a child process raised {exception} at line {line} and died; the main "
+                        "program's exit status does not show this"
+                    ).format(exception=detail, line=exc["line"])
+                else:
+                    message = _(
+                        "a child process raised {exception} and died; the main program's exit "
+                        "status does not show this"
+                    ).format(exception=detail)
+        elif left is not None:
+            kind = "child_exited"
+            file, line = left.get("file"), left.get("line")
+            message = _(
+                "a child process called {how}({code}) at {file}:{line} and ended there with "
+                "status {status}: the rest of its work was never done"
+            ).format(how=left.get("how"), code=left.get("code", ""), file=file, line=line,
+                     status=code)  # fmt: skip
         elif code is not None and code < 0:
             message = _("a child process was killed by signal {signal}").format(signal=-code)
-            file = line = None
         else:
             message = _("a child process exited with status {status}").format(status=code)
-            file = line = None
         found.append(
             Diagnostic(
-                kind="child_crashed",
+                kind=kind,
                 file=file if isinstance(file, str) else None,
                 line=line if isinstance(line, int) else None,
                 message=message,
@@ -277,6 +306,29 @@ def crashes(crashed: list[ProcessInfo]) -> list[Diagnostic]:
                     "Run the function a child runs once in the main process to see its "
                     "traceback; an exception in a child ends only that child."
                 ),
+            )
+        )
+    return found
+
+
+def exited_early(processes: list[ProcessInfo]) -> list[Diagnostic]:
+    """Children whose code left by sys.exit()/os._exit() with status 0, at that line: no
+    crash, but whatever came after the call never ran."""
+    found = []
+    for process in processes:
+        left = process.left
+        if left is None or process.crashed:
+            continue
+        found.append(
+            Diagnostic(
+                kind="child_exited",
+                file=left.get("file") if isinstance(left.get("file"), str) else None,
+                line=left.get("line") if isinstance(left.get("line"), int) else None,
+                message=_(
+                    "a child process called {how}() at {file}:{line}: it ended there, and "
+                    "what its target would have done after that line never ran"
+                ).format(how=left.get("how"), file=left.get("file"), line=left.get("line")),
+                hint=_("To leave a function early, use return; sys.exit() ends the whole process."),
             )
         )
     return found

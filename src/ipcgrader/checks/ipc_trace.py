@@ -24,9 +24,9 @@ from ipcgrader.i18n import N_, _
 from ipcgrader.plugins import KindRegistry
 from ipcgrader.results import Diagnostic, RunRecord, Verdict
 from ipcgrader.trace import Event, ProcessInfo, Trace
-from ipcgrader.trace.analyses import Held, protects, replay
+from ipcgrader.trace.analyses import Held, missed_polls, protects, replay
 
-_SHARE_HINT = (
+_SHARE_HINT = N_(
     "Create one multiprocessing.Lock in the main program, pass it to every process in "
     "args=(...), and hold it around both lines: one `with lock:` around the whole section."
 )
@@ -42,7 +42,7 @@ def _regex(value: str) -> str:
 
 def _at(event: Event | None) -> str:
     if event is None or event.where is None:
-        return "a line outside your files"
+        return _("a line outside your files")
     return event.where
 
 
@@ -92,48 +92,60 @@ def _unlocked(trace: Trace, section: _Section) -> Diagnostic:
     held = [tag for tag in section.held_start if protects(trace, tag)]
     if not held:
         others = [trace.lock(tag) for tag in section.held_start]
-        why = (
-            f"holds only a {others[0].kind}, which other processes do not see"
-            if others
-            else "holds no lock"
-        )
+        if others:
+            message = _(
+                "the section's first line is printed here while the process holds only a "
+                "{kind}, which other processes do not see: another process can print in the "
+                "middle of the section"
+            ).format(kind=others[0].kind)
+        else:
+            message = _(
+                "the section's first line is printed here while the process holds no lock: "
+                "another process can print in the middle of the section"
+            )
+        # the place is the finding's own file and line: the message does not repeat it
         return Diagnostic(
             kind="unlocked_output",
             file=section.start.file,
             line=section.start.line,
-            message=f"{_at(section.start)} prints a section's first line while the process "
-            f"{why}: another process can print in the middle of the section",
-            hint=_SHARE_HINT,
+            message=message,
+            hint=_(_SHARE_HINT),
         )
     tag = held[0]
     taken = section.held_start[tag].since
     release = next((e for e in section.releases if e.obj == tag), None)
     if release is not None and release.where == taken.where:
-        released = "when that `with` block ends"  # a with statement releases at its own line
+        # a with statement releases at its own line
+        message = _(
+            "the lock taken at {taken} is released when that `with` block ends, before {end} "
+            "prints the section's last line: another process can print in between"
+        ).format(taken=_at(taken), end=_at(section.end))
     else:
-        released = f"at {_at(release)}"
+        message = _(
+            "the lock taken at {taken} is released at {released}, before {end} prints the "
+            "section's last line: another process can print in between"
+        ).format(taken=_at(taken), released=_at(release), end=_at(section.end))
     return Diagnostic(
         kind="lock_released_early",
         file=release.file if release is not None else section.end.file,
         line=release.line if release is not None else section.end.line,
-        message=f"the lock taken at {_at(taken)} is released {released}, before "
-        f"{_at(section.end)} prints the section's last line: another process can print in "
-        "between",
-        hint="Keep both prints inside the same `with lock:` block.",
+        message=message,
+        hint=_("Keep both prints inside the same `with lock:` block."),
     )
 
 
 def _private_lock(trace: Trace, section: _Section, tags: set[str]) -> Diagnostic:
     made = trace.lock(sorted(tags)[0]).created
-    where = f" (made at {made.where})" if made is not None and made.where else ""
     return Diagnostic(
         kind="private_lock",
         file=made.file if made is not None else section.start.file,
         line=made.line if made is not None else section.start.line,
-        message=f"the workers hold different locks{where}: each process has a lock of its "
-        "own, so none keeps the others out. A lock made inside the worker, or at module "
-        "level under spawn (each child imports the module again), is not shared",
-        hint=_SHARE_HINT,
+        message=_(
+            "the workers hold different locks: each process has a lock of its own, so none "
+            "keeps the others out. A lock made inside the worker, or at module level under "
+            "spawn (each child imports the module again), is not shared"
+        ),
+        hint=_(_SHARE_HINT),
     )
 
 
@@ -197,8 +209,16 @@ class LockedSections(TraceExpectation):
                     return self._private(trace, section, tags)
         if seen == 0:
             if not trace.complete:  # stopped before any worker got there: proves nothing
-                return Verdict(None, f"the trace of this run is incomplete: {trace.problems[0]}")
-            return Verdict(False, f"no worker printed a line matching {self.start!r}")
+                return Verdict(
+                    None,
+                    _("the trace of this run is incomplete: {problem}").format(
+                        problem=trace.problems[0]
+                    ),
+                )
+            return Verdict(
+                False,
+                _("no worker printed a line matching “{pattern}”").format(pattern=self.start),
+            )
         return Verdict(True)
 
     def _private(self, trace: Trace, section: _Section, tags: set[str]) -> Verdict:
@@ -208,10 +228,12 @@ class LockedSections(TraceExpectation):
 
 def _who(process: ProcessInfo | None) -> str:
     if process is None:
-        return "a process"
+        return _("a process")
     if process.role == "main":
-        return "the main process"
-    return f"the child running {process.target}()" if process.target else "a child process"
+        return _("the main process")
+    if process.target:
+        return _("the child running {target}()").format(target=process.target)
+    return _("a child process")
 
 
 class PipeEnds(TraceExpectation):
@@ -239,19 +261,34 @@ class PipeEnds(TraceExpectation):
             # main process first, then by line: the same words in every run
             first, second = sorted(by_pid.values(), key=lambda e: self._order(trace, e))[:2]
             made = trace.objects.get(tag)
-            where = f" made at {made.where}" if made is not None and made.where else ""
+            where = (
+                _(" made at {where}").format(where=made.where)
+                if made is not None and made.where
+                else ""
+            )
             found = Diagnostic(
                 kind="shared_pipe_end",
                 file=second.file,
                 line=second.line,
-                message=f"two processes use the same end of the pipe{where}: "
-                f"{_who(trace.processes.get(first.pid))} calls {first.kind}() at {_at(first)} "
-                f"and {_who(trace.processes.get(second.pid))} calls {second.kind}() at "
-                f"{_at(second)}. What is sent on an end arrives at the other end, so these two "
-                "do not talk to each other, and two readers of one end get its messages at "
-                "random",
-                hint="a, b = Pipe(): give one end to the child and keep the other; each "
-                "process uses only its own end.",
+                message=_(
+                    "two processes use the same end of the pipe{where}: {first} calls "
+                    "{first_call}() at {first_at} and {second} calls {second_call}() at "
+                    "{second_at}. What is sent on an end arrives at the other end, so these "
+                    "two do not talk to each other, and two readers of one end get its "
+                    "messages at random"
+                ).format(
+                    where=where,
+                    first=_who(trace.processes.get(first.pid)),
+                    first_call=first.kind,
+                    first_at=_at(first),
+                    second=_who(trace.processes.get(second.pid)),
+                    second_call=second.kind,
+                    second_at=_at(second),
+                ),
+                hint=_(
+                    "a, b = Pipe(): give one end to the child and keep the other; each "
+                    "process uses only its own end."
+                ),
             )
             return Verdict(False, found.message, [found])
         return Verdict(True)
@@ -263,8 +300,54 @@ class PipeEnds(TraceExpectation):
         return (not main, event.file or "", event.line or 0, event.kind)
 
 
+def missed_poll_found(event: Event) -> Diagnostic:
+    """A poll that ended a loop while a producer could still put, at its line."""
+    if event.kind == "poll":
+        what = _("{method}() found the queue empty").format(method=event.get("method"))
+    else:
+        what = _("a get() that does not wait raised queue.Empty")
+    where = event.where or _("your program")
+    return Diagnostic(
+        kind="poll_can_miss",
+        file=event.file,
+        line=event.line,
+        message=_(
+            "at {where}, {what} and the process stopped taking from the queue there, while "
+            "a process that puts into it was still running: an item it had not put yet at "
+            "that moment is never taken"
+        ).format(where=where, what=what),
+        hint=_(
+            "An empty queue only means nothing is in it at this instant. Take items with a "
+            "blocking get() until the producer's sentinel (None) arrives."
+        ),
+    )
+
+
+class NoMissedPoll(TraceExpectation):
+    """No process stops taking from a queue on an empty look (``empty()``, ``qsize()``,
+    ``get_nowait()``, ``get(timeout=...)``) while a producer could still put: judged from
+    start/join order, so the verdict does not depend on who was faster."""
+
+    kind: Literal["no_missed_poll"]
+    default_name: ClassVar[str] = N_("stops on the sentinel, not on an empty queue")
+
+    def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
+        """Fail at the first poll that can miss an item."""
+        takes = [e for e in trace.events if e.kind in ("get", "poll") and e.obj in trace.objects]
+        if not takes:
+            return Verdict(
+                not trace.complete,
+                _("no process took anything from a queue, so there was nothing to judge"),
+            )
+        found = missed_polls(trace)
+        if not found:
+            return Verdict(True)
+        diagnostics = [missed_poll_found(event) for event in found[:1]]
+        return Verdict(False, diagnostics[0].message, diagnostics)
+
+
 @hookimpl(trylast=True)
 def ipcgrader_add_expectation_kinds(kinds: KindRegistry) -> None:
-    """Register the lock-section and pipe-end kinds."""
-    for model in (LockedSections, PipeEnds):
+    """Register the lock-section, pipe-end and queue-poll kinds."""
+    for model in (LockedSections, PipeEnds, NoMissedPoll):
         kinds.add(model)

@@ -24,8 +24,9 @@ from pydantic import Field, field_validator, model_validator
 
 from ipcgrader import hookimpl
 from ipcgrader.checks.ipc_trace import could_interleave
+from ipcgrader.checks.outcome import shown_output
 from ipcgrader.expr import ExpressionError, resolve
-from ipcgrader.i18n import N_
+from ipcgrader.i18n import N_, _, join, ngettext
 from ipcgrader.models import Expectation
 from ipcgrader.plugins import KindRegistry
 from ipcgrader.results import Diagnostic, RunRecord, Verdict
@@ -59,11 +60,9 @@ class Mark:
         return (self.line.number, self.column)
 
     def describe(self) -> str:
-        """``'p1开始打印了' (line 3, pid 812)`` for messages."""
-        where = f"line {self.line.number}"
-        if self.line.pid is not None:
-            where += f", pid {self.line.pid}"
-        return f"{self.text!r} ({where})"
+        """``“p1开始打印了” (output line 3)`` for messages (no pid: it differs from run to
+        run, and a student cannot find it in their code)."""
+        return _("“{text}” (output line {line})").format(text=self.text, line=self.line.number)
 
 
 def _trace_lines(run: RunRecord, stream: Stream) -> list[OutputLine] | None:
@@ -124,10 +123,19 @@ def _compile(value: str) -> str:
     return value
 
 
+def output_text(run: RunRecord, stream: Stream) -> list[str]:
+    """The lines the program printed on ``stream``, to show with a failure."""
+    return (run.outcome.stdout if stream == "stdout" else run.outcome.stderr).splitlines()
+
+
+def _incomplete(problem: str) -> str:
+    return _("the trace of this run is incomplete: {problem}").format(problem=problem)
+
+
 def _glued(*marks: Mark) -> str:
     lines = {m.line.number for m in marks}
     if len(lines) < len(marks):
-        return " (printed onto one line: the processes were writing at the same moment)"
+        return _(" (printed onto one line: the processes were writing at the same moment)")
     return ""
 
 
@@ -144,6 +152,12 @@ class LineOrder(Expectation):
     before: str | None = Field(None, description="regex of the lines that must come first")
     after: str | None = Field(None, description="regex of the lines that must come later")
     sequence: list[str] | None = Field(None, description="regexes, in their required order")
+    occurrence: Literal["all", "first", "last"] = Field(
+        "all",
+        description="which lines of each pattern are ordered: all (every earlier line before "
+        "every later one), first (each pattern's first line) or last (each pattern's last "
+        "line), for programs that print a pattern more than once",
+    )
     stream: Stream = "stdout"
     default_name: ClassVar[str] = N_("output order")
 
@@ -184,14 +198,27 @@ class LineOrder(Expectation):
             by_pattern[mark.pattern].append(mark)
         for source, found in zip(sources, by_pattern, strict=True):
             if not found:
-                return Verdict(False, f"nothing printed matches {source!r}")
+                return Verdict(
+                    False,
+                    join(
+                        [
+                            _("nothing printed matches “{pattern}”").format(pattern=source),
+                            shown_output(output_text(run, self.stream), self.stream),
+                        ]
+                    ),
+                )
+        if self.occurrence != "all":
+            pick = min if self.occurrence == "first" else max
+            by_pattern = [[pick(found, key=lambda m: m.position)] for found in by_pattern]
         for earlier, later in itertools.pairwise(by_pattern):
             last = max(earlier, key=lambda m: m.position)
             first = min(later, key=lambda m: m.position)
             if first.position < last.position:
                 return Verdict(
                     False,
-                    f"{first.describe()} came before {last.describe()}{_glued(first, last)}",
+                    _("{first} came before {last}{glued}").format(
+                        first=first.describe(), last=last.describe(), glued=_glued(first, last)
+                    ),
                 )
         return self._guaranteed(run, regexes)
 
@@ -203,6 +230,9 @@ class LineOrder(Expectation):
             return Verdict(True)
         printed = trace.output(self.stream)
         groups = [[e for e in printed if r.search(str(e.get("text", "")))] for r in regexes]
+        if self.occurrence != "all":
+            index = 0 if self.occurrence == "first" else -1
+            groups = [group[index:][:1] if group else group for group in groups]
         unordered = [
             (str(a.get("text", "")), str(b.get("text", "")), a, b)
             for earlier, later in itertools.pairwise(groups)
@@ -216,16 +246,23 @@ class LineOrder(Expectation):
                 kind="unordered_output",
                 file=after.file,
                 line=after.line,
-                message=f"{after_text!r} ({after.where or 'outside your files'}) came after "
-                f"{before_text!r} ({before.where or 'outside your files'}) in this run, but "
-                "nothing makes it wait for that line: no join() orders the two processes, so "
-                "in another run it can come first",
-                hint="join() the process that prints the earlier line before printing the "
-                "later one.",
+                message=_(
+                    "“{after}” ({after_place}) came after “{before}” ({before_place}) in this "
+                    "run, but nothing makes it wait for that line: no join() orders the two "
+                    "processes, so in another run it can come first"
+                ).format(
+                    after=after_text,
+                    after_place=after.where or _("outside your files"),
+                    before=before_text,
+                    before_place=before.where or _("outside your files"),
+                ),
+                hint=_(
+                    "join() the process that prints the earlier line before printing the later one."
+                ),
             )
             return Verdict(False, found.message, [found])
         if not trace.complete:
-            return Verdict(None, f"the trace of this run is incomplete: {trace.problems[0]}")
+            return Verdict(None, _incomplete(trace.problems[0]))
         return Verdict(True)
 
 
@@ -265,7 +302,7 @@ class NoInterleave(Expectation):
         try:
             wanted = None if self.sections is None else resolve(self.sections, run.names())
         except ExpressionError as exc:
-            return Verdict(None, f"bad sections value in the exercise: {exc}")
+            return Verdict(None, _("bad sections value in the exercise: {error}").format(error=exc))
         regexes = [re.compile(self.start), re.compile(self.end)]
         marks = find_marks(output_lines(run, self.stream), regexes)
         open_mark: Mark | None = None
@@ -275,31 +312,61 @@ class NoInterleave(Expectation):
                 if open_mark is not None:
                     return Verdict(
                         False,
-                        f"{mark.describe()} was printed while the section started by "
-                        f"{open_mark.describe()} was still going (its end line had not come "
-                        f"yet){_glued(mark, open_mark)}",
+                        _(
+                            "{line} was printed while the section started by {opened} was "
+                            "still going (its end line had not come yet){glued}"
+                        ).format(
+                            line=mark.describe(),
+                            opened=open_mark.describe(),
+                            glued=_glued(mark, open_mark),
+                        ),
                     )
                 open_mark = mark
                 continue
             if open_mark is None:
-                return Verdict(False, f"{mark.describe()} ends a section that never started")
+                return Verdict(
+                    False,
+                    _("{line} ends a section that never started").format(line=mark.describe()),
+                )
             owner, opener = self._owner(mark), self._owner(open_mark)
             if owner is not None and opener is not None and owner != opener:
                 return Verdict(
                     False,
-                    f"{mark.describe()} was printed while the section started by "
-                    f"{open_mark.describe()} was still going{_glued(mark, open_mark)}",
+                    _(
+                        "{line} was printed while the section started by {opened} was still "
+                        "going{glued}"
+                    ).format(
+                        line=mark.describe(),
+                        opened=open_mark.describe(),
+                        glued=_glued(mark, open_mark),
+                    ),
                 )
             open_mark = None
             closed += 1
         if open_mark is not None:
-            return Verdict(False, f"{open_mark.describe()} was never followed by its end line")
+            return Verdict(
+                False,
+                _("{line} was never followed by its end line").format(line=open_mark.describe()),
+            )
         if wanted is not None and closed != wanted:
             return Verdict(
-                False, f"expected {wanted} complete start/end section(s), found {closed}"
+                False,
+                ngettext(
+                    "expected {wanted} complete start/end section, found {closed}",
+                    "expected {wanted} complete start/end sections, found {closed}",
+                    int(wanted),
+                ).format(wanted=wanted, closed=closed),
             )
         if closed == 0:
-            return Verdict(False, f"nothing printed matches {self.start!r}")
+            return Verdict(
+                False,
+                join(
+                    [
+                        _("nothing printed matches “{pattern}”").format(pattern=self.start),
+                        shown_output(output_text(run, self.stream), self.stream),
+                    ]
+                ),
+            )
         return self._could_interleave(run)
 
     def _could_interleave(self, run: RunRecord) -> Verdict:
@@ -310,10 +377,12 @@ class NoInterleave(Expectation):
             return Verdict(True)
         found = could_interleave(trace, self.start, self.end)
         if found is not None:
-            message = f"no lines interleaved in this run, but they can: {found.message}"
+            message = _("no lines interleaved in this run, but they can: {finding}").format(
+                finding=found.message
+            )
             return Verdict(False, message, [found])
         if not trace.complete:
-            return Verdict(None, f"the trace of this run is incomplete: {trace.problems[0]}")
+            return Verdict(None, _incomplete(trace.problems[0]))
         return Verdict(True)
 
 
@@ -345,13 +414,19 @@ class MatchCount(Expectation):
         try:
             expected = resolve(self.expected, run.names())
         except ExpressionError as exc:
-            return Verdict(None, f"bad expected value in the exercise: {exc}")
+            return Verdict(None, _("bad expected value in the exercise: {error}").format(error=exc))
         count = len(find_marks(output_lines(run, self.stream), [re.compile(self.pattern)]))
         ok = {"eq": count == expected, "ge": count >= expected, "le": count <= expected}
         if ok[self.compare]:
             return Verdict(True)
-        word = {"eq": "exactly", "ge": "at least", "le": "at most"}[self.compare]
-        return Verdict(False, f"expected {word} {expected} × {self.pattern!r}, printed {count}")
+        said = {
+            "eq": _("expected “{pattern}” exactly {expected} times, printed {count}"),
+            "ge": _("expected “{pattern}” at least {expected} times, printed {count}"),
+            "le": _("expected “{pattern}” at most {expected} times, printed {count}"),
+        }[self.compare].format(pattern=self.pattern, expected=expected, count=count)
+        return Verdict(
+            False, join([said, shown_output(output_text(run, self.stream), self.stream)])
+        )
 
 
 @hookimpl(trylast=True)

@@ -22,7 +22,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from ipcgrader import hookimpl
-from ipcgrader.i18n import N_
+from ipcgrader.i18n import N_, _
 from ipcgrader.models import Expectation, Fact
 from ipcgrader.plugins import KindRegistry
 from ipcgrader.results import Diagnostic, RunRecord, Verdict
@@ -35,15 +35,15 @@ SHARED_FACTORIES = frozenset(
     }
 )  # fmt: skip
 CREATORS = frozenset({"Process", "Pool", "ProcessPoolExecutor"})
-WHY = (
+WHY = N_(
     "This only works with the fork start method: it breaks on macOS and Windows, and on "
     "Linux from Python 3.14 on, where the default start method is no longer fork."
 )
 _RUNTIME = (
-    ("finished its bootstrapping phase", "a child process tried to start processes while "
-     "importing your module: process creation must be inside `if __name__ == \"__main__\":`"),
-    ("Can't get attribute", "a child process could not find its target function in your "
-     "module: define it at the top level, not under `if __name__ == \"__main__\":`"),
+    ("finished its bootstrapping phase", N_("a child process tried to start processes while "
+     "importing your module: process creation must be inside `if __name__ == \"__main__\":`")),
+    ("Can't get attribute", N_("a child process could not find its target function in your "
+     "module: define it at the top level, not under `if __name__ == \"__main__\":`")),
 )  # fmt: skip
 
 
@@ -142,6 +142,13 @@ class _Module:
                 if factory in SHARED_FACTORIES:
                     self.shared[name] = (stmt.lineno, factory or "")
         self.creating = self._creating_functions()
+        #: functions defined inside other functions (a target no spawned child can find)
+        self.nested_defs = {
+            inner.name
+            for func in self.functions.values()
+            for inner in ast.walk(func)
+            if inner is not func and isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef))
+        }
 
     def _creating_functions(self) -> set[str]:
         creating: set[str] = set()
@@ -250,9 +257,56 @@ def static_findings(file: str, source: str) -> list[Finding]:
                 Finding(
                     file,
                     stmt.lineno,
-                    f"{file}:{stmt.lineno} starts processes when the module is imported, "
-                    'outside `if __name__ == "__main__":`; a spawned child imports your '
-                    "module again and would start processes itself",
+                    _(
+                        "processes are started here when the module is imported, outside "
+                        '`if __name__ == "__main__":`; a spawned child imports your module '
+                        "again and would start processes itself"
+                    ),
+                )
+            )
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and _call_name(node) in CREATORS):
+            continue
+        for keyword in node.keywords:
+            if keyword.arg != "target":
+                continue
+            value = keyword.value
+            nested = isinstance(value, ast.Name) and value.id in module.nested_defs
+            if isinstance(value, ast.Lambda) or nested:
+                what = "a lambda" if isinstance(value, ast.Lambda) else f"{value.id}()"  # type: ignore[attr-defined]
+                findings.append(
+                    Finding(
+                        file,
+                        node.lineno,
+                        _(
+                            "the Process at {file}:{line} runs {what}, which is not a function "
+                            "at the top level of your module: under spawn the target is sent "
+                            "to the child by name, and this one has none the child can find. "
+                            "Define the target with def at the top level"
+                        ).format(file=file, line=node.lineno, what=what),
+                    )
+                )
+    for name, function in module.functions.items():
+        calls = [node for node in ast.walk(function) if isinstance(node, ast.Call)]
+        factories = [c for c in calls if _call_name(c) in SHARED_FACTORIES]
+        starts = [c for c in calls if _call_name(c) == "start" and not c.args]
+        if factories and starts and not any(_call_name(c) == "join" for c in calls):
+            findings.append(
+                Finding(
+                    file,
+                    starts[0].lineno,
+                    _(
+                        "{name}() makes a {factory}() and starts processes with it "
+                        "({file}:{line}) but returns without joining them: under spawn the "
+                        "{factory} is freed when {name}() returns, before the children have "
+                        "received it, and they die (FileNotFoundError). Join the processes "
+                        "before {name}() returns"
+                    ).format(
+                        name=name,
+                        factory=_call_name(factories[0]),
+                        file=file,
+                        line=starts[0].lineno,
+                    ),
                 )
             )
     for name in module.child_functions():
@@ -261,9 +315,11 @@ def static_findings(file: str, source: str) -> list[Finding]:
                 Finding(
                     file,
                     module.guarded_defs[name],
-                    f"{name}() runs in a child process but is defined under "
-                    f'`if __name__ == "__main__":` ({file}:{module.guarded_defs[name]}); a '
-                    "spawned child does not run that block, so it cannot find the function",
+                    _(
+                        "{name}() runs in a child process but is defined under "
+                        '`if __name__ == "__main__":` here; a spawned child does not run that '
+                        "block, so it cannot find the function"
+                    ).format(name=name),
                 )
             )
         func = module.functions.get(name)
@@ -280,11 +336,13 @@ def static_findings(file: str, source: str) -> list[Finding]:
                     Finding(
                         file,
                         use.lineno,
-                        f"{name}() runs in a child process and uses the global `{use.id}` "
-                        f"({file}:{use.lineno}), a {factory}() made when the module is "
-                        f"imported ({file}:{made}); a spawned child imports the module again "
-                        f"and gets its own {factory}, not the parent's. Pass it to the "
-                        "process in args=(...) and use the parameter",
+                        _(
+                            "{name}() runs in a child process and uses the global `{var}` "
+                            "here, a {factory}() made when the module is imported ({file}, "
+                            "line {made}); a spawned child imports the module again and gets "
+                            "its own {factory}, not the parent's. Pass it to the process in "
+                            "args=(...) and use the parameter"
+                        ).format(name=name, var=use.id, factory=factory, file=file, made=made),
                     )
                 )
             elif use.id in module.guarded_names and use.id not in module.unguarded_names:
@@ -294,11 +352,12 @@ def static_findings(file: str, source: str) -> list[Finding]:
                     Finding(
                         file,
                         use.lineno,
-                        f"{name}() runs in a child process and uses `{use.id}` "
-                        f"({file}:{use.lineno}), which is only set under "
-                        f'`if __name__ == "__main__":` ({file}:{made}); a spawned child does '
-                        "not run that block, so the name does not exist there. Pass it to "
-                        "the process in args=(...)",
+                        _(
+                            "{name}() runs in a child process and uses `{var}` here, which is "
+                            'only set under `if __name__ == "__main__":` ({file}, line {made}); '
+                            "a spawned child does not run that block, so the name does not "
+                            "exist there. Pass it to the process in args=(...)"
+                        ).format(name=name, var=use.id, file=file, made=made),
                     )
                 )
     return sorted(findings, key=lambda f: f.line)
@@ -322,25 +381,28 @@ class SpawnSafe(Expectation):
         """Fail with the first finding, naming the student's line, and why it matters."""
         names = self.files or [n for n in run.files if n.endswith(".py")]
         if not names:
-            return Verdict(None, "the exercise collects no student file to read")
+            return Verdict(None, _("the exercise collects no student file to read"))
         findings: list[Finding] = []
         for name in names:
             data = run.files.get(name)
             if data is None:
                 if self.files:
-                    return Verdict(None, f"{name} was not collected (add it to collect)")
+                    return Verdict(
+                        None, _("{file} was not collected (add it to collect)").format(file=name)
+                    )
                 continue
-            findings.extend(static_findings(name, data.decode("utf-8", errors="replace")))
+            findings.extend(static_findings(name, data.decode("utf-8-sig", errors="replace")))
         if findings:
-            more = f" (and {len(findings) - 1} more)" if len(findings) > 1 else ""
             diagnostics = [
-                Diagnostic(kind="fork_only", file=f.file, line=f.line, message=f.message, hint=WHY)
+                Diagnostic(
+                    kind="fork_only", file=f.file, line=f.line, message=f.message, hint=_(WHY)
+                )
                 for f in findings
             ]
-            return Verdict(False, f"{findings[0].message}{more}. {WHY}", diagnostics)
+            return Verdict(False, findings[0].message, diagnostics)
         for needle, meaning in _RUNTIME:
             if needle in run.outcome.stderr:
-                return Verdict(False, f"{meaning}. {WHY}")
+                return Verdict(False, _("{problem}. {why}").format(problem=_(meaning), why=_(WHY)))
         return Verdict(True)
 
 

@@ -16,12 +16,13 @@ from pydantic import Field
 
 from ipcgrader import hookimpl
 from ipcgrader.checks import explain
-from ipcgrader.i18n import N_, _
+from ipcgrader.i18n import N_, _, ngettext
 from ipcgrader.models import Exercise, Expectation, Fact, LocalText, Scenario
 from ipcgrader.plugins import KindRegistry
 from ipcgrader.results import Diagnostic, RunRecord, Verdict
 from ipcgrader.scoring import check_ids
 from ipcgrader.trace import (
+    ProcessInfo,
     Trace,
     accesses,
     atomicity_violations,
@@ -31,6 +32,7 @@ from ipcgrader.trace import (
     read_modify_writes,
     trace_of,
 )
+from ipcgrader.trace.analyses import STATE_KINDS
 
 _CONSEQUENCE = Field(
     None,
@@ -53,7 +55,7 @@ class TraceExpectation(Expectation):
     def evaluate(self, run: RunRecord) -> Verdict:
         """Judge the run's trace; "could not check" without a complete trace."""
         if run.student_error is not None:
-            return Verdict(False, f"the program {run.problem()}")
+            return Verdict(False, _("the program {problem}").format(problem=run.problem()))
         trace = trace_of(run)
         if trace is None:
             return Verdict(None, "this run was not traced (trace.enabled = false)")
@@ -61,7 +63,11 @@ class TraceExpectation(Expectation):
         if trace.complete or verdict.passed is False:
             return verdict
         reason = trace.problems[0] if run.outcome.stopped is None else run.problem()
-        return Verdict(None, f"the trace of this run is incomplete: {reason}", verdict.diagnostics)
+        return Verdict(
+            None,
+            _("the trace of this run is incomplete: {problem}").format(problem=reason),
+            verdict.diagnostics,
+        )
 
     def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
         """Judge a complete trace. Subclasses must implement this."""
@@ -79,7 +85,10 @@ class NoRace(TraceExpectation):
     them writing (lockset analysis with start/join ordering)."""
 
     kind: Literal["no_race"]
-    file: str = Field(description="a file listed in the exercise's shared_files")
+    file: str = Field(
+        description="a file listed in the exercise's shared_files, or a kind of shared "
+        "state: Value, Array, Manager.dict, Manager.Value"
+    )
     ignore_read_only: bool = Field(
         False,
         description="judge only read-modify-writes and writes: a read whose value feeds no "
@@ -91,7 +100,8 @@ class NoRace(TraceExpectation):
     def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
         """Fail with an explanation of the first race found."""
         if not accesses(trace, self.file):
-            return Verdict(False, _nothing_done(self.file))
+            # in a run that was cut short, not yet: could not check (see evaluate)
+            return Verdict(not trace.complete, _nothing_done(self.file))
         races = find_races(trace, self.file, self.ignore_read_only)
         if not races:
             return Verdict(True)
@@ -105,14 +115,17 @@ class AtomicUpdate(TraceExpectation):
     of one process lock (no release in between)."""
 
     kind: Literal["atomic_update"]
-    file: str = Field(description="a file listed in the exercise's shared_files")
+    file: str = Field(
+        description="a file listed in the exercise's shared_files, or a kind of shared "
+        "state: Value, Array, Manager.dict, Manager.Value"
+    )
     consequence: LocalText | None = _CONSEQUENCE
     default_name: ClassVar[str] = N_("read and write back under one lock")
 
     def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
         """Fail with an explanation of the first read-modify-write that is not atomic."""
         if not any(read for read, _write in read_modify_writes(accesses(trace, self.file))):
-            return Verdict(False, _nothing_done(self.file))
+            return Verdict(not trace.complete, _nothing_done(self.file))
         violations = atomicity_violations(trace, self.file)
         if not violations:
             return Verdict(True)
@@ -133,7 +146,11 @@ class Concurrent(TraceExpectation):
         if len(workers) < self.min_workers:
             return Verdict(
                 False,
-                f"only {len(workers)} worker process(es) ran; expected at least {self.min_workers}",
+                ngettext(
+                    "only {n} worker process ran; expected at least {least}",
+                    "only {n} worker processes ran; expected at least {least}",
+                    len(workers),
+                ).format(n=len(workers), least=self.min_workers),
             )
         if overlapping_workers(trace):
             return Verdict(True)
@@ -146,14 +163,37 @@ class ChildrenOk(TraceExpectation):
     status does not show it)."""
 
     kind: Literal["children_ok"]
+    allow_exit_codes: list[int] = Field(
+        default_factory=list,
+        description="exit statuses a child may end with by design (e.g. [1] for buyers that "
+        "exit 1 when nothing is left); -N is death by signal N",
+    )
+    allow_exceptions: list[str] = Field(
+        default_factory=list,
+        description="exception class names a child may die of by design, e.g. "
+        "['KeyboardInterrupt']",
+    )
     default_needs: ClassVar[tuple[Fact, ...]] = ("work",)
     default_name: ClassVar[str] = N_("no child process crashes")
 
+    def _expected_end(self, process: ProcessInfo) -> bool:
+        exception = process.exception
+        if exception is not None:
+            return str(exception.get("type", "")) in self.allow_exceptions
+        return process.exitcode in self.allow_exit_codes
+
     def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
-        """Fail with the first crashed child's exception and line."""
-        crashed = crashed_children(trace)
+        """Fail with the first crashed child's exception and line; an end the spec allows
+        (``allow_exit_codes``, ``allow_exceptions``) is not a crash."""
+        crashed = [p for p in crashed_children(trace) if not self._expected_end(p)]
         if not crashed:
-            return Verdict(True)
+            # no crash, but a sys.exit() that cut a child short is worth a line of its own,
+            # unless the spec says children end with sys.exit() by design
+            workers = trace.workers()
+            if self.allow_exit_codes:
+                allowed = {0, *self.allow_exit_codes}
+                workers = [p for p in workers if p.exitcode not in allowed]
+            return Verdict(True, "", explain.exited_early(workers))
         found = explain.crashes(crashed)
         return Verdict(False, found[0].message, found)
 
@@ -168,6 +208,9 @@ class ChildrenJoined(TraceExpectation):
 
     def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
         """Fail naming the line that started a child the program never joined."""
+        if not trace.complete:
+            # a run that was stopped never reached its joins: that proves nothing
+            return Verdict(True)
         for process in trace.workers():
             start = process.start
             if start is None or start.file is None or process.daemon or process.ended_by:
@@ -213,7 +256,7 @@ def ipcgrader_exercise_loaded(exercise: Exercise, exercise_dir: Path) -> None:
         for e_index, expectation in enumerate(scenario.expect):
             file = getattr(expectation, "file", None)
             if isinstance(expectation, (NoRace, AtomicUpdate)) and (
-                file not in exercise.shared_files
+                file not in exercise.shared_files and file not in STATE_KINDS
             ):
                 raise ValueError(
                     _(
@@ -251,3 +294,7 @@ def ipcgrader_run_finished(
         record.diagnostics.extend(
             d.model_copy(update={"checks": (*d.checks, check)}) for d in verdict.diagnostics
         )
+    # every crash of a child at its line, whether or not a check of this scenario asks
+    trace = trace_of(record)
+    if trace is not None:
+        record.diagnostics.extend(explain.crashes(crashed_children(trace)))

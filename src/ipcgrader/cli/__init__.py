@@ -7,22 +7,29 @@ each command builds a plugin manager when called.
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from ipcgrader.cli.common import ExitCode, error, language_from_argv
+from ipcgrader.cli.common import ExitCode, UsageError, error, language_from_argv
 from ipcgrader.i18n import LANGUAGES, _
 from ipcgrader.plugins import PluginError
 
 #: Subcommand -> (module under ipcgrader.cli, its command function).
 SUBCOMMANDS = {
+    "check": ("check", "cmd_check"),
     "schema": ("schema", "cmd_schema"),
     "list": ("listing", "cmd_list"),
     "batch": ("batch", "cmd_batch"),
     "doctor": ("doctor", "cmd_doctor"),
     "report": ("report", "cmd_report"),
 }
+
+#: Set to 1 to let an internal error end in its traceback (debugging the grader).
+DEBUG_ENV = "IPCGRADER_DEBUG"
 
 __all__ = ["SUBCOMMANDS", "ExitCode", "console_main", "main"]
 
@@ -32,6 +39,19 @@ def _command(module: str, function: str) -> Callable[[Sequence[str]], int]:
         importlib.import_module(f"ipcgrader.cli.{module}"), function
     )
     return command
+
+
+def _mistyped_command(args: list[str]) -> str | None:
+    """The subcommand ``args[0]`` was probably meant to be, when it names no folder."""
+    if not args or args[0].startswith("-"):
+        return None
+    try:
+        if Path(args[0]).exists():
+            return None
+    except (OSError, ValueError):  # a name no file can have: not a folder either
+        pass
+    close = difflib.get_close_matches(args[0], list(SUBCOMMANDS), n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,7 +65,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args and args[0] in SUBCOMMANDS:
             return int(_command(*SUBCOMMANDS[args[0]])(args[1:]))
+        guess = _mistyped_command(args)
+        if guess is not None:
+            error(
+                _(
+                    "{word!r} is neither a command nor an exercise folder; did you mean "
+                    "'ipcgrade {command}'?"
+                ).format(word=args[0], command=guess)
+            )
+            return ExitCode.USAGE_ERROR
         return int(_command("grade", "cmd_grade")(args))
+    except UsageError as exc:
+        error(str(exc))
+        return ExitCode.USAGE_ERROR
     except SystemExit as exc:  # argparse: --help is 0, bad usage is 2
         return int(exc.code) if isinstance(exc.code, int) else ExitCode.USAGE_ERROR
     except PluginError as exc:
@@ -54,6 +86,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         error(_("interrupted"))
         return ExitCode.INTERRUPTED
+    except Exception as exc:  # a bug of the grader: one line and exit 3, never exit 1
+        if os.environ.get(DEBUG_ENV):
+            raise
+        error(
+            _(
+                "internal error: {error} (set {env}=1 to see the traceback; please report it)"
+            ).format(error=f"{type(exc).__name__}: {exc}", env=DEBUG_ENV)
+        )
+        return ExitCode.INTERNAL_ERROR
 
 
 def console_main() -> None:

@@ -20,6 +20,8 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
+from ipcgrader import isolation
+from ipcgrader.batch.cluster import ClusterError, DaskExecutor
 from ipcgrader.batch.exports import write_exports
 from ipcgrader.batch.gradebook import Gradebook, GradebookError
 from ipcgrader.batch.inputs import discover, unpack
@@ -28,13 +30,19 @@ from ipcgrader.batch.progress import make_progress
 from ipcgrader.batch.runner import BatchReport, run_batch
 from ipcgrader.cli.common import (
     ExitCode,
+    Parser,
     add_language_argument,
     add_limit_arguments,
+    check_output_folder,
+    error,
+    jobs_option,
     limits_from_args,
     manager,
+    spec_option,
 )
-from ipcgrader.i18n import ngettext
+from ipcgrader.i18n import _, ngettext
 from ipcgrader.loader import SpecError, load_exercise
+from ipcgrader.models import Exercise
 from ipcgrader.results import Status
 from ipcgrader.session import Options, default_jobs
 
@@ -43,7 +51,7 @@ GRADEBOOK = "gradebook.sqlite"
 
 def batch_parser() -> argparse.ArgumentParser:
     """Parser of ``ipcgrade batch``."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="ipcgrade batch",
         description="Grade every student's submission to one or more exercises, in parallel. "
         "Gradings whose submission, exercise and grader are unchanged since the last run are "
@@ -56,7 +64,9 @@ def batch_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="one folder or .zip per student (named after the student)",
     )
-    parser.add_argument("-j", "--jobs", type=int, metavar="N", help="cores to use (default: all)")
+    parser.add_argument(
+        "-j", "--jobs", type=jobs_option, metavar="N", help="cores to use (default: all)"
+    )
     parser.add_argument(
         "--out",
         default="ipcgrade-out",
@@ -64,7 +74,26 @@ def batch_parser() -> argparse.ArgumentParser:
         help="gradebook and exports go here (default: ./ipcgrade-out)",
     )
     parser.add_argument("--force", action="store_true", help="grade everything again")
-    parser.add_argument("--timeout", type=float, metavar="S", help="wall timeout of every run")
+    parser.add_argument(
+        "--isolation",
+        choices=("auto", *isolation.LEVELS),
+        help="isolation level of every run (default: IPCGRADER_ISOLATION, else the strongest "
+        "this host has); basic must be asked for by name to grade more than one student",
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help=_(
+            "grade on the workers of this Dask scheduler instead of this machine "
+            "(needs: pip install 'ipcgrader[dask]'; see docs/cluster.md)"
+        ),
+    )
+    parser.add_argument(
+        "--timeout",
+        type=spec_option(Exercise, "timeout"),
+        metavar="S",
+        help="wall timeout of every run (0 < S ≤ 3600)",
+    )
     add_limit_arguments(parser)
     parser.add_argument(
         "--progress",
@@ -80,7 +109,7 @@ def batch_parser() -> argparse.ArgumentParser:
 
 
 def _error(message: str) -> None:
-    print(f"ipcgrade batch: error: {message}", file=sys.stderr)
+    error(message)
 
 
 @contextlib.contextmanager
@@ -129,7 +158,26 @@ def _exercises(args: argparse.Namespace) -> list[ExerciseSetup] | None:
     return setups
 
 
+def _cluster(
+    args: argparse.Namespace, setups: list[ExerciseSetup], stream: TextIO
+) -> DaskExecutor | None:
+    """The Dask executor of ``--scheduler``, its workers checked and reported; None after
+    an error has been printed. (Dask is imported only then, so it stays optional.)"""
+    try:
+        executor, workers = DaskExecutor.connect(
+            args.scheduler, setups, False if args.no_plugins else None
+        )
+    except ClusterError as exc:
+        _error(str(exc))
+        return None
+    for line in workers:
+        print(f"ipcgrade batch: {line}", file=stream)
+    return executor
+
+
 def _exit_code(report: BatchReport) -> int:
+    if report.error:
+        return ExitCode.USAGE_ERROR
     if report.interrupted:
         return ExitCode.INTERRUPTED
     if any(r.exercise_error for r in report.results):
@@ -140,6 +188,19 @@ def _exit_code(report: BatchReport) -> int:
     return 1 if Status.failed in statuses else 0
 
 
+def _isolation_refusal(students: int) -> str | None:
+    """Why this batch may not be graded at the level runs would get (None: it may). Raises
+    :class:`isolation.IsolationError` when the level asked for cannot be had here."""
+    if isolation.chosen_level() != "basic" or students < 2 or isolation.explicit_basic():
+        return None
+    why = next(level.detail for level in isolation.levels() if level.name == "namespaces")
+    return _(
+        "only the basic isolation level is available here ({why}), at which each "
+        "submission can read the other students' submissions and the gradebook; to grade "
+        "{count} students anyway, pass --isolation basic (or set IPCGRADER_ISOLATION=basic)"
+    ).format(why=why, count=students)
+
+
 def cmd_batch(argv: Sequence[str], stream: TextIO | None = None) -> int:
     """``ipcgrade batch``: grade, record in the gradebook, write the exports."""
     args = batch_parser().parse_args(argv)
@@ -148,8 +209,9 @@ def cmd_batch(argv: Sequence[str], stream: TextIO | None = None) -> int:
     if not submissions.is_dir():
         _error(f"--submissions {submissions}: not a folder")
         return 2
-    if args.jobs is not None and args.jobs < 1:
-        _error("-j must be at least 1")
+    check_output_folder(args.out)
+    if args.jobs is not None and args.scheduler:
+        _error(_("-j has no effect with --scheduler: each Dask worker's --nthreads decides"))
         return 2
     setups = _exercises(args)
     if setups is None:
@@ -166,6 +228,20 @@ def cmd_batch(argv: Sequence[str], stream: TextIO | None = None) -> int:
     if not students:
         _error(f"no student folder or .zip in {submissions}")
         return 2
+    if args.isolation is not None:
+        # every run of this process reads it, the gradings' threads included
+        os.environ[isolation.ENV_VAR] = args.isolation
+    level = None  # on a cluster, each worker's (said as it connects)
+    if not args.scheduler:
+        try:
+            refusal = _isolation_refusal(len(students))
+            level = isolation.chosen_level()
+        except isolation.IsolationError as exc:
+            _error(str(exc))
+            return 2
+        if refusal is not None:
+            _error(refusal)
+            return 2
     with _exclusive(out) as mine:
         if not mine:
             _error(f"{out} is in use by another ipcgrade batch")
@@ -177,17 +253,32 @@ def cmd_batch(argv: Sequence[str], stream: TextIO | None = None) -> int:
             return 2
         with gradebook, tempfile.TemporaryDirectory(prefix="ipcgrade-batch-") as work:
             jobs = plan(setups, unpack(students, Path(work), set(ids)))
+            executor = _cluster(args, setups, stream) if args.scheduler else None
+            if args.scheduler and executor is None:
+                return 2
             progress = make_progress(stream, args.progress)
-            with _sigterm_as_interrupt():
-                report = run_batch(
-                    jobs, gradebook, progress, cores=args.jobs or default_jobs(), force=args.force
-                )
-            note = ""
+            try:
+                with _sigterm_as_interrupt():
+                    report = run_batch(
+                        jobs,
+                        gradebook,
+                        progress,
+                        cores=args.jobs or default_jobs(),
+                        force=args.force,
+                        executor=executor,
+                    )
+            finally:
+                if executor is not None:
+                    executor.disconnect()
+            notes = []
             if report.interrupted:
-                note = (
+                notes.append(
                     f"_Interrupted: {report.graded + report.skipped} of {report.total} gradings "
                     "of this batch are done; run the same command again to finish._"
                 )
+            if level == "basic":
+                notes.append(f"**{isolation.basic_warning()}**")
+            note = "\n\n".join(notes)
             summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
             try:
                 step_summary = Path(summary_file) if summary_file else None
@@ -213,4 +304,6 @@ def cmd_batch(argv: Sequence[str], stream: TextIO | None = None) -> int:
         f"unchanged, {report.total - report.graded - report.skipped} left, in "
         f"{report.duration_s:.1f} s; gradebook and exports in {out}/"
     )
+    if report.error:
+        _error(report.error)
     return _exit_code(report)

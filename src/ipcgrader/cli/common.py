@@ -4,11 +4,19 @@ manager. Nothing here grades."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import enum
+import functools
+import math
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Annotated, Any, NoReturn
 
 import pluggy
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic.fields import FieldInfo
 
 from ipcgrader.i18n import LANGUAGES, _, set_language
 from ipcgrader.models import Limits
@@ -61,11 +69,107 @@ def manager(no_plugins: bool) -> pluggy.PluginManager:
     return get_plugin_manager(autoload=False if no_plugins else None)
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
+class UsageError(Exception):
+    """Bad command-line input found after parsing; ``str()`` is the whole message."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the project's error form: one ``ipcgrade: error: ...`` line, exit 2
+    (argparse's own prints the usage first and names the subcommand as the program)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print one error line and exit with the usage-error status."""
+        error(_("{problem} (see {prog} --help)").format(problem=message, prog=self.prog))
+        raise SystemExit(ExitCode.USAGE_ERROR)
+
+
+def _bounds(info: FieldInfo) -> list[str]:
+    words = []
+    for item in info.metadata:
+        for attr, sign in (("gt", ">"), ("ge", "≥"), ("lt", "<"), ("le", "≤")):
+            value = getattr(item, attr, None)
+            if value is not None:
+                words.append(f"{sign} {value}" if isinstance(value, int) else f"{sign} {value:g}")
+    return words
+
+
+@functools.lru_cache(maxsize=64)
+def spec_option(model: type[BaseModel], name: str) -> Callable[[str], Any]:
+    """An argparse ``type`` that accepts what ``model.name`` accepts in exercise.toml, with
+    the same range (and finite numbers only): the command line cannot set what a spec
+    could not."""
+    info = model.model_fields[name]
+    field_type: Any = Annotated[info.annotation, info]
+    adapter: TypeAdapter[Any] = TypeAdapter(field_type)
+    whole = "int" in str(info.annotation)
+    range_text = _(" and ").join(_bounds(info))
+
+    def parse(text: str) -> Any:
+        value: Any = None
+        with contextlib.suppress(ValidationError):
+            value = adapter.validate_python(text.strip())
+        if value is None or (isinstance(value, float) and not math.isfinite(value)):
+            kind = _("a whole number") if whole else _("a number")
+            raise argparse.ArgumentTypeError(
+                _("must be {kind} {range}, not {text!r}").format(
+                    kind=kind, range=range_text, text=text
+                )
+            )
+        return value
+
+    parse.__name__ = name  # argparse names the type in some messages
+    return parse
+
+
+#: Most runs or cores one command may ask for.
+MAX_JOBS = 1024
+
+
+def jobs_option(text: str) -> int:
+    """``-j N``: a whole number from 1 to :data:`MAX_JOBS`."""
+    try:
+        value = int(text.strip())
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_JOBS:
+        raise argparse.ArgumentTypeError(
+            _("must be a whole number from 1 to {most}, not {text!r}").format(
+                most=MAX_JOBS, text=text
+            )
+        )
     return value
+
+
+#: Limit options whose value the kernel caps per process: their rlimit and unit in bytes.
+_RLIMITS = {
+    "memory_mb": ("RLIMIT_AS", 1 << 20),
+    "cpu_s": ("RLIMIT_CPU", 1),
+    "file_bytes": ("RLIMIT_FSIZE", 1),
+    "open_files": ("RLIMIT_NOFILE", 1),
+}
+
+
+def _within_hard_limit(name: str, parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``parse``, refusing a value above this machine's hard limit (a run could not even
+    start with it, and the student would be charged)."""
+
+    def checked(text: str) -> Any:
+        value = parse(text)
+        if name in _RLIMITS:
+            import resource
+
+            rlimit, unit = _RLIMITS[name]
+            hard = resource.getrlimit(getattr(resource, rlimit))[1]
+            if hard != resource.RLIM_INFINITY and value * unit > hard:
+                raise argparse.ArgumentTypeError(
+                    _("{value} is above this machine's hard limit ({hard})").format(
+                        value=value, hard=hard // unit
+                    )
+                )
+        return value
+
+    checked.__name__ = name
+    return checked
 
 
 #: Command-line options that override the spec's limits: option -> Limits field.
@@ -83,7 +187,8 @@ LIMIT_OPTIONS = {
 def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
     """The limit overrides (``--memory-mb`` ...), each replacing the spec's value."""
     for option, (name, metavar, text) in LIMIT_OPTIONS.items():
-        parser.add_argument(option, dest=name, type=_positive, metavar=metavar, help=text)
+        parse = _within_hard_limit(name, spec_option(Limits, name))
+        parser.add_argument(option, dest=name, type=parse, metavar=metavar, help=text)
 
 
 def limits_from_args(args: argparse.Namespace) -> Limits | None:
@@ -93,11 +198,69 @@ def limits_from_args(args: argparse.Namespace) -> Limits | None:
     return Limits(**given) if given else None
 
 
+def _nearest_existing(path: Path) -> Path:
+    current = path.absolute()
+    while not current.exists() and current != current.parent:
+        current = current.parent
+    return current
+
+
+def check_output_file(output: str) -> None:
+    """Raise :class:`UsageError` unless a report can be written to the file ``output``
+    (checked before grading, so a bad path never costs a grading or ends in a traceback)."""
+    path = Path(output)
+    if output.endswith(("/", os.sep)) or path.is_dir():
+        raise UsageError(_("--output {path}: is a folder, not a file").format(path=output))
+    if path.exists():
+        if not os.access(path, os.W_OK):
+            raise UsageError(_("--output {path}: not writable").format(path=output))
+        return
+    base = _nearest_existing(path.parent)
+    if not base.is_dir():
+        raise UsageError(
+            _("--output {path}: {base} is a file, not a folder").format(path=output, base=base)
+        )
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise UsageError(
+            _("--output {path}: cannot create it ({base} is not writable)").format(
+                path=output, base=base
+            )
+        )
+
+
+def check_output_folder(folder: str, option: str = "--out") -> None:
+    """Raise :class:`UsageError` unless ``folder`` is (or can be created as) a writable
+    folder."""
+    path = Path(folder)
+    if path.exists():
+        if not path.is_dir():
+            raise UsageError(
+                _("{option} {path}: is a file, not a folder").format(option=option, path=folder)
+            )
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise UsageError(_("{option} {path}: not writable").format(option=option, path=folder))
+        return
+    base = _nearest_existing(path)
+    if not base.is_dir() or not os.access(base, os.W_OK | os.X_OK):
+        raise UsageError(
+            _("{option} {path}: cannot create it under {base}").format(
+                option=option, path=folder, base=base
+            )
+        )
+
+
 def write_output(text: str, output: str | None) -> None:
-    """Write a report to the file ``output``, or to stdout when it is None."""
+    """Write a report to the file ``output``, or to stdout when it is None.
+
+    Raises :class:`UsageError` when the file cannot be written."""
     if output:
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        Path(output).write_text(text, encoding="utf-8")
+        try:
+            Path(output).parent.mkdir(parents=True, exist_ok=True)
+            Path(output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(
+                _("cannot write {path}: {reason}").format(path=output, reason=exc.strerror or exc)
+            ) from exc
     else:
         sys.stdout.write(text)
         sys.stdout.flush()

@@ -8,29 +8,36 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ipcgrader import __version__
+from ipcgrader import __version__, isolation
 from ipcgrader.cli.common import (
     ExitCode,
+    Parser,
     add_language_argument,
     add_limit_arguments,
+    check_output_file,
     error,
+    jobs_option,
     limits_from_args,
     manager,
+    spec_option,
     write_output,
 )
+from ipcgrader.i18n import _
 from ipcgrader.loader import SpecError, load_exercise
+from ipcgrader.models import Exercise
 from ipcgrader.plugins import reporters
 from ipcgrader.results import ExerciseResult, Status, student_view
 from ipcgrader.session import Options, grade, internal_error
 from ipcgrader.submission import SubmissionError
 
 
-def grade_parser() -> argparse.ArgumentParser:
-    """Parser of the main form, ``ipcgrade EXERCISE_DIR``."""
-    parser = argparse.ArgumentParser(
+def grade_parser(formats: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """Parser of the main form, ``ipcgrade EXERCISE_DIR``; ``formats`` are the report
+    formats the plugins registered (listed in ``--help`` and checked)."""
+    parser = Parser(
         prog="ipcgrade",
         description="Grade a process-communication exercise. Other commands: "
-        "ipcgrade schema | list [DIR...] | batch ... | doctor",
+        "ipcgrade check | schema | list [DIR...] | batch ... | report | doctor",
     )
     parser.add_argument("exercise", metavar="EXERCISE_DIR", help="folder with exercise.toml")
     parser.add_argument(
@@ -38,7 +45,15 @@ def grade_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="file or folder to grade (default: the entry files in EXERCISE_DIR)",
     )
-    parser.add_argument("--format", default="terminal", help="report format (default: terminal)")
+    parser.add_argument(
+        "--format",
+        default="terminal",
+        choices=list(formats) or None,
+        metavar="FORMAT",
+        help=_("report format: {formats} (default: terminal)").format(
+            formats=", ".join(formats) or "terminal"
+        ),
+    )
     parser.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE")
     parser.add_argument(
         "--view",
@@ -47,9 +62,14 @@ def grade_parser() -> argparse.ArgumentParser:
         help="student: report only visible checks and what they found (for a report a "
         "student reads; gradescope output always honours each check's visibility)",
     )
-    parser.add_argument("--timeout", type=float, metavar="S", help="wall timeout of every run")
+    parser.add_argument(
+        "--timeout",
+        type=spec_option(Exercise, "timeout"),
+        metavar="S",
+        help="wall timeout of every run (0 < S ≤ 3600)",
+    )
     add_limit_arguments(parser)
-    parser.add_argument("-j", "--jobs", type=int, metavar="N", help="runs made at once")
+    parser.add_argument("-j", "--jobs", type=jobs_option, metavar="N", help="runs made at once")
     parser.add_argument("--no-color", action="store_true", help="plain text even on a terminal")
     parser.add_argument(
         "--no-plugins", action="store_true", help="do not load plugins of installed packages"
@@ -70,13 +90,15 @@ def exit_code_of(result: ExerciseResult) -> ExitCode:
 
 def cmd_grade(argv: Sequence[str]) -> ExitCode:
     """``ipcgrade EXERCISE_DIR [options]``."""
-    args = grade_parser().parse_args(argv)
-    pm = manager(args.no_plugins)
+    pm = manager("--no-plugins" in argv)
     formats = reporters(pm)
+    args = grade_parser(formats.names()).parse_args(argv)
     reporter = formats.get(args.format)
     if reporter is None:
         error(f"unknown --format {args.format!r}; choose from {', '.join(formats.names())}")
         return ExitCode.USAGE_ERROR
+    if args.output is not None:
+        check_output_file(args.output)
     if hasattr(reporter, "color"):
         reporter.color = (
             args.output is None
@@ -90,6 +112,14 @@ def cmd_grade(argv: Sequence[str]) -> ExitCode:
         error(str(exc))
         return ExitCode.USAGE_ERROR
     submission = Path(args.submission) if args.submission else loaded.directory
+    try:
+        level = isolation.chosen_level()
+    except isolation.IsolationError as exc:
+        error(str(exc))
+        return ExitCode.USAGE_ERROR
+    if level == "basic":  # said before the report, on stderr: a JSON report stays JSON
+        print(_("ipcgrade: warning: {warning}").format(warning=isolation.basic_warning()),
+              file=sys.stderr)  # fmt: skip
     options = Options(jobs=args.jobs, timeout=args.timeout, limits=limits_from_args(args))
     try:
         result = grade(loaded, submission, pm, options)

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from ipcgrader.cli.common import ExitCode, add_language_argument, error, manager
+from ipcgrader.cli.common import ExitCode, Parser, add_language_argument, error, manager
 from ipcgrader.loader import SpecError, load_exercise
 from ipcgrader.plugins import plugin_exercises
 
 
 def cmd_list(argv: Sequence[str]) -> ExitCode:
     """``ipcgrade list [DIR...]``: exercises in DIRs (default ./exercises) and plugins."""
-    parser = argparse.ArgumentParser(prog="ipcgrade list", description=cmd_list.__doc__)
+    parser = Parser(prog="ipcgrade list", description=cmd_list.__doc__)
     parser.add_argument("dirs", nargs="*", metavar="DIR")
     parser.add_argument("--no-plugins", action="store_true")
     add_language_argument(parser)

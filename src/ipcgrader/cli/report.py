@@ -10,7 +10,14 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from ipcgrader.cli.common import ExitCode, add_language_argument, error, manager, write_output
+from ipcgrader.cli.common import (
+    ExitCode,
+    Parser,
+    add_language_argument,
+    error,
+    manager,
+    write_output,
+)
 from ipcgrader.i18n import _, language
 from ipcgrader.plugins import reporters
 from ipcgrader.reporters.json_report import load_result
@@ -18,7 +25,7 @@ from ipcgrader.reporters.json_report import load_result
 
 def report_parser() -> argparse.ArgumentParser:
     """Parser of ``ipcgrade report``."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="ipcgrade report",
         description=_("Render a stored grading result again, in any format and language."),
     )

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Sequence
 
-from ipcgrader.cli.common import ExitCode, add_language_argument, manager
+from ipcgrader.cli.common import ExitCode, Parser, add_language_argument, manager
 from ipcgrader.loader import exercise_model
 
 
 def cmd_schema(argv: Sequence[str]) -> ExitCode:
     """``ipcgrade schema``: JSON Schema of exercise.toml, with every registered kind."""
-    parser = argparse.ArgumentParser(prog="ipcgrade schema", description=cmd_schema.__doc__)
+    parser = Parser(prog="ipcgrade schema", description=cmd_schema.__doc__)
     parser.add_argument("--no-plugins", action="store_true")
     add_language_argument(parser)
     args = parser.parse_args(argv)

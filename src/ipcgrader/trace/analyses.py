@@ -48,6 +48,15 @@ class Access:
         """The student's line of the access."""
         return self.event.line
 
+    @property
+    def context(self) -> tuple[str, ...]:
+        """Where the access happened and the calls that led there (``file:line`` from the
+        innermost student frame outwards); just its line when the trace has no stack."""
+        stack = self.event.get("stack")
+        if isinstance(stack, list) and stack:
+            return tuple(str(frame) for frame in stack)
+        return (f"{self.event.file}:{self.line}",) if self.event.file is not None else ()
+
 
 @dataclass(frozen=True, eq=False)
 class Race:
@@ -124,12 +133,21 @@ def final_holds(trace: Trace) -> dict[str, list[tuple[ProcessInfo, Hold]]]:
     return holders
 
 
+#: Shared state that is not a file, named by kind in a check's ``file``: every object of
+#: that kind (each ``Value``, each key of each ``Manager().dict()``) is judged on its own.
+STATE_KINDS = frozenset({"Value", "Array", "Manager.dict", "Manager.Value"})
+
+
 def accesses(trace: Trace, file: str) -> list[Access]:
-    """Every read and write of ``file`` (as named in the exercise), in per-process order."""
+    """Every read and write of ``file`` (as named in the exercise: a shared file, or a
+    kind of shared state from :data:`STATE_KINDS`), in per-process order."""
     found: list[Access] = []
+    state = file in STATE_KINDS
     for process in trace.processes.values():
         for event, held in replay(trace, process):
-            if event.kind in ("read", "write") and event.obj == file:
+            if event.kind not in ("read", "write"):
+                continue
+            if (event.get("state") == file) if state else (event.obj == file):
                 found.append(Access(event, event.kind, held))
     return found
 
@@ -138,9 +156,9 @@ def read_modify_writes(found: list[Access]) -> list[tuple[Access | None, Access]
     """Each write with the read that feeds it: the last read of the file by the same thread
     before the write and after its previous write (None for a blind write)."""
     pairs: list[tuple[Access | None, Access]] = []
-    last_read: dict[tuple[int, int | None], Access] = {}
+    last_read: dict[tuple[int, int | None, str | None], Access] = {}
     for access in sorted(found, key=lambda a: (a.pid, a.event.seq)):
-        key = (access.pid, access.event.tid)
+        key = (access.pid, access.event.tid, access.event.obj)
         if access.op == "read":
             last_read[key] = access
         else:
@@ -150,21 +168,27 @@ def read_modify_writes(found: list[Access]) -> list[tuple[Access | None, Access]
 
 def update_accesses(found: list[Access]) -> list[Access]:
     """The accesses of read-modify-writes: every write, the read that feeds each write, and
-    every read made at a line where some process's read fed a write.
+    every read made in a calling context where some process's read fed a write.
 
-    The last part matters: a buyer that reads ``count=0`` and so writes nothing made the
-    same read-to-decide as the buyer that bought, and races with it all the same; a read at
-    a line whose value never feeds a write (``search()`` printing the count) does not.
+    Judged by data flow, not by line: a read counts when its value reaches a write of the
+    file in that process (the last read before the write, whatever function or line made
+    it), and so does the same read made on the same path through the code (the same
+    student frames and call sites) in a process that then wrote nothing: a buyer that reads
+    ``count=0`` and so writes nothing made the same read-to-decide as the buyer that
+    bought, and races with it all the same. A read whose value never feeds a write stays
+    free, even at a shared line: ``search()`` and ``paid()`` may both call one helper
+    ``read_count()``; the helper's read called from ``search()`` is a look, the one called
+    from ``paid()`` an update.
     """
     pairs = read_modify_writes(found)
     feeding = {read for read, _ in pairs if read is not None}
-    lines = {(read.event.file, read.line) for read in feeding if read.event.file is not None}
+    contexts = {read.context for read in feeding if read.context}
     return [
         access
         for access in found
         if access.op == "write"
         or access in feeding
-        or (access.event.file is not None and (access.event.file, access.line) in lines)
+        or (access.op == "read" and access.context and access.context in contexts)
     ]
 
 
@@ -186,10 +210,10 @@ def common_locks(trace: Trace, a: Access, b: Access) -> set[str]:
 
 def _distinct(found: list[Access]) -> list[Access]:
     """One access per (process, op, line, lockset): enough to find every kind of race."""
-    seen: set[tuple[int, str, int | None, tuple[str, ...]]] = set()
+    seen: set[tuple[int, str, int | None, tuple[str, ...], str | None]] = set()
     kept = []
     for access in found:
-        key = (access.pid, access.op, access.line, tuple(sorted(access.held)))
+        key = (access.pid, access.op, access.line, tuple(sorted(access.held)), access.event.obj)
         if key not in seen:
             seen.add(key)
             kept.append(access)
@@ -212,6 +236,8 @@ def find_races(trace: Trace, file: str, ignore_read_only: bool = False) -> list[
         for b in candidates[index + 1 :]:
             if a.pid == b.pid or (a.op == "read" and b.op == "read"):
                 continue
+            if a.event.obj != b.event.obj:
+                continue  # two different Values (or keys): no shared state
             if trace.concurrent(a.event, b.event) and not common_locks(trace, a, b):
                 races.append(Race(a, b))
     return races
@@ -295,3 +321,40 @@ def unused_locks(trace: Trace) -> list[LockInfo]:
         for tag, info in trace.locks.items()
         if tag not in acquired and info.process_shared and not info.is_file_lock
     ]
+
+
+def missed_polls(trace: Trace) -> list[Event]:
+    """Polls that ended a process's use of a queue while an item could still come.
+
+    For each process and queue it takes from, its last look at the queue: a ``get`` that
+    raised ``Empty`` (``get_nowait()``, ``get(block=False)``, ``get(timeout=...)``) or an
+    ``empty()``/``qsize()`` that found it empty. When another process puts into that queue
+    at a point that start/join does not order before this look, the loop stopped while a
+    producer could still put: an item put later is missed. A loop that ends on a sentinel
+    from a blocking ``get()``, or that drains only after joining the producers, is not.
+    The verdict does not depend on timing: such a loop always ends on an empty look.
+    """
+    found = []
+    puts: dict[str, list[Event]] = {}
+    for event in trace.events:
+        if event.kind == "put" and event.obj is not None:
+            puts.setdefault(event.obj, []).append(event)
+    for process in trace.processes.values():
+        last: dict[str, Event] = {}
+        for event in process.events:
+            if event.obj is None or event.obj not in trace.objects:
+                continue
+            if event.kind in ("get_done", "poll"):
+                last[event.obj] = event
+        for tag, event in last.items():
+            empty = (event.kind == "get_done" and event.get("outcome") == "Empty") or (
+                event.kind == "poll" and event.get("empty") is True
+            )
+            if not empty:
+                continue
+            if any(
+                put.pid != event.pid and not trace.happens_before(put, event)
+                for put in puts.get(tag, [])
+            ):
+                found.append(event)
+    return found

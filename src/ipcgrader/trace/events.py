@@ -129,6 +129,15 @@ class ProcessInfo:
         return exc if isinstance(exc, dict) else None
 
     @property
+    def left(self) -> dict[str, Any] | None:
+        """How its code left early, if it did: ``how`` (``sys.exit``, ``os._exit``),
+        ``code``, and the student's ``file`` and ``line`` of the call."""
+        if self.exit is None:
+            return None
+        left = self.exit.get("left")
+        return left if isinstance(left, dict) else None
+
+    @property
     def finished(self) -> bool:
         """Its end is known (an ``exit`` event, a join that returned an exit code, or an
         end the program chose: terminate(), or a daemon killed when its parent exited)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ipcgrader.i18n import _, ngettext
+from ipcgrader.i18n import N_, _, ngettext
 from ipcgrader.results import Diagnostic
 from ipcgrader.trace.analyses import Hold, final_holds
 from ipcgrader.trace.events import Event, ProcessInfo, Trace
@@ -81,74 +81,127 @@ def blocked_processes(trace: Trace) -> list[Blocked]:
 
 
 def _line(event: Event | None) -> str:
-    return f"line {event.line}" if event is not None and event.line else "a line outside your files"
+    if event is not None and event.line:
+        return _("line {line}").format(line=event.line)
+    return _("a line outside your files")
 
 
-def _state(trace: Trace, process: ProcessInfo, by_pid: dict[int, Blocked]) -> str:
-    """What a lock holder was doing at the end, in words."""
-    if process.finished:
-        return "ended without releasing it"
-    blocked = by_pid.get(process.pid)
-    if blocked is None or blocked.waits_in == "running":
-        last = process.events[-1] if process.events else None
-        return f"never releases it (still running after {_line(last)})"
-    return f"is itself stuck at {_line(blocked.event)} ({_WAITS[blocked.waits_in]})"
-
-
+#: What a process blocked in each kind of wait is doing, in words (translated on use).
 _WAITS = {
-    "lock": "waiting for a lock",
-    "join": "in join()",
-    "get": "in get() on an empty queue",
-    "put": "in put() on a full queue",
-    "recv": "in recv()",
-    "send": "in send()",
-    "running": "running",
+    "lock": N_("waiting for a lock"),
+    "join": N_("in join()"),
+    "get": N_("in get() on an empty queue"),
+    "put": N_("in put() on a full queue"),
+    "recv": N_("in recv()"),
+    "send": N_("in send()"),
+    "running": N_("running"),
 }
 
 
 def _diagnose_lock(trace: Trace, item: Blocked, by_pid: dict[int, Blocked]) -> Diagnostic:
+    """A process waits for a lock: say who holds it and what that process was doing, as
+    the trace shows it, and invent no cycle: only a holder that itself waits for a lock
+    gets the hint about two locks."""
     event = item.event
     mine = [hold for process, hold in item.holders if process is item.process]
+    # the finding's place is this line: the message does not repeat it
     if mine:
         return Diagnostic(
             kind="hang_self_deadlock",
             file=event.file,
             line=event.line,
-            message=f"stuck at {_line(event)}: the process acquires a lock it already holds "
-            f"(acquired at {_line(mine[0].since)}). A Lock is not re-entrant: the second "
-            "acquire() waits for the process itself, forever.",
-            hint="Acquire the lock once around the whole critical section "
-            "(one `with lock:`), or use an RLock if a function that holds it calls another.",
+            message=_(
+                "stuck here: the process acquires a lock it already holds (acquired at "
+                "{since}). A Lock is not re-entrant: the second acquire() waits for the "
+                "process itself, forever."
+            ).format(since=_line(mine[0].since)),
+            hint=_(
+                "Acquire the lock once around the whole critical section (one `with lock:`), "
+                "or use an RLock if a function that holds it calls another."
+            ),
         )
     if not item.holders:
         return Diagnostic(
             kind="hang_lock_wait",
             file=event.file,
             line=event.line,
-            message=f"stuck at {_line(event)}: waiting for a lock that nobody seems to hold "
-            "(a Semaphore(0) that is never released?)",
+            message=_(
+                "stuck here: waiting for a lock that nobody seems to hold (a Semaphore(0) "
+                "that is never released?)"
+            ),
         )
     holder, hold = item.holders[0]
-    state = _state(trace, holder, by_pid)
+    since = _line(hold.since)
     if holder.finished:
         return Diagnostic(
             kind="hang_lock_never_released",
             file=event.file,
             line=event.line,
-            message=f"stuck at {_line(event)}: waiting for a lock that was acquired at "
-            f"{_line(hold.since)} by a process that {state}. Every other process now waits "
-            "for it forever.",
-            hint="Release the lock on every path, also when there is nothing left to do "
-            "(an early return, an if without else); `with lock:` releases it for you.",
+            message=_(
+                "stuck here: waiting for a lock that was acquired at {since} by a process "
+                "that ended without releasing it. Every other process now waits for it "
+                "forever."
+            ).format(since=since),
+            hint=_(
+                "Release the lock on every path, also when there is nothing left to do "
+                "(an early return, an if without else); `with lock:` releases it for you."
+            ),
+        )
+    blocked = by_pid.get(holder.pid)
+    if blocked is None or blocked.waits_in == "running":
+        # the holder was alive and busy: slow, or looping with the lock held; not a deadlock
+        last = holder.events[-1] if holder.events else None
+        return Diagnostic(
+            kind="hang_lock_wait",
+            file=event.file,
+            line=event.line,
+            message=_(
+                "waiting here for a lock that another process took at {since} and still "
+                "held when the time was up; that process was still running (its last "
+                "traced step was at {last}), so it had not released the lock yet"
+            ).format(since=since, last=_line(last)),
+            hint=_(
+                "Hold the lock only around the lines that must not interleave: a loop, a "
+                "sleep or slow work inside `with lock:` makes every other process wait."
+            ),
+        )
+    if blocked.waits_in == "lock" and blocked.event.obj == event.obj:
+        # the holder acquires this very lock again: its own finding says why
+        return Diagnostic(
+            kind="hang_lock_wait",
+            file=event.file,
+            line=event.line,
+            message=_(
+                "stuck here: waiting for a lock held since {since} by a process that is "
+                "itself stuck at {other}, acquiring that same lock again"
+            ).format(since=since, other=_line(blocked.event)),
+        )
+    if blocked.waits_in == "lock":
+        return Diagnostic(
+            kind="hang_lock_wait",
+            file=event.file,
+            line=event.line,
+            message=_(
+                "stuck here: waiting for a lock held since {since} by a process that is "
+                "itself stuck at {other}, waiting for another lock"
+            ).format(since=since, other=_line(blocked.event)),
+            hint=_(
+                "Two processes that each hold one lock and wait for the other's deadlock; "
+                "take locks in one fixed order, and hold a lock only as long as needed."
+            ),
         )
     return Diagnostic(
         kind="hang_lock_wait",
         file=event.file,
         line=event.line,
-        message=f"stuck at {_line(event)}: waiting for a lock held since {_line(hold.since)} "
-        f"by a process that {state}",
-        hint="Two processes that each hold one lock and wait for the other's deadlock; "
-        "take locks in one fixed order, and hold a lock only as long as needed.",
+        message=_(
+            "stuck here: waiting for a lock held since {since} by a process that is itself "
+            "stuck at {other} ({waiting}) while it holds the lock"
+        ).format(since=since, other=_line(blocked.event), waiting=_(_WAITS[blocked.waits_in])),
+        hint=_(
+            "Do not wait (join, get, recv) while holding a lock that the process you wait "
+            "for needs; release it first."
+        ),
     )
 
 
@@ -175,10 +228,12 @@ def diagnose_hang(trace: Trace, *, deadlocked: bool = False) -> list[Diagnostic]
                     kind="hang_running",
                     file=event.file,
                     line=event.line,
-                    message="still running when the time was up, not waiting for a lock, a "
-                    f"join, a queue or a pipe: it kept running after {_line(event)}. A loop "
-                    "that never ends?",
-                    hint="Check the condition that should end the loop.",
+                    message=_(
+                        "still running when the time was up, not waiting for a lock, a join, "
+                        "a queue or a pipe: it kept running after this line. A loop that "
+                        "never ends?"
+                    ),
+                    hint=_("Check the condition that should end the loop."),
                 )
             )
         elif event.file is None:
@@ -189,8 +244,7 @@ def diagnose_hang(trace: Trace, *, deadlocked: bool = False) -> list[Diagnostic]
                     kind="hang_join",
                     file=event.file,
                     line=event.line,
-                    message=f"stuck at {_line(event)}: join() waits for a child process "
-                    "that never ends",
+                    message=_("stuck here: join() waits for a child process that never ends"),
                 )
             )
         elif item.waits_in in ("get", "put"):
@@ -201,11 +255,21 @@ def diagnose_hang(trace: Trace, *, deadlocked: bool = False) -> list[Diagnostic]
                     kind=f"hang_pipe_{item.waits_in}",
                     file=event.file,
                     line=event.line,
-                    message=f"stuck at {_line(event)}: {item.waits_in}() waits for the other "
-                    "end of the pipe, which never "
-                    + ("sends anything" if item.waits_in == "recv" else "reads"),
-                    hint="Every recv() needs a send() on the other end, and a process that "
-                    "is done with an end should close() it.",
+                    message=(
+                        _(
+                            "stuck here: recv() waits for the other end of the pipe, which "
+                            "never sends anything"
+                        )
+                        if item.waits_in == "recv"
+                        else _(
+                            "stuck here: send() waits for the other end of the pipe, which "
+                            "never reads"
+                        )
+                    ),
+                    hint=_(
+                        "Every recv() needs a send() on the other end, and a process that is "
+                        "done with an end should close() it."
+                    ),
                 )
             )
     return found
@@ -214,27 +278,38 @@ def diagnose_hang(trace: Trace, *, deadlocked: bool = False) -> list[Diagnostic]
 def _diagnose_queue(trace: Trace, item: Blocked) -> Diagnostic:
     event = item.event
     created = trace.objects.get(event.obj or "")
-    where = f" (created at {_line(created)})" if created is not None and created.line else ""
+    where = (
+        _(" (created at {line})").format(line=_line(created))
+        if created is not None and created.line
+        else ""
+    )
     if item.waits_in == "get":
         return Diagnostic(
             kind="hang_queue_get",
             file=event.file,
             line=event.line,
-            message=f"stuck at {_line(event)}: get() waits on an empty queue{where} and no "
-            "process puts anything more into it",
-            hint="Get only as many items as are put, or use get(timeout=...) / "
-            "get(block=False) and handle queue.Empty.",
+            message=_(
+                "stuck here: get() waits on an empty queue{where} and no process puts anything "
+                "more into it"
+            ).format(where=where),
+            hint=_(
+                "Get only as many items as are put, or use get(timeout=...) / get(block=False) "
+                "and handle queue.Empty."
+            ),
         )
     size = created.get("maxsize") if created is not None else None
-    limit = f" (maxsize {size})" if isinstance(size, int) and size > 0 else ""
+    limit = _(" (maxsize {size})").format(size=size) if isinstance(size, int) and size > 0 else ""
     return Diagnostic(
         kind="hang_queue_put",
         file=event.file,
         line=event.line,
-        message=f"stuck at {_line(event)}: put() waits on a full queue{limit}{where} that "
-        "no process reads from any more",
-        hint="Something must get() items out; put(block=False) raises queue.Full instead "
-        "of waiting.",
+        message=_(
+            "stuck here: put() waits on a full queue{limit}{where} that no process reads from "
+            "any more"
+        ).format(limit=limit, where=where),
+        hint=_(
+            "Something must get() items out; put(block=False) raises queue.Full instead of waiting."
+        ),
     )
 
 

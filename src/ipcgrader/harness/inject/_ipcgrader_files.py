@@ -164,7 +164,8 @@ def _accessed(found: tuple[str, int], op: str, mode: str | None, frame: FrameTyp
     if not _tracing or not _rec.enabled():
         return
     name, index = found
-    _rec.emit(op, name, frame, mode=mode)
+    # the calling context tells a helper's read for a look from the same read for an update
+    _rec.emit(op, name, frame, mode=mode, stack=_rec.student_stack(frame))
     if op == "write":
         _stale.discard(index)
     elif _amplify_dir is not None and _rec.role() != "main":

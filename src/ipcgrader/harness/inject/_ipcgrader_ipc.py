@@ -96,10 +96,36 @@ def _patch_queue_class(
                 trace.unblocked(slot)
 
         cls._finalize_join = staticmethod(_finalize_join)
+    for method in ("empty", "qsize"):
+        real_look = cls.__dict__.get(method)
+        if real_look is not None:
+            setattr(cls, method, _traced_look(method, real_look))
     if real_put is not None:
         cls.put = _traced_call("put", real_put, full)
     if real_get is not None:
         cls.get = _traced_call("get", real_get, empty)
+
+
+def _traced_look(method: str, real: Any) -> Any:
+    """``empty()`` / ``qsize()``: a look at the queue, recorded with what it saw (a poll
+    that found nothing and ended a loop can miss an item not put yet)."""
+
+    def look(self: Any) -> Any:
+        result = real(self)
+        tag = self.__dict__.get(_TAG)
+        if tag is not None:
+            trace.emit(
+                "poll",
+                tag,
+                None,
+                method=method,
+                empty=not result if method == "qsize" else bool(result),
+            )
+        return result
+
+    look.__name__ = method
+    look.__doc__ = getattr(real, "__doc__", None)
+    return look
 
 
 def _traced_call(kind: str, real: Any, refusal: type[BaseException]) -> Any:

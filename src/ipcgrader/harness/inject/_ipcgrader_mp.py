@@ -21,7 +21,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from types import FrameType, ModuleType
-    from typing import Any
+    from typing import Any, NoReturn
 
 _MARK = "_ipcgrader"
 _TAG = "_ipcgrader_tag"
@@ -150,24 +150,47 @@ def _patch_process(module: ModuleType) -> None:
         target = getattr(self, "_target", None)
         trace.begin_run(self.name, getattr(target, "__qualname__", None))
         crash: list[dict[str, Any]] = []
-        real_run = self.run
+        left: list[dict[str, Any]] = []
+        real_run, real_exit = self.run, os._exit
 
         def run() -> None:
             try:
                 real_run()
-            except SystemExit:
+            except SystemExit as exc:
+                # sys.exit() in the target: where, so that the report can name the line
+                info = trace.exception_info(exc, exc.__traceback__)
+                left.append(
+                    {"how": "sys.exit", "code": _shown_code(exc.code), "file": info["file"],
+                     "line": info["line"]}
+                )  # fmt: skip
                 raise
             except BaseException as exc:
                 crash.append(trace.exception_info(exc, exc.__traceback__))
                 raise
 
+        def _exit(status: int) -> NoReturn:
+            # os._exit() in the target ends the process at once: record where, first
+            file, line = trace.student_location(sys._getframe(1))
+            how = {"how": "os._exit", "code": status, "file": file, "line": line}
+            trace.process_exit(status, None, how if file is not None else None)
+            real_exit(status)
+
         self.run = run
-        code: int = real_bootstrap(self, *args, **kwargs)
-        trace.process_exit(code, crash[0] if crash else None)
+        os._exit = _exit
+        try:
+            code: int = real_bootstrap(self, *args, **kwargs)
+        finally:
+            os._exit = real_exit
+        trace.process_exit(code, crash[0] if crash else None, left[0] if left else None)
         return code
 
     base.start, base.join, base._bootstrap = start, join, _bootstrap
     base.terminate, base.kill = terminate, kill
+
+
+def _shown_code(code: object) -> int | str | None:
+    """sys.exit()'s argument as JSON can hold it."""
+    return code if code is None or isinstance(code, (int, str)) else repr(code)
 
 
 # --- multiprocessing.synchronize: Lock, RLock, Semaphore, BoundedSemaphore, Condition -------
@@ -311,6 +334,11 @@ def _patch_signal(module: ModuleType) -> None:
 def install() -> None:
     """Patch what is already imported; patch the rest when it is first imported."""
     import _ipcgrader_ipc as ipc
+    import _ipcgrader_state as state
+
+    def managers(module: ModuleType) -> None:
+        ipc._patch_managers(module)
+        state._patch_manager_state(module)
 
     patches: dict[str, Callable[[ModuleType], None]] = {
         "signal": _patch_signal,
@@ -318,7 +346,8 @@ def install() -> None:
         "multiprocessing.synchronize": _patch_synchronize,
         "multiprocessing.queues": ipc._patch_queues,
         "multiprocessing.connection": ipc._patch_connection,
-        "multiprocessing.managers": ipc._patch_managers,
+        "multiprocessing.managers": managers,
+        "multiprocessing.sharedctypes": state._patch_sharedctypes,
         "threading": ipc._patch_threading,
         "fcntl": ipc.patch_fcntl,
     }

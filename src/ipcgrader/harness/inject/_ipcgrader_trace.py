@@ -133,6 +133,21 @@ def student_location(frame: FrameType | None) -> tuple[str | None, int | None]:
     return None, None
 
 
+def student_stack(frame: FrameType | None, depth: int = 16) -> list[str]:
+    """The student's frames from ``frame`` outwards, as ``file:line``: where an access
+    happens and the calls that led there (its calling context)."""
+    found: list[str] = []
+    while frame is not None and len(found) < depth:
+        filename = frame.f_code.co_filename
+        name = _located.get(filename, "?")
+        if name == "?":
+            name = _locate(filename)
+        if name is not None:
+            found.append(f"{name}:{frame.f_lineno}")
+        frame = frame.f_back
+    return found
+
+
 def is_student_file(filename: str) -> bool:
     """Whether code from ``filename`` is the student's (in the run's working folder)."""
     name = _located.get(filename, "?")
@@ -370,8 +385,11 @@ def begin_run(name: str, target: str | None) -> None:
     emit("run", locate=False, name=name, target=target)
 
 
-def process_exit(code: int | None, exc: dict[str, Any] | None = None) -> None:
-    """Record the end of this process (once)."""
+def process_exit(
+    code: int | None, exc: dict[str, Any] | None = None, left: dict[str, Any] | None = None
+) -> None:
+    """Record the end of this process (once). ``left``: how and where its code left early
+    (``sys.exit`` or ``os._exit`` called in a child's target)."""
     global _exited
     if _exited or _fd < 0:
         return
@@ -383,7 +401,10 @@ def process_exit(code: int | None, exc: dict[str, Any] | None = None) -> None:
         finish = getattr(stream, "_ipcgrader_finish", None)
         if finish is not None:
             finish()
-    emit("exit", locate=False, code=code, exc=exc if exc is not None else _exception)
+    if left is not None:
+        emit("exit", locate=False, code=code, exc=exc if exc is not None else _exception, left=left)
+    else:
+        emit("exit", locate=False, code=code, exc=exc if exc is not None else _exception)
 
 
 def _at_exit() -> None:
