@@ -21,7 +21,7 @@ import pluggy
 
 from ipcgrader import sandbox
 from ipcgrader.fixtures import fixture_bytes, substitute_text
-from ipcgrader.i18n import _
+from ipcgrader.i18n import N_, _
 from ipcgrader.loader import LoadedExercise
 from ipcgrader.models import Exercise, Limits, Scenario
 from ipcgrader.results import (
@@ -134,6 +134,27 @@ def driver_folder(exercise_dir: Path, driver: Path) -> Path:
     rest of the folder may hold a solution or hidden data)."""
     folder = driver.parent
     return driver if folder == exercise_dir.resolve() else folder
+
+
+#: The harness's reports of a student error (it runs in the student's process and speaks
+#: no language): said here, from its kind and parameters.
+_HARNESS_MESSAGES = {
+    "syntax_error": N_("SyntaxError: {reason}"),
+    "import_error": N_("importing {module}.py raised {error}"),
+    "missing_function": N_("{module}.py has no function {function}()"),
+    "exited_early": N_("your code called sys.exit({code}) before the driver was done"),
+}
+
+
+def _harness_message(data: dict[str, Any]) -> str:
+    template = _HARNESS_MESSAGES.get(str(data.get("kind")))
+    params = data.get("params")
+    if template is not None and isinstance(params, dict):
+        try:
+            return _(template).format(**{k: str(v) for k, v in params.items()})
+        except (KeyError, IndexError, ValueError):
+            pass
+    return str(data["message"])
 
 
 class Grader:
@@ -272,7 +293,7 @@ class Grader:
                 data = json.loads(status.decode("utf-8"))
                 return StudentError(
                     kind=str(data["kind"]),
-                    message=str(data["message"]),
+                    message=_harness_message(data),
                     file=data.get("file"),
                     line=data.get("line"),
                     exception=data.get("exception"),
