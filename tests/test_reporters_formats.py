@@ -127,7 +127,7 @@ def test_gradescope_results_are_valid_and_keep_points_and_visibility() -> None:
     assert [(t["score"], t["max_score"]) for t in tests] == [(3.0, 3.0), (0.0, 3.0), (0.0, 3.0)]
     assert "Hint: hold the lock" in tests[1]["output"]
     assert "could not be made" in tests[2]["output"]
-    assert "ticket.py:21: write unlocked" in data["output"]
+    assert "1. ticket.py, line 21: write unlocked" in data["output"]
     assert "grader failed" in results_json(BROKEN)["output"]
 
 

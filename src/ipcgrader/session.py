@@ -44,6 +44,7 @@ from ipcgrader.scoring import (
 )
 from ipcgrader.submission import Submission, compile_errors, resolve_submission
 from ipcgrader.tracebacks import escaped_exceptions, pitfall_of
+from ipcgrader.warm import WarmRunner
 
 BOOTSTRAP = sandbox.HARNESS_DIR / "bootstrap.py"
 #: Most runs of one grading made at once. Runs mostly wait (dilated sleeps, locks), so more
@@ -166,12 +167,15 @@ class Grader:
         submission: Submission,
         pm: pluggy.PluginManager,
         options: Options,
+        warm: WarmRunner | None = None,
     ) -> None:
         self.exercise = loaded.spec
         self.directory = loaded.directory
         self.submission = submission
         self.pm = pm
         self.options = options
+        #: the grading's warm interpreter, that runs are forked from where they can be
+        self.warm = warm
 
     def timeout_of(self, scenario: Scenario) -> float:
         """The wall timeout of a scenario's runs."""
@@ -240,7 +244,7 @@ class Grader:
                     exercise=self.exercise, scenario=scenario, request=request, meta_dir=meta
                 )
             with self.options.run_gate or nullcontext():
-                outcome = sandbox.run(request, meta)
+                outcome = sandbox.run(request, meta, warm=self.warm)
             files: dict[str, bytes | None] = {}
             for name in self.collected_files(scenario):
                 files[name] = read_own_file(work, name)
@@ -378,11 +382,14 @@ def grade(
         reason = _("not graded: {problem}").format(problem=first.message)
         return finish(unrunnable_checks(exercise, reason), syntax)
 
-    grader = Grader(loaded, submission, pm, options)
     planned = plan_runs(exercise)
     workers = options.jobs or min(MAX_PARALLEL_RUNS, max(len(planned), 1))
     records: list[RunRecord] = []
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    with (
+        sandbox.warm_runner() as warm,
+        ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
+    ):
+        grader = Grader(loaded, submission, pm, options, warm)
         for record in pool.map(grader.run, planned):
             records.append(record)
             if on_run is not None:
