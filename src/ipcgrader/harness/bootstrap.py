@@ -56,17 +56,30 @@ def _student_frame(
 def _owner_frame(
     tb: TracebackType | None, workdir: str, exercise_dir: str
 ) -> tuple[str | None, str | None, int | None]:
-    """Who owns the innermost frame that is in the student's folder or the exercise folder:
-    ``("student" | "exercise" | None, file, line)``; library frames do not count."""
+    """Whose failure this is: ``("student" | "exercise" | None, file, line)``.
+
+    The exercise's when the exception was raised in exercise code (its innermost frame of
+    all is the driver's or a helper's), or when no frame of the student's is on the stack
+    (the driver's own call into a library failed). Otherwise, while the student's code is on
+    the stack, it is the student's even when the innermost owned frame is the exercise's: a
+    driver's wrapper (of ``Process.start``, say) that the student's call went through, into a
+    library that raised because of what the student gave it (a lambda as target under
+    spawn), is not the exercise's failure. Library frames are nobody's."""
     import traceback
 
     found: tuple[str | None, str | None, int | None] = (None, None, None)
+    student = found
+    raised_in_exercise = False  # the innermost frame of all is the exercise's
     for frame in traceback.extract_tb(tb):
         path = os.path.abspath(frame.filename)
+        raised_in_exercise = False
         if os.path.dirname(path) == workdir:
-            found = ("student", os.path.basename(path), frame.lineno)
+            found = student = ("student", os.path.basename(path), frame.lineno)
         elif exercise_dir and path.startswith(exercise_dir + os.sep):
             found = ("exercise", os.path.relpath(path, exercise_dir), frame.lineno)
+            raised_in_exercise = True
+    if found[0] == "exercise" and student[0] is not None and not raised_in_exercise:
+        return student
     return found
 
 
