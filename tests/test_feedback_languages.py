@@ -80,6 +80,39 @@ def _chinese_fragments(pairs: list[tuple[str, str]]) -> set[str]:
     return {run for en, zh in pairs for run in _CJK.findall(zh) if run not in en}
 
 
+_TEXT_KEYS = {"name", "message", "hint", "title", "consequence"}
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_text_of_a_shipped_exercise_is_in_both_languages(name: str) -> None:
+    spec = tomllib.loads((EXERCISES / name / "exercise.toml").read_text(encoding="utf-8"))
+    plain: list[str] = []
+
+    def walk(node: object, path: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in _TEXT_KEYS and isinstance(value, str):
+                    plain.append(f"{path}.{key}")
+                elif key in _TEXT_KEYS and isinstance(value, dict):
+                    assert set(value) == {"en", "zh"}, f"{path}.{key}: give en and zh"
+                else:
+                    walk(value, f"{path}.{key}")
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(value, f"{path}[{index}]")
+
+    walk(spec, name)
+    assert not plain, f"give these as {{ en = ..., zh = ... }}: {plain}"
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_no_two_checks_of_a_scenario_share_a_name(name: str) -> None:
+    spec = load_exercise(EXERCISES / name, get_plugin_manager(autoload=False)).spec
+    for scenario in spec.scenarios:
+        titles = [str(e.title()) for e in scenario.expect]
+        assert len(titles) == len(set(titles)), f"{name}/{scenario.id}: {titles}"
+
+
 @pytest.fixture(scope="module")
 def starters() -> dict[str, ExerciseResult]:
     pm = get_plugin_manager(autoload=False)

@@ -21,7 +21,7 @@ import pluggy
 
 from ipcgrader import sandbox
 from ipcgrader.fixtures import fixture_bytes, substitute_text
-from ipcgrader.i18n import _
+from ipcgrader.i18n import N_, _, map_values
 from ipcgrader.loader import LoadedExercise
 from ipcgrader.models import Exercise, Limits, Scenario
 from ipcgrader.results import (
@@ -44,6 +44,7 @@ from ipcgrader.scoring import (
 )
 from ipcgrader.submission import Submission, compile_errors, resolve_submission
 from ipcgrader.tracebacks import escaped_exceptions, pitfall_of
+from ipcgrader.warm import WarmRunner
 
 BOOTSTRAP = sandbox.HARNESS_DIR / "bootstrap.py"
 #: Most runs of one grading made at once. Runs mostly wait (dilated sleeps, locks), so more
@@ -136,6 +137,27 @@ def driver_folder(exercise_dir: Path, driver: Path) -> Path:
     return driver if folder == exercise_dir.resolve() else folder
 
 
+#: The harness's reports of a student error (it runs in the student's process and speaks
+#: no language): said here, from its kind and parameters.
+_HARNESS_MESSAGES = {
+    "syntax_error": N_("SyntaxError: {reason}"),
+    "import_error": N_("importing {module}.py raised {error}"),
+    "missing_function": N_("{module}.py has no function {function}()"),
+    "exited_early": N_("your code called sys.exit({code}) before the driver was done"),
+}
+
+
+def _harness_message(data: dict[str, Any]) -> str:
+    template = _HARNESS_MESSAGES.get(str(data.get("kind")))
+    params = data.get("params")
+    if template is not None and isinstance(params, dict):
+        try:
+            return _(template).format(**{k: str(v) for k, v in params.items()})
+        except (KeyError, IndexError, ValueError):
+            pass
+    return str(data["message"])
+
+
 class Grader:
     """Makes the runs of one grading. Thread-safe: runs share only read-only state."""
 
@@ -145,12 +167,15 @@ class Grader:
         submission: Submission,
         pm: pluggy.PluginManager,
         options: Options,
+        warm: WarmRunner | None = None,
     ) -> None:
         self.exercise = loaded.spec
         self.directory = loaded.directory
         self.submission = submission
         self.pm = pm
         self.options = options
+        #: the grading's warm interpreter, that runs are forked from where they can be
+        self.warm = warm
 
     def timeout_of(self, scenario: Scenario) -> float:
         """The wall timeout of a scenario's runs."""
@@ -219,7 +244,7 @@ class Grader:
                     exercise=self.exercise, scenario=scenario, request=request, meta_dir=meta
                 )
             with self.options.run_gate or nullcontext():
-                outcome = sandbox.run(request, meta)
+                outcome = sandbox.run(request, meta, warm=self.warm)
             files: dict[str, bytes | None] = {}
             for name in self.collected_files(scenario):
                 files[name] = read_own_file(work, name)
@@ -272,7 +297,7 @@ class Grader:
                 data = json.loads(status.decode("utf-8"))
                 return StudentError(
                     kind=str(data["kind"]),
-                    message=str(data["message"]),
+                    message=_harness_message(data),
                     file=data.get("file"),
                     line=data.get("line"),
                     exception=data.get("exception"),
@@ -357,11 +382,14 @@ def grade(
         reason = _("not graded: {problem}").format(problem=first.message)
         return finish(unrunnable_checks(exercise, reason), syntax)
 
-    grader = Grader(loaded, submission, pm, options)
     planned = plan_runs(exercise)
     workers = options.jobs or min(MAX_PARALLEL_RUNS, max(len(planned), 1))
     records: list[RunRecord] = []
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    with (
+        sandbox.warm_runner() as warm,
+        ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
+    ):
+        grader = Grader(loaded, submission, pm, options, warm)
         for record in pool.map(grader.run, planned):
             records.append(record)
             if on_run is not None:
@@ -412,8 +440,18 @@ def _as_handed_in(
     def text(value: str | None) -> str | None:
         return None if value is None else pattern.sub(lambda m: renames[m.group(1)], value)
 
+    def rename(value: str) -> str:
+        return pattern.sub(lambda m: renames[m.group(1)], value)
+
+    def sources(i18n: dict[str, Any]) -> dict[str, Any]:
+        # the same renaming in how each text was made: it holds in every language
+        return {field: map_values(source, rename) for field, source in i18n.items()}
+
     checks = [
-        c.model_copy(update={"message": text(c.message), "hint": text(c.hint)}) for c in checks
+        c.model_copy(
+            update={"message": text(c.message), "hint": text(c.hint), "i18n": sources(c.i18n)}
+        )
+        for c in checks
     ]
     diagnostics = [
         d.model_copy(
@@ -421,6 +459,7 @@ def _as_handed_in(
                 "file": renames.get(d.file, d.file) if d.file else d.file,
                 "message": text(d.message),
                 "hint": text(d.hint),
+                "i18n": sources(d.i18n),
             }
         )
         for d in diagnostics

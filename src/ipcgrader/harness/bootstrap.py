@@ -56,17 +56,30 @@ def _student_frame(
 def _owner_frame(
     tb: TracebackType | None, workdir: str, exercise_dir: str
 ) -> tuple[str | None, str | None, int | None]:
-    """Who owns the innermost frame that is in the student's folder or the exercise folder:
-    ``("student" | "exercise" | None, file, line)``; library frames do not count."""
+    """Whose failure this is: ``("student" | "exercise" | None, file, line)``.
+
+    The exercise's when the exception was raised in exercise code (its innermost frame of
+    all is the driver's or a helper's), or when no frame of the student's is on the stack
+    (the driver's own call into a library failed). Otherwise, while the student's code is on
+    the stack, it is the student's even when the innermost owned frame is the exercise's: a
+    driver's wrapper (of ``Process.start``, say) that the student's call went through, into a
+    library that raised because of what the student gave it (a lambda as target under
+    spawn), is not the exercise's failure. Library frames are nobody's."""
     import traceback
 
     found: tuple[str | None, str | None, int | None] = (None, None, None)
+    student = found
+    raised_in_exercise = False  # the innermost frame of all is the exercise's
     for frame in traceback.extract_tb(tb):
         path = os.path.abspath(frame.filename)
+        raised_in_exercise = False
         if os.path.dirname(path) == workdir:
-            found = ("student", os.path.basename(path), frame.lineno)
+            found = student = ("student", os.path.basename(path), frame.lineno)
         elif exercise_dir and path.startswith(exercise_dir + os.sep):
             found = ("exercise", os.path.relpath(path, exercise_dir), frame.lineno)
+            raised_in_exercise = True
+    if found[0] == "exercise" and student[0] is not None and not raised_in_exercise:
+        return student
     return found
 
 
@@ -136,6 +149,7 @@ def main() -> int:
             {
                 "kind": "syntax_error",
                 "message": f"SyntaxError: {exc.msg}",
+                "params": {"reason": exc.msg},
                 "file": os.path.basename(exc.filename or module_name + ".py"),
                 "line": exc.lineno,
                 "exception": "SyntaxError",
@@ -150,6 +164,7 @@ def main() -> int:
             {
                 "kind": "import_error",
                 "message": f"importing {module_name}.py raised {type(exc).__name__}: {exc}",
+                "params": {"module": module_name, "error": f"{type(exc).__name__}: {exc}"},
                 "file": file,
                 "line": line,
                 "exception": type(exc).__name__,
@@ -176,6 +191,7 @@ def main() -> int:
                 {
                     "kind": "missing_function",
                     "message": f"{module_name}.py has no function {exc.name}()",
+                    "params": {"module": module_name, "function": exc.name},
                     "file": f"{module_name}.py",
                     "line": None,
                     "exception": "AttributeError",
@@ -195,6 +211,7 @@ def main() -> int:
             {
                 "kind": "exited_early",
                 "message": f"your code called sys.exit({exc.code!r}) before the driver was done",
+                "params": {"code": repr(exc.code)},
                 "file": file,
                 "line": line,
                 "exception": "SystemExit",
