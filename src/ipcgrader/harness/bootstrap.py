@@ -14,12 +14,12 @@ child's exit is its own business). An ``os._exit()`` escapes every handler: the 
 ``done`` file tells the grader that the program ended before the driver was done.
 
 A failure of the exercise's own code is the exercise's, not the student's: when the driver
-cannot be imported, or an exception escapes ``drive`` whose innermost frame is in the
-exercise folder (the driver, a helper module beside it), the status file says
-``exercise_error`` with the exercise file and line. Any other exception stays the student's
-(it is re-raised and read from stderr): one raised in the student's code, and one raised in
-a library the driver called with what the student gave it (a lambda target that spawn
-cannot pickle).
+cannot be imported, or an exception escapes ``drive`` that was raised in the exercise folder
+(the driver, a helper module beside it) or by a library while none of the student's code was
+on the stack, the status file says ``exercise_error`` with the exercise file and line (see
+``_owner_frame``). Any other exception stays the student's (it is re-raised and read from
+stderr): one raised in the student's code, or in a library the student's call reached (a
+lambda target that spawn cannot pickle).
 
 Start-up cost matters: imports that only error paths need are made there.
 """
@@ -58,20 +58,31 @@ def _student_frame(
 def _owner_frame(
     tb: TracebackType | None, workdir: str, exercise_dir: str
 ) -> tuple[str | None, str | None, int | None]:
-    """Who owns the innermost frame of all: ``("student" | "exercise" | None, file, line)``
-    (None: library code raised it)."""
+    """Whose failure this is: ``("student" | "exercise" | None, file, line)``.
+
+    The exercise's when the exception was raised in exercise code (its innermost frame of
+    all is the driver's or a helper's), or when no frame of the student's is on the stack
+    (the driver's own call into a library failed). Otherwise, while the student's code is on
+    the stack, it is the student's even when the innermost owned frame is the exercise's: a
+    driver's wrapper (of ``Process.start``, say) that the student's call went through, into a
+    library that raised because of what the student gave it (a lambda as target under
+    spawn), is not the exercise's failure. Library frames are nobody's."""
     import traceback
 
-    frames = traceback.extract_tb(tb)
-    if not frames:
-        return (None, None, None)
-    frame = frames[-1]
-    path = os.path.abspath(frame.filename)
-    if os.path.dirname(path) == workdir:
-        return ("student", os.path.basename(path), frame.lineno)
-    if exercise_dir and path.startswith(exercise_dir + os.sep):
-        return ("exercise", os.path.relpath(path, exercise_dir), frame.lineno)
-    return (None, None, None)
+    found: tuple[str | None, str | None, int | None] = (None, None, None)
+    student = found
+    raised_in_exercise = False  # the innermost frame of all is the exercise's
+    for frame in traceback.extract_tb(tb):
+        path = os.path.abspath(frame.filename)
+        raised_in_exercise = False
+        if os.path.dirname(path) == workdir:
+            found = student = ("student", os.path.basename(path), frame.lineno)
+        elif exercise_dir and path.startswith(exercise_dir + os.sep):
+            found = ("exercise", os.path.relpath(path, exercise_dir), frame.lineno)
+            raised_in_exercise = True
+    if found[0] == "exercise" and student[0] is not None and not raised_in_exercise:
+        return student
+    return found
 
 
 def _exercise_error(
