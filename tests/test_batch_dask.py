@@ -134,6 +134,14 @@ def test_workers_are_checked_and_described_on_connect() -> None:
     assert "tcp://b:2 runs ipcgrader 0.0.1" in problem
     assert f"pip install 'ipcgrader[dask]=={__version__}'" in problem
     assert "cannot isolate" in check_workers({"tcp://c:3": broken})[0]
+    # only basic there: refused for a class unless basic was asked for by name, as locally
+    basic = {**good, "isolation": {"chosen": "basic", "forced": "auto"}}
+    [refusal] = check_workers({"tcp://d:4": basic}, students=2)
+    assert "tcp://d:4 has only the basic isolation level" in refusal
+    assert "--isolation basic" in refusal
+    assert check_workers({"tcp://d:4": basic}, students=1) == []
+    asked = {**good, "isolation": {"chosen": "basic", "forced": "basic"}}
+    assert check_workers({"tcp://d:4": asked}, students=2) == []
     line = describe_worker("tcp://a:1", good)
     assert "tcp://a:1 (h1)" in line and "isolation bwrap" in line and "4 cores" in line
 

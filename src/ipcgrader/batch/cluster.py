@@ -87,10 +87,13 @@ def describe_worker(address: str, info: dict[str, Any]) -> str:
     )
 
 
-def check_workers(workers: dict[str, dict[str, Any]]) -> list[str]:
-    """Why these workers cannot grade for this client (empty if they can)."""
+def check_workers(workers: dict[str, dict[str, Any]], students: int = 1) -> list[str]:
+    """Why these workers cannot grade a batch of ``students`` for this client (empty if
+    they can): another ipcgrader, a level asked for that cannot be had, or only the basic
+    level for more than one student when basic was not asked for by name (as locally)."""
     problems = []
     for address, info in sorted(workers.items()):
+        level = info["isolation"]
         if info.get("ipcgrader") != __version__:
             problems.append(
                 _(
@@ -98,11 +101,20 @@ def check_workers(workers: dict[str, dict[str, Any]]) -> list[str]:
                     "ipcgrader {ours} on every worker (pip install 'ipcgrader[dask]=={ours}')"
                 ).format(address=address, theirs=info.get("ipcgrader"), ours=__version__)
             )
-        elif info["isolation"].get("error"):
+        elif level.get("error"):
             problems.append(
                 _("worker {address} cannot isolate student runs: {error}").format(
-                    address=address, error=info["isolation"]["error"]
+                    address=address, error=level["error"]
                 )
+            )
+        elif level.get("chosen") == "basic" and level.get("forced") != "basic" and students > 1:
+            problems.append(
+                _(
+                    "worker {address} has only the basic isolation level, at which each "
+                    "submission graded there can read the others; to grade {count} students "
+                    "anyway, pass --isolation basic (or set IPCGRADER_ISOLATION=basic on the "
+                    "worker), or install bubblewrap there"
+                ).format(address=address, count=students)
             )
     return problems
 
@@ -129,10 +141,16 @@ class DaskExecutor:
 
     @classmethod
     def connect(
-        cls, address: str, setups: list[ExerciseSetup], autoload: bool | None
+        cls,
+        address: str,
+        setups: list[ExerciseSetup],
+        autoload: bool | None,
+        isolation_level: str | None = None,
+        students: int = 1,
     ) -> tuple[DaskExecutor, list[str]]:
-        """Connect to the scheduler at ``address``, wait for a worker, check every worker;
-        return the executor and a line per worker. Raises :class:`ClusterError`."""
+        """Connect to the scheduler at ``address``, wait for a worker, check every worker
+        (for a batch of ``students``, runs at ``isolation_level`` if given); return the
+        executor and a line per worker. Raises :class:`ClusterError`."""
         distributed = _distributed()
         try:
             client = distributed.Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
@@ -151,15 +169,16 @@ class DaskExecutor:
                         address=address, seconds=CONNECT_TIMEOUT_S
                     )
                 ) from exc
-            workers: dict[str, dict[str, Any]] = client.run(worker_info)
-            problems = check_workers(workers)
+            workers: dict[str, dict[str, Any]] = client.run(worker_info, isolation_level)
+            problems = check_workers(workers, students)
             if problems:
                 raise ClusterError("\n".join(problems))
         except BaseException:
             client.close()
             raise
         lines = [describe_worker(a, info) for a, info in sorted(workers.items())]
-        return cls(client, {s.id: ship_exercise(s, autoload) for s in setups}), lines
+        shipped = {s.id: ship_exercise(s, autoload, isolation_level) for s in setups}
+        return cls(client, shipped), lines
 
     def submit(self, job: Job) -> Future[Graded]:
         """One task on the cluster; its outcome bridged to a local future."""

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ipcgrader import __version__, sandbox
+from ipcgrader import __version__, isolation, sandbox
 from ipcgrader.batch.executors import RUNS_PER_CORE, BatchAborted, Graded, RunGate, grade_job
 from ipcgrader.batch.gradebook import Fingerprint
 from ipcgrader.batch.inputs import extract_archive
@@ -59,6 +59,8 @@ class ShippedExercise:
     grader_version: str
     #: the language the client's results are written in
     language: str
+    #: ``--isolation`` given to the client: the workers' runs get it too
+    isolation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,9 @@ def _zip(files: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def ship_exercise(setup: ExerciseSetup, autoload: bool | None) -> ShippedExercise:
+def ship_exercise(
+    setup: ExerciseSetup, autoload: bool | None, isolation_level: str | None = None
+) -> ShippedExercise:
     """Pack ``setup``'s folder (caches and hidden files left out) for a worker."""
     directory = setup.loaded.directory
     files = {}
@@ -102,6 +106,7 @@ def ship_exercise(setup: ExerciseSetup, autoload: bool | None) -> ShippedExercis
         spec_hash=setup.spec_hash,
         grader_version=setup.grader_version,
         language=language(),
+        isolation=isolation_level,
     )
 
 
@@ -192,6 +197,7 @@ def grade_shipped(exercise: ShippedExercise, job: ShippedJob, batch: str) -> Gra
     problem is a result (as in a local batch), so the task is safe to run again.
     """
     setup = _exercise(shipped=exercise)
+    _ask_isolation(exercise.isolation)
     with _LOCK:
         _ACTIVE[batch] = _ACTIVE.get(batch, 0) + 1
     try:
@@ -230,10 +236,19 @@ def stop_batch(batch: str) -> None:
     threading.Thread(target=kill, name="ipcgrade-stop", daemon=True).start()
 
 
-def worker_info() -> dict[str, Any]:
-    """What the client checks and reports about a worker host (run there by the client)."""
+def _ask_isolation(level: str | None) -> None:
+    """The client's ``--isolation``, for every run of this worker process (the level is
+    read from the environment, as in a local batch)."""
+    if level is not None:
+        os.environ[isolation.ENV_VAR] = level
+
+
+def worker_info(isolation_level: str | None = None) -> dict[str, Any]:
+    """What the client checks and reports about a worker host (run there by the client),
+    with the client's ``--isolation`` applied first."""
     from ipcgrader.cli.doctor import isolation_report
 
+    _ask_isolation(isolation_level)
     return {
         "ipcgrader": __version__,
         "python": platform.python_version(),

@@ -164,13 +164,18 @@ def _exercises(args: argparse.Namespace) -> list[ExerciseSetup] | None:
 
 
 def _cluster(
-    args: argparse.Namespace, setups: list[ExerciseSetup], stream: TextIO
+    args: argparse.Namespace, setups: list[ExerciseSetup], students: int, stream: TextIO
 ) -> DaskExecutor | None:
-    """The Dask executor of ``--scheduler``, its workers checked and reported; None after
-    an error has been printed. (Dask is imported only then, so it stays optional.)"""
+    """The Dask executor of ``--scheduler``, its workers checked (their isolation on the
+    worker: ``--isolation`` applies there) and reported; None after an error has been
+    printed. (Dask is imported only then, so it stays optional.)"""
     try:
         executor, workers = DaskExecutor.connect(
-            args.scheduler, setups, False if args.no_plugins else None
+            args.scheduler,
+            setups,
+            False if args.no_plugins else None,
+            args.isolation,
+            students,
         )
     except ClusterError as exc:
         _error(str(exc))
@@ -258,7 +263,7 @@ def cmd_batch(argv: Sequence[str], stream: TextIO | None = None) -> int:
             return 2
         with gradebook, tempfile.TemporaryDirectory(prefix="ipcgrade-batch-") as work:
             jobs = plan(setups, unpack(students, Path(work), set(ids)))
-            executor = _cluster(args, setups, stream) if args.scheduler else None
+            executor = _cluster(args, setups, len(students), stream) if args.scheduler else None
             if args.scheduler and executor is None:
                 return 2
             progress = make_progress(stream, args.progress)

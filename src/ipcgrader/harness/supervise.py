@@ -137,6 +137,9 @@ BOARD_SLOT = 64
 #: How long a run must stay stuck, unchanged, before it counts as deadlocked: two samples
 #: at least this far apart.
 CONFIRM_S = 0.05
+#: How often a run is checked for a deadlock and against its CPU budget (each check reads
+#: a few /proc files per process: cheap, but every run pays it).
+HANG_CHECK_S = 0.05
 
 
 def _board_of(pid: int, start: bytes, waits: str) -> dict[bytes, bytes] | None:
@@ -418,7 +421,7 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
     stopped: str | None = None
     duration: float | None = None
     linger_until: float | None = None
-    peak, next_count = 1, 0.0
+    peak, next_count, next_hang_check = 1, 0.0, 0.0
     stuck: tuple[object, ...] | None = None
     stuck_since = 0.0
     stopped_t: float | None = None
@@ -453,13 +456,12 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
             if len(pids) > max_procs:
                 stopped = "processes"
                 break
-            if cpu_budget is not None and duration is None:
-                used = run_cpu_s(pids)
-                if used > cpu_budget:
+            if duration is None and now >= next_hang_check:
+                next_hang_check = now + HANG_CHECK_S
+                if cpu_budget is not None and (used := run_cpu_s(pids)) > cpu_budget:
                     stopped, stopped_t = "cpu_budget", now
                     break
-            if waits and duration is None:
-                snapshot = stuck_snapshot(pids, waits)
+                snapshot = stuck_snapshot(pids, waits) if waits else None
                 if snapshot is None or snapshot != stuck:
                     stuck, stuck_since = snapshot, now
                 elif now - stuck_since >= CONFIRM_S:
