@@ -6,8 +6,9 @@
 - the *same* class with 4 students replaced by hanging submissions (a self-deadlock, a
   two-lock deadlock, a lock never released, an infinite loop) at ``-j 2``, as a ratio to
   the clean class (a hang should cost little more than a correct program);
-- ``--scheduler``: the clean class on a Dask cluster on localhost against the local batch,
-  when this ipcgrader has a Dask executor and dask is installed (else a skipping row);
+- ``--scheduler``: the clean class on a Dask cluster on localhost (a scheduler and its
+  workers on 127.0.0.1, on the same two cores) against the local ``-j 2`` batch: wall and
+  CPU per grading (client and workers), when distributed is installed (else a skipping row);
 - ``--mixed N``: the older class of N students cycling through every variant (some as .zip
   files), with peak memory and an unchanged rerun.
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -119,12 +121,15 @@ def tree_rss_kb(root: int) -> int:
 
 
 def run_batch(
-    subs: Path, out: Path, jobs: int, timeout: float | None, extra: tuple[str, ...] = ()
+    subs: Path, out: Path, jobs: int | None, timeout: float | None, extra: tuple[str, ...] = ()
 ) -> dict[str, float]:
-    """One ``ipcgrade batch``: wall time, exit code, CPU of every process, peak memory."""
+    """One ``ipcgrade batch``: wall time, exit code, CPU of every process, peak memory.
+    ``jobs`` None: no ``-j`` (a batch on a Dask cluster)."""
     argv = [sys.executable, "-c", _WRAPPER, sys.executable, "-m", "ipcgrader", "batch",
-            str(EXERCISE), "--submissions", str(subs), "--out", str(out), "-j", str(jobs),
+            str(EXERCISE), "--submissions", str(subs), "--out", str(out),
             "--progress", "plain", *extra]  # fmt: skip
+    if jobs is not None:
+        argv += ["-j", str(jobs)]
     if timeout is not None:
         argv += ["--timeout", str(timeout)]
     runs = subs.parent / RUNS_DIR
@@ -188,45 +193,86 @@ def dask_executor_available() -> str | None:
 
     if importlib.util.find_spec("distributed") is None:
         return "dask.distributed is not installed (pip install 'ipcgrader[dask]')"
-    helptext = subprocess.run(
-        [sys.executable, "-m", "ipcgrader", "batch", "--help"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout
-    if "--scheduler" not in helptext:
-        return "this ipcgrader has no Dask executor (ipcgrade batch --scheduler)"
     return None
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds of ``pid`` and of its children it has waited for (the runs' supervisors
+    and, through them, the runs), from /proc."""
+    with open(f"/proc/{pid}/stat", "rb") as handle:
+        fields = handle.read().rsplit(b")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def start_cluster(
+    tmp: Path, workers: int, threads: int
+) -> tuple[str, list[subprocess.Popen[bytes]]]:
+    """``dask scheduler`` (a free port) and ``workers`` workers of ``threads`` threads on
+    127.0.0.1, each in its own process group; the address once every worker has joined."""
+    import distributed
+
+    file = tmp / "scheduler.json"
+    dask = [sys.executable, "-m", "dask"]
+    procs = [subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port", "0",
+                               "--no-dashboard", "--scheduler-file", str(file)],
+                              stderr=subprocess.DEVNULL, start_new_session=True)]  # fmt: skip
+    for index in range(workers):
+        procs.append(subprocess.Popen(
+            [*dask, "worker", "--scheduler-file", str(file), "--host", "127.0.0.1",
+             "--no-dashboard", "--no-nanny", "--nthreads", str(threads),
+             "--local-directory", str(tmp / f"worker{index}")],
+            stderr=subprocess.DEVNULL, start_new_session=True,
+            env={**os.environ, "TMPDIR": str(tmp)},
+        ))  # fmt: skip
+    address = None
+    while address is None:
+        try:
+            address = json.loads(file.read_text())["address"]
+        except (OSError, ValueError, KeyError):  # not written yet, or half
+            time.sleep(0.1)
+    with distributed.Client(address, timeout=60, set_as_default=False) as client:
+        client.wait_for_workers(workers, timeout=120)
+    return address, procs
+
+
+def stop_cluster(procs: list[subprocess.Popen[bytes]]) -> None:
+    """TERM every process group, then KILL what is still there; wait for each."""
+    for proc in reversed(procs):
+        os.killpg(proc.pid, signal.SIGTERM)
+    for proc in reversed(procs):
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 def dask_row(subs: Path, tmp: Path, local: dict[str, float], timeout: float | None) -> None:
-    """The clean class on a Dask cluster on localhost (a scheduler, two 1-thread workers)."""
+    """The clean class on a Dask cluster on localhost, on the same cores as the local -j 2
+    batch: one worker of 2 threads (its run gate is the local batch's), and two workers of
+    1 thread (two gates: more runs at once). CPU counts the client and the workers."""
     why = dask_executor_available()
     if why is not None:
         print(f"dask on localhost: skipped: {why}")
         return
-    port = 8786 + os.getpid() % 1000
-    address = f"tcp://127.0.0.1:{port}"
-    scheduler = ["dask", "scheduler", "--host", "127.0.0.1", "--port", str(port)]
-    cluster = [subprocess.Popen([*scheduler, "--no-dashboard"], stderr=subprocess.DEVNULL)]
-    try:
-        time.sleep(2)
-        for _ in range(2):
-            cluster.append(subprocess.Popen(
-                ["dask", "worker", address, "--nthreads", "1", "--no-dashboard"],
-                stderr=subprocess.DEVNULL,
-            ))  # fmt: skip
-        time.sleep(3)
-        out = tmp / "out-dask"
-        run = run_batch(subs, out, 2, timeout, ("--scheduler", address))
-        statuses = check_output(out, len(list(subs.iterdir())))
-        ratio = run["wall_s"] / local["wall_s"]
-        print(f"dask on localhost (2 workers): {run['wall_s']:.1f} s = "
-              f"{ratio:.2f}x the local -j 2 batch, {statuses}")  # fmt: skip
-    finally:
-        for proc in reversed(cluster):
-            proc.terminate()
-            proc.wait(10)
+    students = len(list(subs.iterdir()))
+    for workers, threads in ((1, 2), (2, 1)):
+        label = f"{workers}x{threads}"
+        folder = tmp / f"dask-{label}"
+        folder.mkdir()
+        address, procs = start_cluster(folder, workers, threads)
+        try:
+            before = sum(cpu_s(p.pid) for p in procs[1:])
+            run = run_batch(subs, folder / "out", None, timeout, ("--scheduler", address))
+            cpu = run["cpu_s"] + sum(cpu_s(p.pid) for p in procs[1:]) - before
+        finally:
+            stop_cluster(procs)
+        statuses = check_output(folder / "out", students)
+        print(f"dask on localhost ({workers} worker(s) x {threads} thread(s)): "
+              f"{run['wall_s']:.1f} s = {run['wall_s'] / local['wall_s']:.2f}x the local "
+              f"-j 2 wall, CPU {cpu / students:.2f} s per grading "
+              f"({cpu / local['cpu_s']:.2f}x local), exit {run['code']:g}, {statuses}; "
+              f"load {os.getloadavg()[0]:.1f}")  # fmt: skip
 
 
 def graded(label: str, subs: Path, out: Path, jobs: int, timeout: float | None) -> dict[str, float]:

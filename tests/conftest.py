@@ -16,10 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 EXERCISES = ROOT / "exercises"
 SOLUTIONS = ROOT / "solutions"
 SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
-#: JUnit XSD and Gradescope results.json schema (copies of ../shared/schemas).
+#: JUnit XSD, Gradescope results.json and Classroom schemas (see tests/data/schemas/README.md).
 SCHEMAS = Path(__file__).resolve().parent / "data" / "schemas"
-#: The shared originals, when the checkout sits beside them.
-SHARED_SCHEMAS = ROOT.parent / "shared" / "schemas"
 
 # Installed third-party plugins must not change what the tests see.
 os.environ.setdefault("IPCGRADER_DISABLE_PLUGIN_AUTOLOAD", "1")

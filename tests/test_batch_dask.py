@@ -103,7 +103,7 @@ def test_a_shipped_grading_is_the_local_grading(tmp_path: Path) -> None:
     shipped = ship_exercise(jobs[0].exercise, autoload=False)
     for job in jobs:
         local = grade_job(job, RunGate(4)).result
-        remote = grade_shipped(shipped, ship_job(job)).result
+        remote = grade_shipped(shipped, ship_job(job), "b1").result
         assert remote.submission == local.submission == job.display
         assert remote.status == local.status and remote.score == local.score
         assert [d.kind for d in remote.diagnostics] == [d.kind for d in local.diagnostics]
@@ -119,7 +119,7 @@ def test_a_worker_with_another_grader_refuses_the_task(tmp_path: Path) -> None:
     shipped = ship_exercise(job.exercise, autoload=False)
     other = type(shipped)(**{**shipped.__dict__, "grader_version": "ipcgrader 0.0.1"})
     with pytest.raises(WorkerMismatch, match=r"planned with ipcgrader 0\.0\.1"):
-        grade_shipped(other, ship_job(job))
+        grade_shipped(other, ship_job(job), "b1")
 
 
 def test_workers_are_checked_and_described_on_connect() -> None:
@@ -134,6 +134,14 @@ def test_workers_are_checked_and_described_on_connect() -> None:
     assert "tcp://b:2 runs ipcgrader 0.0.1" in problem
     assert f"pip install 'ipcgrader[dask]=={__version__}'" in problem
     assert "cannot isolate" in check_workers({"tcp://c:3": broken})[0]
+    # only basic there: refused for a class unless basic was asked for by name, as locally
+    basic = {**good, "isolation": {"chosen": "basic", "forced": "auto"}}
+    [refusal] = check_workers({"tcp://d:4": basic}, students=2)
+    assert "tcp://d:4 has only the basic isolation level" in refusal
+    assert "--isolation basic" in refusal
+    assert check_workers({"tcp://d:4": basic}, students=1) == []
+    asked = {**good, "isolation": {"chosen": "basic", "forced": "basic"}}
+    assert check_workers({"tcp://d:4": asked}, students=2) == []
     line = describe_worker("tcp://a:1", good)
     assert "tcp://a:1 (h1)" in line and "isolation bwrap" in line and "4 cores" in line
 
@@ -362,3 +370,47 @@ def test_an_executor_that_cannot_go_on_stops_the_batch_keeping_what_was_graded(
         assert [g.student for g in gradebook.gradings()] == [jobs[0].student]
     assert report.error == "worker w9 grades with ipcgrader 0.0.1"
     assert report.interrupted and report.graded == 1 and executor.closed
+
+
+def test_ctrl_c_on_a_cluster_stops_the_workers_runs_keeps_what_was_graded_and_resumes(
+    tmp_path: Path, cluster: Cluster
+) -> None:
+    address = cluster.start(workers=1)
+    worker = cluster.procs["w0"].pid
+    out = tmp_path / "out"
+    db = out / "gradebook.sqlite"
+    subs = tmp_path / "subs"
+    _student(subs, "a_syntax", _variant("syntax_error"))  # two gradings without a run
+    _student(subs, "b_missing", _variant("missing_task"))
+    # blocks in no wait the grader watches: only the (long) wall timeout or a stop ends it
+    _student(subs, "z_paused", b"import signal\nsignal.pause()\n" + SOLUTION)
+    argv = [sys.executable, "-m", "ipcgrader", "batch", str(EXERCISES / "lock_ticket"),
+            "--submissions", str(subs), "--out", str(out), "--scheduler", address,
+            "--progress", "plain", "--timeout", "600"]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120  # a bound against hanging, not a timing test
+        while _count(db) < 2 or not marked_processes(worker):  # z_paused's runs are on
+            assert proc.poll() is None, proc.communicate()[0].decode()
+            assert time.monotonic() < deadline, "the batch made no progress"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        printed = proc.communicate(timeout=60)[0].decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, printed
+    assert "interrupted: 2 graded" in printed, printed
+    assert sorted(gradebook_rows(db)) == ["a_syntax", "b_missing"]
+    # the stop reached the worker: its runs are killed, not left to their 600 s timeout
+    deadline = time.monotonic() + 60
+    while marked_processes(worker):
+        assert time.monotonic() < deadline, f"runs left on the worker: {marked_processes(worker)}"
+        time.sleep(0.05)
+    (subs / "z_paused" / "ticket.py").write_bytes(SOLUTION)
+    code, printed = batch("--submissions", str(subs), "--out", str(out), "--timeout", "600",
+                          "--scheduler", address)  # fmt: skip
+    assert "1 graded, 2 unchanged, 0 left" in printed, printed
+    assert code == 1  # a_syntax is below full marks
+    assert gradebook_rows(db)["z_paused"][0] == "passed"

@@ -143,7 +143,12 @@ def test_per_submission_json_explains_each_failure(graded_class: dict[str, Any])
 
 def test_exports_are_complete_and_valid(graded_class: dict[str, Any]) -> None:
     out: Path = graded_class["out"]
-    csv_lines = (out / "grades.csv").read_text().splitlines()
+    raw = (out / "grades.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 with a BOM: Excel shows 张三 right
+    csv_lines = raw.decode("utf-8-sig").splitlines()
+    # one feedback file a student can keep per grading, beside its JSON
+    results = out / "results"
+    assert len(list(results.rglob("*.md"))) == len(list(results.rglob("*.json")))
     assert csv_lines[0] == "student,lock_ticket,total" and len(csv_lines) == 8
     full = rows(out / "gradebook.sqlite")["ok_folder"][1]  # full marks, whatever the spec says
     assert f"ok_folder,{full:g},{full:g}" in csv_lines and full > 0
@@ -212,18 +217,21 @@ def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 
 @contextlib.contextmanager
-def gated_class(root: Path) -> Iterator[tuple[Path, Any]]:
+def gated_class(root: Path, exercise: str) -> Iterator[tuple[Path, Any]]:
     """Two quick students and one whose program waits for a lock the test holds; yields the
-    submissions folder and the held lock file (close it to let the program go on)."""
-    gate = root / "gate.lock"
+    submissions folder and the held lock file (close it to let the program go on). The lock
+    is in the exercise's drivers/ folder: the only place outside its own folder that a run
+    (a driven one) may see where it has a filesystem of its own."""
+    gate = Path(exercise) / "drivers" / "gate.lock"
     held = open(gate, "w")  # noqa: SIM115 - closed by the test or below
     fcntl.flock(held, fcntl.LOCK_EX)
     subs = root / "subs"
     _student(subs, "a_ok", SOLUTION)
     _student(subs, "b_syntax", _variant("syntax_error"))
     wait_for_gate = (
-        f"import fcntl, os\n_gate = os.open({str(gate)!r}, os.O_RDONLY)\n"
-        "fcntl.flock(_gate, fcntl.LOCK_SH)\nos.close(_gate)\n"
+        f"import fcntl, os\ntry:\n    _gate = os.open({str(gate)!r}, os.O_RDONLY)\n"
+        "except OSError:\n    _gate = -1  # a run not driven from drivers/ cannot see it\n"
+        "if _gate >= 0:\n    fcntl.flock(_gate, fcntl.LOCK_SH)\n    os.close(_gate)\n"
     )
     _student(subs, "z_gated", wait_for_gate.encode() + SOLUTION)
     try:
@@ -253,7 +261,7 @@ def test_a_batch_stopped_half_way_resumes_without_regrading(tmp_path: Path, how:
     out = tmp_path / "out"
     db = out / "gradebook.sqlite"
     exercise = snapshot(tmp_path)
-    with gated_class(tmp_path) as (subs, held):
+    with gated_class(tmp_path, exercise) as (subs, held):
         proc = _start(exercise, subs, out, tmp_path / "tmp")
         try:
             _wait_for_rows(proc, db, 2)

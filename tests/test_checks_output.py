@@ -181,3 +181,15 @@ def test_no_exception_filters_by_name_and_reports_a_child_crash() -> None:
     ]
     assert NoException(kind="no_exception", exceptions=["Empty"]).evaluate(run).passed is True
     assert NoException(kind="no_exception").evaluate(run_with(stderr="")).passed is True
+
+
+@pytest.mark.parametrize(
+    ("occurrence", "passed"), [("all", False), ("first", True), ("last", False)]
+)
+def test_line_order_can_take_first_or_last_occurrences(occurrence: str, passed: bool) -> None:
+    # a program that prints "working" again after "ready": only its first one is ordered
+    check = LineOrder(kind="line_order", sequence=["working", "ready"], occurrence=occurrence)
+    run = run_with("working 1\nready\nworking 2\n")
+    assert check.evaluate(run).passed is passed
+    last = LineOrder(kind="line_order", sequence=["start", "working"], occurrence="last")
+    assert last.evaluate(run_with("working 0\nstart\nworking 1\n")).passed is True

@@ -61,7 +61,8 @@ def test_json_format_is_the_stable_object(capsys: pytest.CaptureFixture[str]) ->
         assert "SyntaxError" in check["message"]
     (diagnostic,) = data["diagnostics"]
     assert diagnostic["kind"] == "syntax_error"
-    assert diagnostic["file"] == "ticket.py"
+    # findings name the file as handed in (syntax_error.py, graded as ticket.py)
+    assert diagnostic["file"] == "syntax_error.py"
     assert diagnostic["line"] == 18
 
 

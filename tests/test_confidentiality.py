@@ -195,5 +195,86 @@ def test_basic_level_protects_only_what_it_says(staged: Staged) -> None:
             assert seen[f"{name} write"] == "yes", name
         root = os.geteuid() == 0
         assert seen["shadow read"] == ("yes" if root else "no")
-        if staged.grader_environment:
+        if staged.grader_environment and not root:
+            # (a student of a root grader has no capabilities: it may not read the
+            # environment of a process that has some, as the grader does)
             assert seen["grader_environment read"] == "yes"
+
+
+def test_batch_at_basic_needs_basic_asked_for_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Where basic is all there is, a class is graded only when basic is asked for by name;
+    the summary then says what it does not protect."""
+    from ipcgrader.cli.batch import cmd_batch
+
+    monkeypatch.setenv(isolation.ENV_VAR, "auto")  # restored after the test
+    monkeypatch.setattr(isolation, "chosen_level", lambda: "basic")  # a host without more
+    subs, out = tmp_path / "submissions", tmp_path / "out"
+    for student in ("ann", "bob"):
+        (subs / student).mkdir(parents=True)
+        (subs / student / "hostile.py").write_text("print('WORK DONE')\n")
+    argv = [str(HOSTILE / "exercise"), "--submissions", str(subs), "--out", str(out)]
+    argv += ["--no-plugins", "--progress", "plain"]
+    assert cmd_batch(argv) == 2
+    err = capsys.readouterr().err
+    assert "can read the other students' submissions" in err and "--isolation basic" in err
+    assert not (out / "gradebook.sqlite").exists()
+    assert cmd_batch([*argv, "--isolation", "basic"]) == 0
+    summary = (out / "summary.md").read_text(encoding="utf-8")
+    assert isolation.basic_warning() in summary
+
+
+def test_one_grading_at_basic_says_what_it_cannot_do(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from ipcgrader.cli import main
+
+    monkeypatch.setenv(isolation.ENV_VAR, "basic")
+    exercise = HOSTILE / "exercise"
+    args = [str(exercise), "--submission", str(exercise / "hostile.py"), "--format", "json"]
+    assert main([*args, "--no-plugins"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["status"] == "passed"  # the report stays JSON
+    assert isolation.basic_warning() in captured.err
+
+
+def test_doctor_gives_the_isolation_as_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ipcgrader.cli.doctor import isolation_report
+
+    monkeypatch.delenv(isolation.ENV_VAR, raising=False)
+    report = isolation_report()
+    assert [level["name"] for level in report["levels"]] == list(isolation.LEVELS)
+    assert report["chosen"] == LEVELS[-1] and report["error"] is None
+    assert list(report["layers"]) == isolation.layers_of(LEVELS[-1])
+    assert report["run_uid"] == isolation.run_uid(LEVELS[-1])
+    assert (isolation.basic_warning() in report["warnings"]) == (LEVELS[-1] == "basic")
+    monkeypatch.setenv(isolation.ENV_VAR, "nonsense")
+    assert isolation_report()["chosen"] is None
+
+
+def test_links_out_of_a_submission_or_a_run_are_not_followed(tmp_path: Path) -> None:
+    """The grader reads as itself: a link a student leaves (in a submission folder, or in
+    the run's folder for the checks to read) must not make it copy or read another file."""
+    from ipcgrader.session import read_own_file
+    from ipcgrader.submission import resolve_submission
+
+    secret = tmp_path / "solution.py"
+    secret.write_text(f"print({SECRET!r})\n")
+    student = tmp_path / "alice"
+    student.mkdir()
+    (student / "hostile.py").symlink_to(secret)
+    (student / "notes.txt").symlink_to(secret)
+    (student / "helper.py").write_text("X = 1\n")
+    spec = load_exercise(HOSTILE / "exercise", get_plugin_manager(autoload=False)).spec
+    found = resolve_submission(spec, student)
+    assert found.missing == ["hostile.py"] and found.extras == [student / "helper.py"]
+    run = tmp_path / "work"
+    run.mkdir()
+    (run / "ticket.json").symlink_to(secret)
+    (run / "own.json").write_text("{}")
+    assert read_own_file(run, "ticket.json") is None
+    assert read_own_file(run, "../solution.py") is None
+    assert read_own_file(run, "own.json") == b"{}"

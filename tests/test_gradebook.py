@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import sqlite3
@@ -153,6 +154,31 @@ def test_write_exports_makes_every_file_and_appends_the_step_summary(
         assert set(data) >= {"exercise", "submission", "status", "score", "max_score"}
     assert len(list((out / "results").rglob("*.json"))) == 4
     _validate_junit(out / "junit.xml", suites=4, cases=8, failures=3)
+    assert (out / "grades.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    feedback = sorted((out / "results").rglob("*.md"))
+    assert len(feedback) == 4 and all(f.with_suffix(".json").exists() for f in feedback)
+
+
+def test_feedback_files_speak_the_course_language_and_leave_hidden_checks_out(
+    book: Gradebook, tmp_path: Path
+) -> None:
+    gradings = list(book.gradings())
+    hidden = (
+        gradings[0]
+        .result.checks[0]
+        .model_copy(update={"visibility": "hidden", "name": "a secret check"})
+    )
+    first = gradings[0].result.model_copy(
+        update={"checks": [hidden, *gradings[0].result.checks[1:]]}
+    )
+    gradings[0] = dataclasses.replace(gradings[0], result=first)
+    write_exports(gradings, tmp_path / "zh", feedback_lang="zh")
+    write_exports(gradings, tmp_path / "en", feedback_lang="en")
+    g = gradings[0]
+    zh = (tmp_path / "zh" / "results" / g.student / f"{g.exercise}.md").read_text("utf-8")
+    en = (tmp_path / "en" / "results" / g.student / f"{g.exercise}.md").read_text("utf-8")
+    assert "| 检查 |" in zh and "| Check |" in en
+    assert "a secret check" not in zh and "a secret check" not in en
 
 
 def _validate_junit(path: Path, suites: int, cases: int, failures: int) -> None:

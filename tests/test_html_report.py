@@ -79,8 +79,6 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("grades")
     gradings = _class()
     write_exports(gradings, out)
-    # a feedback .md beside one student's .json is preferred to it
-    (out / "results" / "student01" / "lock_ticket.md").write_text("feedback", encoding="utf-8")
     (out / "report.html").write_text(report_html(gradings, out), encoding="utf-8")
     return out / "report.html"
 
@@ -95,9 +93,10 @@ def test_report_is_self_contained_and_escapes_every_student_string(page: Path) -
     assert "Content-Security-Policy" in html and "default-src 'none'" in html
     hrefs = re.findall(r'href="([^"]*)"', html)
     assert hrefs and all(h.startswith("results/") for h in hrefs)
+    # write_exports puts a feedback .md beside every .json: the links go to those
     assert "results/student01/lock_ticket.md" in hrefs
-    assert "results/student02/lock_ticket.json" in hrefs
-    assert "results/%3Cscript%3Ealert%28%22x%22%29%3C/script%3E%26amp%3B/lock_ticket.json" in hrefs
+    assert "results/student02/lock_ticket.md" in hrefs
+    assert "results/%3Cscript%3Ealert%28%22x%22%29%3C/script%3E%26amp%3B/lock_ticket.md" in hrefs
 
 
 def test_report_sets_errors_and_ungradable_submissions_apart(page: Path) -> None:

@@ -171,6 +171,8 @@ def test_github_keeps_what_only_hidden_checks_found_out_of_annotations() -> None
     )
     text = workflow_commands(result)
     assert "shown finding" in text and "hidden finding" not in text
+    # titled by the check that made it
+    assert text.startswith("::error file=s/a.py,line=5,title=ex%3A secret name 2::shown finding")
 
 
 def test_an_exercise_error_is_not_charged_to_the_student() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ipcgrader import isolation, sandbox
+from ipcgrader import isolation, sandbox, warm
 from ipcgrader.cli import main
 from ipcgrader.cli.common import limits_from_args
 from ipcgrader.cli.grade import grade_parser
@@ -21,27 +21,43 @@ from ipcgrader.pytest_plugin import marked_processes
 from ipcgrader.results import Diagnostic, RunOutcome, RunRecord, StudentError, printable
 
 LEVELS = [level.name for level in isolation.levels() if level.available]
+#: Every level, and again forked from a warm interpreter where the level allows it.
+MODES = [
+    *((level, False) for level in LEVELS),
+    *((level, True) for level in LEVELS if warm.level_is_warm(level)),
+]
 SMALL = Limits(memory_mb=256, processes=20, output_bytes=4096, file_bytes=1 << 20)
 
 
 def run_code(
-    code: str, tmp_path: Path, level: str, timeout: float = 30.0, limits: Limits = SMALL
+    code: str,
+    tmp_path: Path,
+    level: str,
+    timeout: float = 30.0,
+    limits: Limits = SMALL,
+    warm: bool = False,
 ) -> RunOutcome:
-    """Run a Python snippet as ``main.py`` in a fresh run folder at ``level``."""
+    """Run a Python snippet as ``main.py`` in a fresh run folder at ``level`` (forked from
+    a warm interpreter with ``warm``)."""
     work, meta = tmp_path / "work", tmp_path / "meta"
     work.mkdir(exist_ok=True)
     meta.mkdir(exist_ok=True)
     (work / "main.py").write_text(textwrap.dedent(code), encoding="utf-8")
     argv = [sys.executable, "main.py"]
     request = sandbox.RunRequest(argv, work, timeout_s=timeout, limits=limits)
-    outcome = sandbox.run(request, meta, level=level)
+    if warm:
+        with sandbox.warm_runner() as runner:
+            outcome = sandbox.run(request, meta, level=level, warm=runner)
+        assert outcome.warm
+    else:
+        outcome = sandbox.run(request, meta, level=level)
     assert marked_processes() == []
     return outcome
 
 
-@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize(("level", "warm"), MODES)
 def test_student_code_has_no_capabilities_and_cannot_raise_limits(
-    level: str, tmp_path: Path
+    level: str, warm: bool, tmp_path: Path
 ) -> None:
     outcome = run_code(
         """
@@ -56,14 +72,17 @@ def test_student_code_has_no_capabilities_and_cannot_raise_limits(
         """,
         tmp_path,
         level,
+        warm=warm,
     )
     assert outcome.reason is None, outcome.stderr
     assert outcome.stdout.split() == ["0000000000000000", "0000000000000000", "1", "refused"]
     assert outcome.cpu_s is not None and outcome.cpu_s >= 0
 
 
-@pytest.mark.parametrize("level", LEVELS)
-def test_multiprocessing_works_and_leaves_nothing_running(level: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("level", "warm"), MODES)
+def test_multiprocessing_works_and_leaves_nothing_running(
+    level: str, warm: bool, tmp_path: Path
+) -> None:
     """Spawn (with its resource tracker), a Lock (a semaphore in /dev/shm), a Queue, and a
     child that exits just after the main process: a normal end, not "left running"."""
     outcome = run_code(
@@ -87,14 +106,15 @@ def test_multiprocessing_works_and_leaves_nothing_running(level: str, tmp_path: 
         """,
         tmp_path,
         level,
+        warm=warm,
     )
     assert outcome.reason is None, outcome.stderr
     assert outcome.stdout.split() == ["True", "WORK", "DONE"]
     assert outcome.leftovers == 0
 
 
-@pytest.mark.parametrize("level", LEVELS)
-def test_loopback_of_its_own(level: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("level", "warm"), MODES)
+def test_loopback_of_its_own(level: str, warm: bool, tmp_path: Path) -> None:
     """A program may talk to itself over 127.0.0.1 at every level."""
     outcome = run_code(
         """
@@ -106,6 +126,7 @@ def test_loopback_of_its_own(level: str, tmp_path: Path) -> None:
         """,
         tmp_path,
         level,
+        warm=warm,
     )
     assert outcome.stdout.strip() == "ping", outcome.stderr
 
@@ -124,14 +145,14 @@ while time.monotonic() < end:
 """
 
 
-@pytest.mark.parametrize("level", LEVELS)
-def test_killing_every_run_from_outside(level: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("level", "warm"), MODES)
+def test_killing_every_run_from_outside(level: str, warm: bool, tmp_path: Path) -> None:
     """kill_active_runs (Ctrl-C) kills the supervisor while 33 busy processes run: the run
     ends at once and nothing is left (outside a namespace: the group, then the marker)."""
     outcomes: list[RunOutcome] = []
     limits = SMALL.model_copy(update={"processes": 100})
     thread = threading.Thread(
-        target=lambda: outcomes.append(run_code(SPINNING_GROUP, tmp_path, level, 30, limits))
+        target=lambda: outcomes.append(run_code(SPINNING_GROUP, tmp_path, level, 30, limits, warm))
     )
     thread.start()
     deadline = time.monotonic() + 20

@@ -95,3 +95,19 @@ def test_check_fails_naming_the_variant_whose_verdict_changed(
     out = capsys.readouterr().out
     assert "✗ syntax_error" in out and "status failed, expected passed" in out, out
     assert "✓ correct_with_lock" in out
+
+
+def test_check_warns_when_a_cpu_budget_is_tight_for_the_solution(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exercise = tmp_path / "lock_ticket"
+    shutil.copytree(EXERCISES / "lock_ticket", exercise)
+    spec = exercise / "exercise.toml"
+    text = spec.read_text(encoding="utf-8")
+    assert "run_cpu_s = 0.6" in text
+    spec.write_text(text.replace("run_cpu_s = 0.6", "run_cpu_s = 0.05"), encoding="utf-8")
+    main(["check", str(exercise), "--solution", str(SOLUTIONS / "lock_ticket")])
+    warnings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("! ")]
+    assert any("scenario script:" in w and "run_cpu_s) is 0.05 s" in w for w in warnings), warnings
+    # last-ticket has a budget of its own (its spawn buyers): the override is not tight
+    assert any("scenario last-ticket:" in w for w in warnings) is False, warnings

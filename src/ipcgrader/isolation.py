@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from ipcgrader.i18n import _
+
 LEVELS = ("basic", "namespaces", "bwrap")
 _T = TypeVar("_T")
 ENV_VAR = "IPCGRADER_ISOLATION"
@@ -62,6 +64,21 @@ _NAMESPACES = ["pid-namespace", "network-namespace", "ipc-namespace", "mount-nam
 #: filesystem of its own): no account's, like isolate's box uids; it owns only the run's
 #: folders, which are all it can see that is writable.
 RUN_UID = RUN_GID = 60999
+
+
+def basic_warning() -> str:
+    """What the basic level cannot do, said where a grading is reported (the single
+    grading's header, the batch summary, ``doctor``)."""
+    return _(
+        "isolation level basic: a submission can read and write every file the grader's "
+        "user can (other submissions, the exercise's solution, the gradebook, the grader's "
+        "home); `ipcgrade doctor` says why and what would protect them"
+    )
+
+
+def explicit_basic() -> bool:
+    """Was the basic level asked for by name (``IPCGRADER_ISOLATION=basic``)?"""
+    return os.environ.get(ENV_VAR, "").strip().lower() == "basic"
 
 
 class IsolationError(RuntimeError):
@@ -294,10 +311,16 @@ def chosen_level() -> str:
             return "bwrap"
         return "namespaces" if unshare_prefix()[0] else "basic"
     if wanted not in LEVELS:
-        raise IsolationError(f"{ENV_VAR}={wanted!r}: choose auto, {', '.join(LEVELS)}")
+        raise IsolationError(
+            _("{variable}={value}: choose auto, {levels}").format(
+                variable=ENV_VAR, value=repr(wanted), levels=", ".join(LEVELS)
+            )
+        )
     level = next(item for item in levels() if item.name == wanted)
     if not level.available:
-        raise IsolationError(f"{ENV_VAR}={wanted}: {level.detail}")
+        raise IsolationError(
+            _("{variable}={value}: {why}").format(variable=ENV_VAR, value=wanted, why=level.detail)
+        )
     return wanted
 
 

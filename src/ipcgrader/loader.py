@@ -124,7 +124,8 @@ def load_exercise(exercise_dir: str | Path, pm: pluggy.PluginManager) -> LoadedE
     except Exception as exc:
         raise SpecError(directory / "plugin.py", [plugin_problem(exc, directory)]) from exc
     try:
-        data = tomllib.loads(spec_path.read_text(encoding="utf-8"))
+        # utf-8-sig: an editor that saves with a byte-order mark makes no TOML error
+        data = tomllib.loads(spec_path.read_text(encoding="utf-8-sig"))
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(spec_path, [f"not valid TOML: {exc}"]) from exc
     except (OSError, UnicodeDecodeError) as exc:

@@ -205,7 +205,7 @@ class Scenario(Strict):
     """One way of driving the submission, with the expectations graded on it."""
 
     id: str = Field(description="short id, unique in the exercise")
-    name: LocalText | None = None
+    name: LocalText | None = Field(None, description="title shown to students (default: id)")
     driver: str | None = Field(
         None,
         description=(
@@ -213,7 +213,10 @@ class Scenario(Strict):
             "absent: run the entry file as a script"
         ),
     )
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="values the driver gets as keywords; names for expressions and $name",
+    )
     args: list[str] = Field(
         default_factory=list, description="argv for script runs; $param is substituted"
     )
@@ -229,12 +232,18 @@ class Scenario(Strict):
     collect: list[str] = Field(
         default_factory=list, description="extra files whose final content checks may read"
     )
-    start_methods: list[StartMethod] | None = None
-    repeats: int = Field(1, ge=1, le=1000)
-    timeout: float | None = Field(None, gt=0, le=3600)
-    limits: Limits | None = None
-    trace: TraceOptions | None = None
-    expect: list[Expectation] = Field(default_factory=list)
+    start_methods: list[StartMethod] | None = Field(
+        None, description="multiprocessing start methods to run under (default: the exercise's)"
+    )
+    repeats: int = Field(1, ge=1, le=1000, description="runs per start method")
+    timeout: float | None = Field(
+        None, gt=0, le=3600, description="wall time of one run, seconds (default: the exercise's)"
+    )
+    limits: Limits | None = Field(None, description="overrides of the exercise's limits")
+    trace: TraceOptions | None = Field(None, description="replaces the exercise's trace options")
+    expect: list[Expectation] = Field(
+        default_factory=list, description="the checks graded on this scenario"
+    )
 
     @field_validator("id")
     @classmethod
@@ -247,18 +256,23 @@ class Scenario(Strict):
 class Exercise(Strict):
     """An exercise: what the student writes and how it is graded."""
 
-    id: str
-    title: LocalText
+    id: str = Field(description="letters, digits, '_', '-' or '.'; names the exercise everywhere")
+    title: LocalText = Field(description="shown to students")
     entry: list[str] = Field(min_length=1, description="files the student writes")
     points: float | None = Field(None, ge=0, description="total; must equal the checks' sum")
     shared_files: list[str] = Field(
         default_factory=list, description="files the processes communicate through"
     )
     timeout: float = Field(10.0, gt=0, le=3600, description="wall time of one run, seconds")
-    start_methods: list[StartMethod] = Field(default_factory=lambda: ["fork"])  # type: ignore[arg-type]
-    limits: Limits = Field(default_factory=Limits)
-    trace: TraceOptions = Field(default_factory=TraceOptions)
-    scenarios: list[Scenario] = Field(min_length=1)
+    start_methods: list[StartMethod] = Field(
+        default_factory=lambda: ["fork"],  # type: ignore[arg-type]
+        description="multiprocessing start methods every scenario runs under",
+    )
+    limits: Limits = Field(default_factory=Limits, description="resource limits of every run")
+    trace: TraceOptions = Field(default_factory=TraceOptions, description="how runs are traced")
+    scenarios: list[Scenario] = Field(
+        min_length=1, description="the ways the submission is run and judged"
+    )
 
     @field_validator("id")
     @classmethod
@@ -319,9 +333,19 @@ def _exercise_model(kinds: tuple[type[Expectation], ...]) -> type[Exercise]:
     union: Any = kinds[0] if len(kinds) == 1 else Union[tuple(kinds)]  # noqa: UP007
     expectation = Annotated[union, Field(discriminator="kind")]
     scenario: Any = create_model(
-        "Scenario", __base__=Scenario, expect=(list[expectation], Field(default_factory=list))
+        "Scenario",
+        __base__=Scenario,
+        expect=(
+            list[expectation],
+            Field(default_factory=list, description="the checks graded on this scenario"),
+        ),
     )
     exercise: type[Exercise] = create_model(
-        "Exercise", __base__=Exercise, scenarios=(list[scenario], Field(min_length=1))
+        "Exercise",
+        __base__=Exercise,
+        scenarios=(
+            list[scenario],
+            Field(min_length=1, description="the ways the submission is run and judged"),
+        ),
     )
     return exercise

@@ -149,6 +149,8 @@ class RunOutcome:
     #: CPU seconds every process of the run used together (None: unknown); what the
     #: ``run_cpu_s`` budget is compared with
     run_cpu_s: float | None = None
+    #: forked from the grading's warm interpreter (``ipcgrader.warm``), not started cold
+    warm: bool = False
 
     @property
     def ok(self) -> bool:

@@ -30,6 +30,7 @@ from typing import Any
 from ipcgrader import isolation
 from ipcgrader.models import Limits
 from ipcgrader.results import RunOutcome
+from ipcgrader.warm import WarmRun, WarmRunner
 
 HARNESS_DIR = isolation.HARNESS_DIR
 #: How the supervisor is started: imported from its folder (so from its byte-compiled
@@ -65,7 +66,50 @@ KILL_GRACE_S = 0.2
 #: killing it; covers the supervisor's own start-up and its sweep on a loaded machine.
 HARD_MARGIN_S = 0.6
 
-_ACTIVE: set[subprocess.Popen[bytes]] = set()
+
+class _ColdRun:
+    """A run whose supervisor is started as a new interpreter (under the level's wrapper)."""
+
+    def __init__(self, argv: list[str], log: io.BufferedWriter, config: bytes) -> None:
+        self.config = config
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            start_new_session=True,
+            close_fds=True,
+            # nothing of the grader's environment (tokens, paths) for the supervisor either
+            env={"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"},
+        )
+
+    def kill(self) -> None:
+        """Kill the supervisor (in a namespace: every process of the run)."""
+        with contextlib.suppress(OSError):
+            self.proc.kill()
+
+    def finish(self, timeout: float) -> tuple[bytes, int | None, bool]:
+        """Send the configuration, wait at most ``timeout`` seconds for the answer (then kill
+        the supervisor); return the answer, the exit status and whether it was killed."""
+        try:
+            answer, _ = self.proc.communicate(self.config, timeout=timeout)
+            return answer, self.proc.returncode, False
+        except subprocess.TimeoutExpired:
+            self.kill()
+            try:
+                answer, _ = self.proc.communicate(timeout=2.0)
+            except subprocess.TimeoutExpired:  # pragma: no cover - nothing else holds the pipe
+                answer = b""
+            return answer, self.proc.returncode, True
+
+
+def warm_runner() -> WarmRunner:
+    """A :class:`~ipcgrader.warm.WarmRunner` for the runs of one grading (a context
+    manager: leaving it stops the warm interpreter)."""
+    return WarmRunner(HARNESS_DIR)
+
+
+_ACTIVE: set[_ColdRun | WarmRun] = set()
 _ACTIVE_LOCK = threading.Lock()
 
 
@@ -76,11 +120,10 @@ def kill_active_runs() -> int:
     own sweep (in :func:`run`) finishes the job when its wait returns.
     """
     with _ACTIVE_LOCK:
-        procs = list(_ACTIVE)
-    for proc in procs:
-        with contextlib.suppress(OSError):
-            proc.kill()
-    return len(procs)
+        runs = list(_ACTIVE)
+    for started in runs:
+        started.kill()
+    return len(runs)
 
 
 @dataclass
@@ -299,11 +342,29 @@ def _supervisor_command(
     ]
 
 
-def run(request: RunRequest, meta_dir: Path, *, level: str | None = None) -> RunOutcome:
+def _finish(started: _ColdRun | WarmRun, timeout: float) -> tuple[bytes, int | None, bool]:
+    """Wait for a run's answer (see ``finish``), killable meanwhile by kill_active_runs."""
+    with _ACTIVE_LOCK:
+        _ACTIVE.add(started)
+    try:
+        return started.finish(timeout)
+    finally:
+        with _ACTIVE_LOCK:
+            _ACTIVE.discard(started)
+
+
+def run(
+    request: RunRequest,
+    meta_dir: Path,
+    *,
+    level: str | None = None,
+    warm: WarmRunner | None = None,
+) -> RunOutcome:
     """Run ``request`` under the supervisor and return how it ended. Never raises for
     anything the student's program does; leaves no process of the run alive.
 
-    ``level`` (default: :func:`ipcgrader.isolation.chosen_level`) is the isolation level.
+    ``level`` (default: :func:`ipcgrader.isolation.chosen_level`) is the isolation level;
+    with ``warm``, the run is forked from that runner's warm interpreter where it can be.
     Raises :class:`ipcgrader.isolation.IsolationError` when the level forced by
     ``IPCGRADER_ISOLATION`` is not available."""
     limits = DEFAULT_LIMITS.merged(request.limits)
@@ -335,36 +396,31 @@ def run(request: RunRequest, meta_dir: Path, *, level: str | None = None) -> Run
         "waits": str(request.waits_dir) if request.waits_dir is not None else None,
         "cpu_budget": limits.run_cpu_s,
     }
-    with open(meta_dir / "supervisor.log", "wb") as log:
-        argv = _supervisor_command(request, meta_dir, level, limits, config)
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            start_new_session=True,
-            close_fds=True,
-            # nothing of the grader's environment (tokens, paths) for the supervisor either
-            env={"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"},
-        )
-    with _ACTIVE_LOCK:
-        _ACTIVE.add(proc)
     hard_deadline = request.timeout_s + KILL_GRACE_S + HARD_MARGIN_S
-    forced = False
-    try:
-        answer, _ = proc.communicate(marshal.dumps(config), timeout=hard_deadline)
-    except subprocess.TimeoutExpired:
-        forced = True
-        proc.kill()  # in a namespace this kills every process of the run
-        try:
-            answer, _ = proc.communicate(timeout=2.0)
-        except subprocess.TimeoutExpired:  # pragma: no cover - nothing else holds the pipe
-            answer = b""
-    finally:
-        with _ACTIVE_LOCK:
-            _ACTIVE.discard(proc)
+    started_run: _ColdRun | WarmRun | None = None
+    if warm is not None and warm.takes(request.argv, level):
+        # a warm run's supervisor makes its namespaces and builds its filesystem itself,
+        # at bwrap as at namespaces (the same view, from the same list)
+        warm_config = {**config, "loopback": level != "basic"}
+        _supervisor_command(request, meta_dir, warm.level_of(level), limits, warm_config)
+        with open(meta_dir / "supervisor.log", "wb") as log:
+            started_run = warm.start(request.argv, warm_config, level, log.fileno())
+        if started_run is not None:
+            answer, exit_status, forced = _finish(started_run, hard_deadline)
+            if not forced and exit_status not in (0, None) and not _parse_answer(answer)[0]:
+                # it failed before the student's program started (a namespace or mount this
+                # host refuses): this run and the grading's next ones are made cold
+                warm.give_up()
+                started_run = None
+                started = time.monotonic()
+                config["deadline"] = started + request.timeout_s
+    if started_run is None:
+        with open(meta_dir / "supervisor.log", "ab") as log:
+            argv = _supervisor_command(request, meta_dir, level, limits, config)
+            started_run = _ColdRun(argv, log, marshal.dumps(config))
+        answer, exit_status, forced = _finish(started_run, hard_deadline)
     child, status, out_bytes, err_bytes = _parse_answer(answer)
-    if proc.returncode != 0:
+    if exit_status != 0:
         status = {}  # killed from outside mid-answer: trust nothing it said
     swept = 0
     if forced or not status:
@@ -399,4 +455,5 @@ def run(request: RunRequest, meta_dir: Path, *, level: str | None = None) -> Run
         cpu_s=float(cpu) if isinstance(cpu := status.get("cpu_s"), (int, float)) else None,
         stopped_t=float(at) if isinstance(at := status.get("stopped_t"), (int, float)) else None,
         run_cpu_s=float(c) if isinstance(c := status.get("run_cpu_s"), (int, float)) else None,
+        warm=isinstance(started_run, WarmRun),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ipcgrader.i18n import _, join, ngettext
+from ipcgrader.i18n import Text, _, join, ngettext
 from ipcgrader.models import Exercise, Expectation, Scenario
 from ipcgrader.needs import unmet
 from ipcgrader.results import (
@@ -146,6 +146,13 @@ def score_check(
         verdict = failed[0][1]
         if expectation.message:
             parts.append(expectation.message)
+        if verdict.diagnostics and not isinstance(verdict.message, Text):
+            # a check's verdict quoting its finding: keep the finding's source, so the
+            # message can be said in another language too
+            for finding in verdict.diagnostics:
+                if finding.message == verdict.message and "message" in finding.i18n:
+                    verdict.message = Text(finding.message, finding.i18n["message"])
+                    break
         if verdict.message and not (verdict.diagnostics and parts):
             # a finding's own words only when the exercise has none: reports that list
             # findings leave them out there (each finding is said once)

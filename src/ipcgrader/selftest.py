@@ -31,7 +31,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ipcgrader.i18n import _
 from ipcgrader.loader import LoadedExercise, validation_problems
-from ipcgrader.results import ExerciseResult, Status
+from ipcgrader.models import Exercise
+from ipcgrader.results import ExerciseResult, RunRecord, Status
+from ipcgrader.sandbox import DEFAULT_LIMITS
 from ipcgrader.session import Options, grade
 
 if sys.version_info >= (3, 11):
@@ -172,6 +174,8 @@ class Outcome:
     skipped: str | None = None
     #: the exercise's own code failed on it (nothing was learnt about the submission)
     exercise_error: bool = False
+    #: scenario id -> most CPU seconds one of its runs used, all processes together
+    run_cpu_s: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -199,7 +203,7 @@ def check_submission(
         )
     seen: set[tuple[str, tuple[str, ...]]] = set()
     for attempt in range(repeats):
-        result = grade(loaded, path, pm, options)
+        result = grade(loaded, path, pm, options, on_run=lambda run: _note_cpu(outcome, run))
         outcome.exercise_error = outcome.exercise_error or result.exercise_error is not None
         seen.add(verdict(result))
         for problem in differences(result, expected):
@@ -211,6 +215,39 @@ def check_submission(
             outcome.problems.append(text)
     outcome.flipped = len(seen) > 1
     return outcome
+
+
+def _note_cpu(outcome: Outcome, run: RunRecord) -> None:
+    used = run.outcome.run_cpu_s
+    if used is not None:
+        scenario = run.scenario_id
+        outcome.run_cpu_s[scenario] = max(used, outcome.run_cpu_s.get(scenario, 0.0))
+
+
+#: The CPU budget of a scenario's runs (``run_cpu_s``) should leave a correct program at
+#: least this many times what the reference solution needs.
+CPU_MARGIN = 3.0
+
+
+def cpu_budget_problems(exercise: Exercise, solution: Outcome) -> list[str]:
+    """Scenarios whose CPU budget is tight for the reference solution's runs: a correct
+    program a little slower than the solution would be stopped as if it never ended."""
+    problems = []
+    for scenario in exercise.scenarios:
+        used = solution.run_cpu_s.get(scenario.id)
+        limits = DEFAULT_LIMITS.merged(exercise.limits).merged(scenario.limits)
+        budget = limits.run_cpu_s
+        if used is None or budget is None or used * CPU_MARGIN <= budget:
+            continue
+        problems.append(
+            _(
+                "scenario {id}: a run of the solution used {used:.2f} s of CPU, all its "
+                "processes together, and the CPU budget (run_cpu_s) is {budget:g} s; give "
+                "it at least {suggested:.1f} s, or a slower correct program is stopped as "
+                "one that never ends"
+            ).format(id=scenario.id, used=used, budget=budget, suggested=used * CPU_MARGIN)
+        )
+    return problems
 
 
 def run_selftest(

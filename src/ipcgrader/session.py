@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -20,7 +21,7 @@ import pluggy
 
 from ipcgrader import sandbox
 from ipcgrader.fixtures import fixture_bytes, substitute_text
-from ipcgrader.i18n import _
+from ipcgrader.i18n import N_, _
 from ipcgrader.loader import LoadedExercise
 from ipcgrader.models import Exercise, Limits, Scenario
 from ipcgrader.results import (
@@ -43,6 +44,7 @@ from ipcgrader.scoring import (
 )
 from ipcgrader.submission import Submission, compile_errors, resolve_submission
 from ipcgrader.tracebacks import escaped_exceptions, pitfall_of
+from ipcgrader.warm import WarmRunner
 
 BOOTSTRAP = sandbox.HARNESS_DIR / "bootstrap.py"
 #: Most runs of one grading made at once. Runs mostly wait (dilated sleeps, locks), so more
@@ -110,12 +112,50 @@ def crash_from_stderr(stderr: str, workdir: Path) -> StudentError | None:
     )
 
 
+def read_own_file(folder: Path, name: str, limit: int = 1 << 20) -> bytes | None:
+    """The first ``limit`` bytes of the run's file ``folder/name``; None when it is not a
+    regular file of that folder. The grader reads as itself (root, maybe) what student code
+    left: a link to /etc/shadow or to another run's file must not be followed."""
+    path = folder / name
+    try:
+        if not os.path.realpath(path).startswith(os.path.realpath(folder) + os.sep):
+            return None
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return handle.read(limit)
+
+
 def driver_folder(exercise_dir: Path, driver: Path) -> Path:
     """What of the exercise's folder a driven run may read: the driver's own folder, with
     the helpers it imports (``drivers/``), or only the driver when it sits at the top (the
     rest of the folder may hold a solution or hidden data)."""
     folder = driver.parent
     return driver if folder == exercise_dir.resolve() else folder
+
+
+#: The harness's reports of a student error (it runs in the student's process and speaks
+#: no language): said here, from its kind and parameters.
+_HARNESS_MESSAGES = {
+    "syntax_error": N_("SyntaxError: {reason}"),
+    "import_error": N_("importing {module}.py raised {error}"),
+    "missing_function": N_("{module}.py has no function {function}()"),
+    "exited_early": N_("your code called sys.exit({code}) before the driver was done"),
+}
+
+
+def _harness_message(data: dict[str, Any]) -> str:
+    template = _HARNESS_MESSAGES.get(str(data.get("kind")))
+    params = data.get("params")
+    if template is not None and isinstance(params, dict):
+        try:
+            return _(template).format(**{k: str(v) for k, v in params.items()})
+        except (KeyError, IndexError, ValueError):
+            pass
+    return str(data["message"])
 
 
 class Grader:
@@ -127,12 +167,15 @@ class Grader:
         submission: Submission,
         pm: pluggy.PluginManager,
         options: Options,
+        warm: WarmRunner | None = None,
     ) -> None:
         self.exercise = loaded.spec
         self.directory = loaded.directory
         self.submission = submission
         self.pm = pm
         self.options = options
+        #: the grading's warm interpreter, that runs are forked from where they can be
+        self.warm = warm
 
     def timeout_of(self, scenario: Scenario) -> float:
         """The wall timeout of a scenario's runs."""
@@ -201,11 +244,10 @@ class Grader:
                     exercise=self.exercise, scenario=scenario, request=request, meta_dir=meta
                 )
             with self.options.run_gate or nullcontext():
-                outcome = sandbox.run(request, meta)
+                outcome = sandbox.run(request, meta, warm=self.warm)
             files: dict[str, bytes | None] = {}
             for name in self.collected_files(scenario):
-                path = work / name
-                files[name] = path.read_bytes()[: 1 << 20] if path.is_file() else None
+                files[name] = read_own_file(work, name)
             error = self._student_error(meta, work, outcome, driven=scenario.driver is not None)
             exercise_error = None
             if error is not None and error.kind == "exercise_error":
@@ -249,13 +291,13 @@ class Grader:
     def _student_error(
         meta: Path, work: Path, outcome: RunOutcome, *, driven: bool
     ) -> StudentError | None:
-        status = meta / STUDENT_STATUS
-        if status.is_file():
+        status = read_own_file(meta, STUDENT_STATUS)
+        if status is not None:
             try:
-                data = json.loads(status.read_text(encoding="utf-8"))
+                data = json.loads(status.decode("utf-8"))
                 return StudentError(
                     kind=str(data["kind"]),
-                    message=str(data["message"]),
+                    message=_harness_message(data),
                     file=data.get("file"),
                     line=data.get("line"),
                     exception=data.get("exception"),
@@ -340,11 +382,14 @@ def grade(
         reason = _("not graded: {problem}").format(problem=first.message)
         return finish(unrunnable_checks(exercise, reason), syntax)
 
-    grader = Grader(loaded, submission, pm, options)
     planned = plan_runs(exercise)
     workers = options.jobs or min(MAX_PARALLEL_RUNS, max(len(planned), 1))
     records: list[RunRecord] = []
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    with (
+        sandbox.warm_runner() as warm,
+        ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
+    ):
+        grader = Grader(loaded, submission, pm, options, warm)
         for record in pool.map(grader.run, planned):
             records.append(record)
             if on_run is not None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ipcgrader.i18n import _
 from ipcgrader.models import Exercise
 from ipcgrader.results import Diagnostic
 
@@ -36,6 +38,12 @@ class Submission:
             shutil.copyfile(source, workdir / name)
 
 
+def _own_file(file: Path, submission: Path) -> bool:
+    """Is ``file`` a file of the submission folder? A link to a file elsewhere (the
+    exercise's solution, a classmate's submission) is not: the grader would copy it."""
+    return file.is_file() and file.resolve().is_relative_to(submission.resolve())
+
+
 def resolve_submission(exercise: Exercise, path: Path) -> Submission:
     """Match ``path`` (a file or a folder) to the exercise's entry files.
 
@@ -43,11 +51,13 @@ def resolve_submission(exercise: Exercise, path: Path) -> Submission:
     exercise id. A single file stands for the exercise's only entry file, whatever its name.
     """
     if not path.exists():
-        raise SubmissionError(f"{path}: no such file or folder")
+        raise SubmissionError(_("{path}: no such file or folder").format(path=path))
     if path.is_file():
         if len(exercise.entry) != 1 and path.name not in exercise.entry:
             raise SubmissionError(
-                f"{path}: this exercise needs {', '.join(exercise.entry)}; give a folder"
+                _("{path}: this exercise needs {files}; give a folder").format(
+                    path=path, files=", ".join(exercise.entry)
+                )
             )
         name = path.name if path.name in exercise.entry else exercise.entry[0]
         return Submission(path=path, entries={name: path})
@@ -56,14 +66,14 @@ def resolve_submission(exercise: Exercise, path: Path) -> Submission:
         nested = folder / exercise.id
         if nested.is_dir():
             folder = nested
-    entries = {name: folder / name for name in exercise.entry if (folder / name).is_file()}
+    entries = {name: folder / name for name in exercise.entry if _own_file(folder / name, path)}
     missing = [name for name in exercise.entry if name not in entries]
     extras: list[Path] = []
     total = 0
     for candidate in sorted(folder.iterdir()):
         if len(extras) >= MAX_EXTRA_FILES or candidate.name in exercise.entry:
             continue
-        if candidate.is_file() and candidate.suffix in {".py", ".json", ".txt"}:
+        if _own_file(candidate, path) and candidate.suffix in {".py", ".json", ".txt"}:
             total += candidate.stat().st_size
             if total <= MAX_EXTRA_BYTES:
                 extras.append(candidate)
@@ -79,21 +89,81 @@ def compile_errors(submission: Submission) -> list[Diagnostic]:
         except OSError as exc:
             problems.append(Diagnostic(kind="unreadable", file=name, message=f"{exc}"))
             continue
+        encoding = foreign_encoding(data)
+        if encoding is not None:
+            problems.append(encoding_problem(name, encoding))
+            continue
         try:
             compile(data, name, "exec", dont_inherit=True)
         except SyntaxError as exc:
             text = (exc.text or "").strip()
-            detail = f": {text}" if text else ""
+            if text:
+                message = _("{error}: {reason}: {code}").format(
+                    error=type(exc).__name__, reason=exc.msg, code=text
+                )
+            else:
+                message = _("{error}: {reason}").format(error=type(exc).__name__, reason=exc.msg)
             problems.append(
                 Diagnostic(
                     kind="syntax_error",
                     file=name,
                     line=exc.lineno,
-                    message=f"{type(exc).__name__}: {exc.msg} (line {exc.lineno}){detail}",
-                    hint="Run the file yourself with python to see the error; "
-                    "nothing can be graded until it compiles.",
+                    message=message,
+                    hint=_(
+                        "Run the file yourself with python to see the error; nothing can be "
+                        "graded until it compiles."
+                    ),
                 )
             )
         except ValueError as exc:  # e.g. null bytes in the source
             problems.append(Diagnostic(kind="syntax_error", file=name, message=str(exc)))
     return problems
+
+
+_CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
+
+
+def foreign_encoding(data: bytes) -> str | None:
+    """The encoding a source file was saved in when it is not UTF-8 and Python would not
+    read it ("GBK", "UTF-16", ...); None for UTF-8 (with or without a BOM), plain ASCII,
+    and a file that declares its own encoding in a coding comment."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return None  # UTF-8 with a byte-order mark: Python reads it
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "UTF-16"
+    if data[:200].count(b"\x00") > 4:  # UTF-16 without a BOM: every ASCII char has a NUL
+        return "UTF-16"
+    try:
+        data.decode("utf-8")
+        return None
+    except UnicodeDecodeError:
+        pass
+    if any(_CODING.match(line) for line in data.splitlines()[:2]):
+        return None  # PEP 263: the file says what it is; compile() decides
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError:
+        return _("an encoding other than UTF-8")
+    try:
+        data.decode("gbk")
+    except UnicodeDecodeError:
+        return "GB18030"
+    return "GBK" if any("\u4e00" <= ch <= "\u9fff" for ch in text) else "GBK (GB2312)"
+
+
+def encoding_problem(name: str, encoding: str) -> Diagnostic:
+    """The finding for a source file saved in ``encoding`` instead of UTF-8."""
+    return Diagnostic(
+        kind="encoding",
+        file=name,
+        message=_(
+            "{file} is saved as {encoding}, not UTF-8: Python reads source files as UTF-8, "
+            "so its Chinese text (or other non-ASCII characters) cannot be read and nothing "
+            "in it can run"
+        ).format(file=name, encoding=encoding),
+        hint=_(
+            "Save {file} as UTF-8 and hand it in again. VS Code: click the encoding in the "
+            "status bar, then 'Save with Encoding', 'UTF-8'. PyCharm: File, File Properties, "
+            "File Encoding, UTF-8. Notepad: Save As, Encoding: UTF-8."
+        ).format(file=name),
+    )

@@ -122,9 +122,11 @@ PITFALLS = (
         "thread_lock",
         "TypeError",
         re.compile(r"cannot pickle '(_thread\.)?(r?lock|RLock)' object"),
-        "a threading lock cannot be handed to another process (a process started with "
-        "spawn, as on macOS and Windows, gets its arguments pickled); use "
-        "multiprocessing.Lock(), which every process can share",
+        N_(
+            "a threading lock cannot be handed to another process (a process started with "
+            "spawn, as on macOS and Windows, gets its arguments pickled); use "
+            "multiprocessing.Lock(), which every process can share"
+        ),
     ),
     Pitfall(
         "no_main_guard",
@@ -179,8 +181,10 @@ PITFALLS = (
         "lock_not_inherited",
         "RuntimeError",
         re.compile(r"should only be shared between processes through inheritance"),
-        "a multiprocessing lock (or queue) can only reach a process as an argument of "
-        "Process(...) when it starts, not through a Queue, a Pipe or a Pool's task",
+        N_(
+            "a multiprocessing lock (or queue) can only reach a process as an argument of "
+            "Process(...) when it starts, not through a Queue, a Pipe or a Pool's task"
+        ),
     ),
 )
 

@@ -106,7 +106,8 @@ def drive(student):
     seen.set(
         pipes=len(made) // 2,
         open_ends=[
-            "the end main() gave to the server" if id(c) in handed else "main()'s own end"
+            # codes, not words: the exercise says them in the student's language
+            "server" if id(c) in handed else "own"
             for c in made
             if not c.closed
         ],

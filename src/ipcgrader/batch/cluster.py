@@ -13,7 +13,8 @@ future completes once, so each grading is recorded once. What is checked here: o
 every worker's ipcgrader version (refused with a clear message if it is not the client's)
 and its isolation level (reported, as ``ipcgrade doctor`` would say it there); each task
 checks the grader and plugins again on its worker, which also covers workers that join
-later.
+later. On Ctrl-C the tasks not finished are cancelled and each worker stops this batch's
+runs (:func:`~ipcgrader.batch.shipping.stop_batch`), as a local batch kills its own.
 
 ``distributed`` is imported only here and only when a scheduler is given, so a local batch
 needs no Dask (``pip install 'ipcgrader[dask]'`` brings it).
@@ -21,6 +22,7 @@ needs no Dask (``pip install 'ipcgrader[dask]'`` brings it).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
 from concurrent.futures import CancelledError, Future
@@ -35,6 +37,7 @@ from ipcgrader.batch.shipping import (
     grade_shipped,
     ship_exercise,
     ship_job,
+    stop_batch,
     worker_info,
 )
 from ipcgrader.i18n import _
@@ -84,10 +87,13 @@ def describe_worker(address: str, info: dict[str, Any]) -> str:
     )
 
 
-def check_workers(workers: dict[str, dict[str, Any]]) -> list[str]:
-    """Why these workers cannot grade for this client (empty if they can)."""
+def check_workers(workers: dict[str, dict[str, Any]], students: int = 1) -> list[str]:
+    """Why these workers cannot grade a batch of ``students`` for this client (empty if
+    they can): another ipcgrader, a level asked for that cannot be had, or only the basic
+    level for more than one student when basic was not asked for by name (as locally)."""
     problems = []
     for address, info in sorted(workers.items()):
+        level = info["isolation"]
         if info.get("ipcgrader") != __version__:
             problems.append(
                 _(
@@ -95,11 +101,20 @@ def check_workers(workers: dict[str, dict[str, Any]]) -> list[str]:
                     "ipcgrader {ours} on every worker (pip install 'ipcgrader[dask]=={ours}')"
                 ).format(address=address, theirs=info.get("ipcgrader"), ours=__version__)
             )
-        elif info["isolation"].get("error"):
+        elif level.get("error"):
             problems.append(
                 _("worker {address} cannot isolate student runs: {error}").format(
-                    address=address, error=info["isolation"]["error"]
+                    address=address, error=level["error"]
                 )
+            )
+        elif level.get("chosen") == "basic" and level.get("forced") != "basic" and students > 1:
+            problems.append(
+                _(
+                    "worker {address} has only the basic isolation level, at which each "
+                    "submission graded there can read the others; to grade {count} students "
+                    "anyway, pass --isolation basic (or set IPCGRADER_ISOLATION=basic on the "
+                    "worker), or install bubblewrap there"
+                ).format(address=address, count=students)
             )
     return problems
 
@@ -121,13 +136,21 @@ class DaskExecutor:
         self._futures: set[Any] = set()
         self._lock = threading.Lock()
         self._stopped = False
+        #: names this batch's gate on the workers, so a stop reaches its gradings only
+        self._batch = uuid.uuid4().hex
 
     @classmethod
     def connect(
-        cls, address: str, setups: list[ExerciseSetup], autoload: bool | None
+        cls,
+        address: str,
+        setups: list[ExerciseSetup],
+        autoload: bool | None,
+        isolation_level: str | None = None,
+        students: int = 1,
     ) -> tuple[DaskExecutor, list[str]]:
-        """Connect to the scheduler at ``address``, wait for a worker, check every worker;
-        return the executor and a line per worker. Raises :class:`ClusterError`."""
+        """Connect to the scheduler at ``address``, wait for a worker, check every worker
+        (for a batch of ``students``, runs at ``isolation_level`` if given); return the
+        executor and a line per worker. Raises :class:`ClusterError`."""
         distributed = _distributed()
         try:
             client = distributed.Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
@@ -146,15 +169,16 @@ class DaskExecutor:
                         address=address, seconds=CONNECT_TIMEOUT_S
                     )
                 ) from exc
-            workers: dict[str, dict[str, Any]] = client.run(worker_info)
-            problems = check_workers(workers)
+            workers: dict[str, dict[str, Any]] = client.run(worker_info, isolation_level)
+            problems = check_workers(workers, students)
             if problems:
                 raise ClusterError("\n".join(problems))
         except BaseException:
             client.close()
             raise
         lines = [describe_worker(a, info) for a, info in sorted(workers.items())]
-        return cls(client, {s.id: ship_exercise(s, autoload) for s in setups}), lines
+        shipped = {s.id: ship_exercise(s, autoload, isolation_level) for s in setups}
+        return cls(client, shipped), lines
 
     def submit(self, job: Job) -> Future[Graded]:
         """One task on the cluster; its outcome bridged to a local future."""
@@ -163,6 +187,7 @@ class DaskExecutor:
             grade_shipped,
             self._shipped[job.exercise.id],
             ship_job(job),
+            self._batch,
             key=key,
             pure=False,
         )
@@ -199,11 +224,13 @@ class DaskExecutor:
         return graded
 
     def stop(self) -> None:
-        """Cancel every task not finished yet; their gradings are discarded. (A task
-        already running on a worker ends there on its own, bounded by its timeouts.)"""
+        """Cancel every task not finished yet (their gradings are discarded) and stop the
+        gradings of this batch in progress on the workers (their runs are killed)."""
         if not self._stopped:
             self._stopped = True
             self._cancel()
+            with contextlib.suppress(Exception):  # a worker gone meanwhile: nothing to stop
+                self.client.run(stop_batch, self._batch)
 
     def close(self) -> None:
         """Cancel what is left (after an error: nothing runs on for nobody)."""

@@ -13,11 +13,11 @@ from pathlib import Path
 
 from ipcgrader.batch.gradebook import Grading
 from ipcgrader.batch.html_report import report_html
-from ipcgrader.i18n import _
+from ipcgrader.i18n import _, language, use_language
 from ipcgrader.reporters import junit
 from ipcgrader.reporters.json_report import result_object
-from ipcgrader.reporters.markdown import cell
-from ipcgrader.results import Status
+from ipcgrader.reporters.markdown import cell, render_markdown
+from ipcgrader.results import ExerciseResult, Status, student_view
 
 #: How many of the slowest gradings the summary lists.
 SLOWEST = 5
@@ -159,19 +159,36 @@ def _check_rates(gradings: Sequence[Grading]) -> list[str]:
     return lines
 
 
+def feedback_markdown(result: ExerciseResult, lang: str) -> str:
+    """The feedback file a student can keep: what they would have seen (hidden checks and
+    their findings left out), in ``lang``."""
+    with use_language(lang):
+        return render_markdown(student_view(result).in_language(lang), heading="#")
+
+
 def write_exports(
-    gradings: Sequence[Grading], out: Path, note: str = "", step_summary: Path | None = None
+    gradings: Sequence[Grading],
+    out: Path,
+    note: str = "",
+    step_summary: Path | None = None,
+    feedback_lang: str | None = None,
 ) -> list[Path]:
     """Write every export into ``out``; append the summary to ``step_summary`` (GitHub's
     ``$GITHUB_STEP_SUMMARY``) when given. Returns the files written (per-submission JSON
-    files as their folder)."""
+    and feedback files as their folder).
+
+    Beside each ``results/<student>/<exercise>.json`` goes ``<exercise>.md``, the feedback
+    in ``feedback_lang`` (default: the language of the command). ``grades.csv`` is UTF-8
+    with a byte-order mark, so that Excel shows 张三 and not mojibake."""
     out.mkdir(parents=True, exist_ok=True)
     results = out / "results"
+    lang = feedback_lang or language()
     for g in gradings:
         path = results / g.student / f"{g.exercise}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         data = result_object(g.result)
         path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        path.with_suffix(".md").write_text(feedback_markdown(g.result, lang), encoding="utf-8")
     summary = summary_markdown(gradings, note)
     files = {
         out / "grades.csv": grades_csv(gradings),
@@ -180,7 +197,7 @@ def write_exports(
     }
     for path, text in files.items():
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8-sig" if path.suffix == ".csv" else "utf-8")
         tmp.replace(path)  # readers never see half a file
     # last: it links to the feedback files written above
     report = out / "report.html"

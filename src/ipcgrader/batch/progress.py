@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any, Protocol, TextIO
 
+from ipcgrader.i18n import _
 from ipcgrader.results import ExerciseResult, Status
 
 #: Seconds between two plain progress lines (plus one line at the end).
@@ -49,9 +50,13 @@ class _Counts:
 
     def summary(self) -> str:
         s = self.by_status
-        return (
-            f"passed {s[Status.passed]}, failed {s[Status.failed]}, "
-            f"grader errors {s[Status.error]}, unchanged {self.skipped}"
+        return _(
+            "passed {passed}, failed {failed}, grader errors {errors}, unchanged {unchanged}"
+        ).format(
+            passed=s[Status.passed],
+            failed=s[Status.failed],
+            errors=s[Status.error],
+            unchanged=self.skipped,
         )
 
 
@@ -75,10 +80,18 @@ class PlainProgress:
         c = self.counts
         finished = c.skipped + c.done
         percent = 100 * finished // c.total if c.total else 100
-        self.stream.write(
-            f"ipcgrade batch: {finished}/{c.total} ({percent}%) {c.summary()}; "
-            f"elapsed {_duration(time.monotonic() - c.started)}, eta {_duration(c.eta_s())}\n"
+        line = _(
+            "ipcgrade batch: {finished}/{total} ({percent}%) {summary}; elapsed {elapsed}, "
+            "eta {eta}"
+        ).format(
+            finished=finished,
+            total=c.total,
+            percent=percent,
+            summary=c.summary(),
+            elapsed=_duration(time.monotonic() - c.started),
+            eta=_duration(c.eta_s()),
         )
+        self.stream.write(line + "\n")
         self.stream.flush()
         self._last = time.monotonic()
 

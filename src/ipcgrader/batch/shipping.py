@@ -19,12 +19,13 @@ import os
 import platform
 import tempfile
 import threading
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ipcgrader import __version__
+from ipcgrader import __version__, isolation, sandbox
 from ipcgrader.batch.executors import RUNS_PER_CORE, BatchAborted, Graded, RunGate, grade_job
 from ipcgrader.batch.gradebook import Fingerprint
 from ipcgrader.batch.inputs import extract_archive
@@ -58,6 +59,8 @@ class ShippedExercise:
     grader_version: str
     #: the language the client's results are written in
     language: str
+    #: ``--isolation`` given to the client: the workers' runs get it too
+    isolation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,9 @@ def _zip(files: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def ship_exercise(setup: ExerciseSetup, autoload: bool | None) -> ShippedExercise:
+def ship_exercise(
+    setup: ExerciseSetup, autoload: bool | None, isolation_level: str | None = None
+) -> ShippedExercise:
     """Pack ``setup``'s folder (caches and hidden files left out) for a worker."""
     directory = setup.loaded.directory
     files = {}
@@ -101,6 +106,7 @@ def ship_exercise(setup: ExerciseSetup, autoload: bool | None) -> ShippedExercis
         spec_hash=setup.spec_hash,
         grader_version=setup.grader_version,
         language=language(),
+        isolation=isolation_level,
     )
 
 
@@ -122,7 +128,10 @@ def ship_job(job: Job) -> ShippedJob:
 _LOCK = threading.Lock()
 #: (digest, autoload) -> the exercise unpacked and loaded in this worker process
 _EXERCISES: dict[tuple[str, bool | None], ExerciseSetup] = {}
-_GATE: RunGate | None = None
+#: batch id -> the gate of its runs in this worker process (stopped on the client's Ctrl-C)
+_GATES: dict[str, RunGate] = {}
+#: batch id -> its gradings in progress in this worker process
+_ACTIVE: dict[str, int] = {}
 
 
 def _scratch() -> Path:
@@ -171,35 +180,75 @@ def _exercise(shipped: ShippedExercise) -> ExerciseSetup:
     return setup
 
 
-def _gate() -> RunGate:
-    """One gate for every grading of this worker process, sized like a local batch's."""
-    global _GATE
+def _gate(batch: str) -> RunGate:
+    """The gate of ``batch``'s runs in this worker process, sized like a local batch's.
+    (Two batches grading on one worker at once would each have a full one.)"""
     with _LOCK:
-        if _GATE is None:
-            _GATE = RunGate(RUNS_PER_CORE * default_jobs())
-        return _GATE
+        if batch not in _GATES:
+            _GATES[batch] = RunGate(RUNS_PER_CORE * default_jobs())
+        return _GATES[batch]
 
 
-def grade_shipped(exercise: ShippedExercise, job: ShippedJob) -> Graded:
-    """The task: grade ``job`` against ``exercise`` in fresh folders of this worker.
+def grade_shipped(exercise: ShippedExercise, job: ShippedJob, batch: str) -> Graded:
+    """The task: grade ``job`` against ``exercise`` in fresh folders of this worker, its
+    runs through the gate of ``batch`` (the client's batch id).
 
     Raises :class:`WorkerMismatch` if this worker's grader is not the client's; any other
     problem is a result (as in a local batch), so the task is safe to run again.
     """
     setup = _exercise(shipped=exercise)
-    with (
-        use_language(exercise.language),
-        tempfile.TemporaryDirectory(prefix="ipcgrade-submission-", dir=_scratch()) as work,
-    ):
-        folder = _unpack(job.archive, Path(work, "submission"))
-        local = Job(job.student, setup, folder, job.display, job.fingerprint, job.problem)
-        return grade_job(local, _gate())
+    _ask_isolation(exercise.isolation)
+    with _LOCK:
+        _ACTIVE[batch] = _ACTIVE.get(batch, 0) + 1
+    try:
+        with (
+            use_language(exercise.language),
+            tempfile.TemporaryDirectory(prefix="ipcgrade-submission-", dir=_scratch()) as work,
+        ):
+            folder = _unpack(job.archive, Path(work, "submission"))
+            local = Job(job.student, setup, folder, job.display, job.fingerprint, job.problem)
+            return grade_job(local, _gate(batch))
+    finally:
+        with _LOCK:
+            _ACTIVE[batch] -= 1
+            if not _ACTIVE[batch]:
+                del _ACTIVE[batch]
 
 
-def worker_info() -> dict[str, Any]:
-    """What the client checks and reports about a worker host (run there by the client)."""
+def stop_batch(batch: str) -> None:
+    """The client's Ctrl-C, run in each worker process: ``batch``'s runs not started yet are
+    refused and its runs in progress killed, as in a local batch. Killing is by process, so
+    it waits for no other batch to be grading here at the same time (whose runs it would
+    kill too); then the stopped gradings end on their own, bounded by their timeouts.
+    Returns at once (it runs in the worker's event loop); a thread keeps killing while a
+    grading of the batch is still in progress, since a run may start between two kills."""
+    _gate(batch).stop()
+
+    def kill() -> None:
+        for _attempt in range(100):  # about 5 s at most
+            with _LOCK:
+                mine, others = _ACTIVE.get(batch, 0), set(_ACTIVE) - {batch}
+            if not mine or others:
+                return
+            sandbox.kill_active_runs()
+            time.sleep(0.05)
+
+    threading.Thread(target=kill, name="ipcgrade-stop", daemon=True).start()
+
+
+def _ask_isolation(level: str | None) -> None:
+    """The client's ``--isolation``, for every run of this worker process (the level is
+    read from the environment, as in a local batch)."""
+    if level is not None:
+        os.environ[isolation.ENV_VAR] = level
+
+
+def worker_info(isolation_level: str | None = None) -> dict[str, Any]:
+    """What the client checks and reports about a worker host (run there by the client),
+    with the client's ``--isolation`` applied first."""
     from ipcgrader.cli.doctor import isolation_report
 
+    _ask_isolation(isolation_level)
     return {
         "ipcgrader": __version__,
         "python": platform.python_version(),

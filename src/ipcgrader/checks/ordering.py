@@ -152,6 +152,12 @@ class LineOrder(Expectation):
     before: str | None = Field(None, description="regex of the lines that must come first")
     after: str | None = Field(None, description="regex of the lines that must come later")
     sequence: list[str] | None = Field(None, description="regexes, in their required order")
+    occurrence: Literal["all", "first", "last"] = Field(
+        "all",
+        description="which lines of each pattern are ordered: all (every earlier line before "
+        "every later one), first (each pattern's first line) or last (each pattern's last "
+        "line), for programs that print a pattern more than once",
+    )
     stream: Stream = "stdout"
     default_name: ClassVar[str] = N_("output order")
 
@@ -201,6 +207,9 @@ class LineOrder(Expectation):
                         ]
                     ),
                 )
+        if self.occurrence != "all":
+            pick = min if self.occurrence == "first" else max
+            by_pattern = [[pick(found, key=lambda m: m.position)] for found in by_pattern]
         for earlier, later in itertools.pairwise(by_pattern):
             last = max(earlier, key=lambda m: m.position)
             first = min(later, key=lambda m: m.position)
@@ -221,6 +230,9 @@ class LineOrder(Expectation):
             return Verdict(True)
         printed = trace.output(self.stream)
         groups = [[e for e in printed if r.search(str(e.get("text", "")))] for r in regexes]
+        if self.occurrence != "all":
+            index = 0 if self.occurrence == "first" else -1
+            groups = [group[index:][:1] if group else group for group in groups]
         unordered = [
             (str(a.get("text", "")), str(b.get("text", "")), a, b)
             for earlier, later in itertools.pairwise(groups)

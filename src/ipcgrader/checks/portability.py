@@ -395,7 +395,7 @@ class SpawnSafe(Expectation):
                         None, _("{file} was not collected (add it to collect)").format(file=name)
                     )
                 continue
-            findings.extend(static_findings(name, data.decode("utf-8", errors="replace")))
+            findings.extend(static_findings(name, data.decode("utf-8-sig", errors="replace")))
         if findings:
             diagnostics = [
                 Diagnostic(

@@ -22,6 +22,7 @@ from ipcgrader.plugins import KindRegistry
 from ipcgrader.results import Diagnostic, RunRecord, Verdict
 from ipcgrader.scoring import check_ids
 from ipcgrader.trace import (
+    ProcessInfo,
     Trace,
     accesses,
     atomicity_violations,
@@ -162,15 +163,37 @@ class ChildrenOk(TraceExpectation):
     status does not show it)."""
 
     kind: Literal["children_ok"]
+    allow_exit_codes: list[int] = Field(
+        default_factory=list,
+        description="exit statuses a child may end with by design (e.g. [1] for buyers that "
+        "exit 1 when nothing is left); -N is death by signal N",
+    )
+    allow_exceptions: list[str] = Field(
+        default_factory=list,
+        description="exception class names a child may die of by design, e.g. "
+        "['KeyboardInterrupt']",
+    )
     default_needs: ClassVar[tuple[Fact, ...]] = ("work",)
     default_name: ClassVar[str] = N_("no child process crashes")
 
+    def _expected_end(self, process: ProcessInfo) -> bool:
+        exception = process.exception
+        if exception is not None:
+            return str(exception.get("type", "")) in self.allow_exceptions
+        return process.exitcode in self.allow_exit_codes
+
     def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
-        """Fail with the first crashed child's exception and line."""
-        crashed = crashed_children(trace)
+        """Fail with the first crashed child's exception and line; an end the spec allows
+        (``allow_exit_codes``, ``allow_exceptions``) is not a crash."""
+        crashed = [p for p in crashed_children(trace) if not self._expected_end(p)]
         if not crashed:
-            # no crash, but a sys.exit() that cut a child short is worth a line of its own
-            return Verdict(True, "", explain.exited_early(trace.workers()))
+            # no crash, but a sys.exit() that cut a child short is worth a line of its own,
+            # unless the spec says children end with sys.exit() by design
+            workers = trace.workers()
+            if self.allow_exit_codes:
+                allowed = {0, *self.allow_exit_codes}
+                workers = [p for p in workers if p.exitcode not in allowed]
+            return Verdict(True, "", explain.exited_early(workers))
         found = explain.crashes(crashed)
         return Verdict(False, found[0].message, found)
 

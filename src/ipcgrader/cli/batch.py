@@ -20,6 +20,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
+from ipcgrader import isolation
 from ipcgrader.batch.cluster import ClusterError, DaskExecutor
 from ipcgrader.batch.exports import write_exports
 from ipcgrader.batch.gradebook import Gradebook, GradebookError
@@ -52,27 +53,38 @@ def batch_parser() -> argparse.ArgumentParser:
     """Parser of ``ipcgrade batch``."""
     parser = Parser(
         prog="ipcgrade batch",
-        description="Grade every student's submission to one or more exercises, in parallel. "
-        "Gradings whose submission, exercise and grader are unchanged since the last run are "
-        "not made again.",
+        description=_(
+            "Grade every student's submission to one or more exercises, in parallel. "
+            "Gradings whose submission, exercise and grader are unchanged since the last run "
+            "are not made again. Each student's feedback (results/<student>/<exercise>.md) "
+            "is written in the --lang language."
+        ),
     )
     parser.add_argument("exercises", nargs="+", metavar="EXERCISE_DIR")
     parser.add_argument(
         "--submissions",
         required=True,
         metavar="DIR",
-        help="one folder or .zip per student (named after the student)",
+        help=_("one folder or .zip per student (named after the student)"),
     )
     parser.add_argument(
-        "-j", "--jobs", type=jobs_option, metavar="N", help="cores to use (default: all)"
+        "-j", "--jobs", type=jobs_option, metavar="N", help=_("cores to use (default: all)")
     )
     parser.add_argument(
         "--out",
         default="ipcgrade-out",
         metavar="DIR",
-        help="gradebook and exports go here (default: ./ipcgrade-out)",
+        help=_("gradebook and exports go here (default: ./ipcgrade-out)"),
     )
-    parser.add_argument("--force", action="store_true", help="grade everything again")
+    parser.add_argument("--force", action="store_true", help=_("grade everything again"))
+    parser.add_argument(
+        "--isolation",
+        choices=("auto", *isolation.LEVELS),
+        help=_(
+            "isolation level of every run (default: IPCGRADER_ISOLATION, else the strongest "
+            "this host has); basic must be asked for by name to grade more than one student"
+        ),
+    )
     parser.add_argument(
         "--scheduler",
         metavar="tcp://HOST:PORT",
@@ -85,17 +97,17 @@ def batch_parser() -> argparse.ArgumentParser:
         "--timeout",
         type=spec_option(Exercise, "timeout"),
         metavar="S",
-        help="wall timeout of every run (0 < S ≤ 3600)",
+        help=_("wall timeout of every run (0 < S ≤ 3600)"),
     )
     add_limit_arguments(parser)
     parser.add_argument(
         "--progress",
         choices=("auto", "bar", "plain"),
         default="auto",
-        help="bar on a terminal, plain lines otherwise (default: auto)",
+        help=_("bar on a terminal, plain lines otherwise (default: auto)"),
     )
     parser.add_argument(
-        "--no-plugins", action="store_true", help="do not load plugins of installed packages"
+        "--no-plugins", action="store_true", help=_("do not load plugins of installed packages")
     )
     add_language_argument(parser)
     return parser
@@ -146,19 +158,24 @@ def _exercises(args: argparse.Namespace) -> list[ExerciseSetup] | None:
             return None
     ids = [s.id for s in setups]
     if len(set(ids)) != len(ids):
-        _error(f"an exercise is given twice: {', '.join(ids)}")
+        _error(_("an exercise is given twice: {exercises}").format(exercises=", ".join(ids)))
         return None
     return setups
 
 
 def _cluster(
-    args: argparse.Namespace, setups: list[ExerciseSetup], stream: TextIO
+    args: argparse.Namespace, setups: list[ExerciseSetup], students: int, stream: TextIO
 ) -> DaskExecutor | None:
-    """The Dask executor of ``--scheduler``, its workers checked and reported; None after
-    an error has been printed. (Dask is imported only then, so it stays optional.)"""
+    """The Dask executor of ``--scheduler``, its workers checked (their isolation on the
+    worker: ``--isolation`` applies there) and reported; None after an error has been
+    printed. (Dask is imported only then, so it stays optional.)"""
     try:
         executor, workers = DaskExecutor.connect(
-            args.scheduler, setups, False if args.no_plugins else None
+            args.scheduler,
+            setups,
+            False if args.no_plugins else None,
+            args.isolation,
+            students,
         )
     except ClusterError as exc:
         _error(str(exc))
@@ -181,13 +198,26 @@ def _exit_code(report: BatchReport) -> int:
     return 1 if Status.failed in statuses else 0
 
 
+def _isolation_refusal(students: int) -> str | None:
+    """Why this batch may not be graded at the level runs would get (None: it may). Raises
+    :class:`isolation.IsolationError` when the level asked for cannot be had here."""
+    if isolation.chosen_level() != "basic" or students < 2 or isolation.explicit_basic():
+        return None
+    why = next(level.detail for level in isolation.levels() if level.name == "namespaces")
+    return _(
+        "only the basic isolation level is available here ({why}), at which each "
+        "submission can read the other students' submissions and the gradebook; to grade "
+        "{count} students anyway, pass --isolation basic (or set IPCGRADER_ISOLATION=basic)"
+    ).format(why=why, count=students)
+
+
 def cmd_batch(argv: Sequence[str], stream: TextIO | None = None) -> int:
     """``ipcgrade batch``: grade, record in the gradebook, write the exports."""
     args = batch_parser().parse_args(argv)
     stream = stream or sys.stderr
     submissions, out = Path(args.submissions), Path(args.out)
     if not submissions.is_dir():
-        _error(f"--submissions {submissions}: not a folder")
+        _error(_("--submissions {folder}: not a folder").format(folder=submissions))
         return 2
     check_output_folder(args.out)
     if args.jobs is not None and args.scheduler:
@@ -201,16 +231,30 @@ def cmd_batch(argv: Sequence[str], stream: TextIO | None = None) -> int:
         # the output folder may sit inside the submissions folder: it is not a student
         students, warnings = discover(submissions, exclude={out.resolve()})
     except OSError as exc:
-        _error(f"cannot read {submissions}: {exc}")
+        _error(_("cannot read {folder}: {problem}").format(folder=submissions, problem=exc))
         return 2
     for warning in warnings:
         print(f"ipcgrade batch: {warning}", file=stream)
     if not students:
-        _error(f"no student folder or .zip in {submissions}")
+        _error(_("no student folder or .zip in {folder}").format(folder=submissions))
         return 2
+    if args.isolation is not None:
+        # every run of this process reads it, the gradings' threads included
+        os.environ[isolation.ENV_VAR] = args.isolation
+    level = None  # on a cluster, each worker's (said as it connects)
+    if not args.scheduler:
+        try:
+            refusal = _isolation_refusal(len(students))
+            level = isolation.chosen_level()
+        except isolation.IsolationError as exc:
+            _error(str(exc))
+            return 2
+        if refusal is not None:
+            _error(refusal)
+            return 2
     with _exclusive(out) as mine:
         if not mine:
-            _error(f"{out} is in use by another ipcgrade batch")
+            _error(_("{folder} is in use by another ipcgrade batch").format(folder=out))
             return 2
         try:
             gradebook = Gradebook(out / GRADEBOOK)
@@ -219,7 +263,7 @@ def cmd_batch(argv: Sequence[str], stream: TextIO | None = None) -> int:
             return 2
         with gradebook, tempfile.TemporaryDirectory(prefix="ipcgrade-batch-") as work:
             jobs = plan(setups, unpack(students, Path(work), set(ids)))
-            executor = _cluster(args, setups, stream) if args.scheduler else None
+            executor = _cluster(args, setups, len(students), stream) if args.scheduler else None
             if args.scheduler and executor is None:
                 return 2
             progress = make_progress(stream, args.progress)
@@ -236,18 +280,23 @@ def cmd_batch(argv: Sequence[str], stream: TextIO | None = None) -> int:
             finally:
                 if executor is not None:
                     executor.disconnect()
-            note = ""
+            notes = []
             if report.interrupted:
-                note = (
-                    f"_Interrupted: {report.graded + report.skipped} of {report.total} gradings "
-                    "of this batch are done; run the same command again to finish._"
+                notes.append(
+                    _(
+                        "_Interrupted: {done} of {total} gradings of this batch are done; run "
+                        "the same command again to finish._"
+                    ).format(done=report.graded + report.skipped, total=report.total)
                 )
+            if level == "basic":
+                notes.append(f"**{isolation.basic_warning()}**")
+            note = "\n\n".join(notes)
             summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
             try:
                 step_summary = Path(summary_file) if summary_file else None
                 write_exports(list(gradebook.gradings()), out, note, step_summary)
             except OSError as exc:  # the gradebook is intact: the exports can be remade
-                _error(f"cannot write the exports: {exc}")
+                _error(_("cannot write the exports: {problem}").format(problem=exc))
                 return 3
     exercise_errors = [r for r in report.results if r.exercise_error]
     if exercise_errors:
@@ -261,11 +310,25 @@ def cmd_batch(argv: Sequence[str], stream: TextIO | None = None) -> int:
                 len(exercise_errors),
             ).format(n=len(exercise_errors), exercise=first.exercise, error=first.exercise_error)
         )
-    state = "interrupted" if report.interrupted else "done"
+    done = (
+        _(
+            "ipcgrade batch: interrupted: {graded} graded, {unchanged} unchanged, {left} left, "
+            "in {seconds:.1f} s; gradebook and exports in {out}/"
+        )
+        if report.interrupted
+        else _(
+            "ipcgrade batch: done: {graded} graded, {unchanged} unchanged, {left} left, in "
+            "{seconds:.1f} s; gradebook and exports in {out}/"
+        )
+    )
     print(
-        f"ipcgrade batch: {state}: {report.graded} graded, {report.skipped} "
-        f"unchanged, {report.total - report.graded - report.skipped} left, in "
-        f"{report.duration_s:.1f} s; gradebook and exports in {out}/"
+        done.format(
+            graded=report.graded,
+            unchanged=report.skipped,
+            left=report.total - report.graded - report.skipped,
+            seconds=report.duration_s,
+            out=out,
+        )
     )
     if report.error:
         _error(report.error)

@@ -23,7 +23,13 @@ from ipcgrader.cli.common import (
 from ipcgrader.i18n import _
 from ipcgrader.loader import SpecError, load_exercise
 from ipcgrader.models import Exercise
-from ipcgrader.selftest import ManifestError, Outcome, read_manifest, run_selftest
+from ipcgrader.selftest import (
+    ManifestError,
+    Outcome,
+    cpu_budget_problems,
+    read_manifest,
+    run_selftest,
+)
 from ipcgrader.session import Options
 from ipcgrader.submission import SubmissionError
 
@@ -103,6 +109,8 @@ def cmd_check(argv: Sequence[str]) -> ExitCode:
     except SubmissionError as exc:
         error(str(exc))
         return ExitCode.USAGE_ERROR
+    for problem in cpu_budget_problems(loaded.spec, outcomes[0]):  # the solution's runs
+        print("! " + problem)
     judged = [o for o in outcomes if o.skipped is None]
     bad = [o for o in judged if not o.ok]
     if any(o.exercise_error for o in bad):

@@ -7,6 +7,7 @@ ran as PID 1 under it here, and ``--measure`` times real supervised runs at each
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import statistics
 import sys
@@ -17,27 +18,104 @@ from typing import Any
 
 from ipcgrader import isolation, sandbox
 from ipcgrader.cli.common import Parser, add_language_argument
-
-#: What a level does not protect against, said plainly (the README says more).
-CAVEATS = {
-    "basic": "student code can signal, ptrace and read every process and file of your "
-    "user, and reach the network",
-    "namespaces": "the filesystem is not read-only: code can write wherever your user can",
-    "bwrap": "files stay readable (read-only) wherever your user can read them",
-}
+from ipcgrader.i18n import _
 
 
-def measure(level: str, repeats: int = 5) -> float:
-    """Median wall time, in ms, of a supervised run of an empty Python program."""
-    times = []
+def caveat(level: str) -> str:
+    """What ``level`` does not protect against, said plainly (docs/security.md says more)."""
+    if level == "basic":
+        return _(
+            "student code can read and write every file your user can (other submissions, "
+            "the exercise's solution, the gradebook, your home), signal and ptrace your "
+            "processes, and reach the network"
+        )
+    return _(
+        "memory and CPU limits are per process (a run's total is processes x memory_mb); "
+        "the run folder has no quota beyond file_bytes per file"
+    )
+
+
+def _cpu_s() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def cost(level: str, repeats: int = 5) -> tuple[float, float]:
+    """Median wall time and CPU time (the grader's, the wrapper's, the supervisor's and the
+    program's), in ms, of a supervised run of an empty Python program at ``level``. The
+    CPU time barely depends on how loaded the machine is; the wall time does."""
+    walls, cpus = [], []
     with tempfile.TemporaryDirectory(prefix="ipcgrade-doctor-") as folder:
         work, meta = Path(folder, "work"), Path(folder, "meta")
         work.mkdir()
         meta.mkdir()
-        for _ in range(repeats):
+        for _run in range(repeats):
             request = sandbox.RunRequest([sys.executable, "-c", "pass"], work, timeout_s=10)
-            times.append(sandbox.run(request, meta, level=level).wall_s * 1000)
-    return statistics.median(times)
+            before = _cpu_s()
+            walls.append(sandbox.run(request, meta, level=level).wall_s * 1000)
+            cpus.append((_cpu_s() - before) * 1000)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def measure(level: str, repeats: int = 5) -> float:
+    """Median wall time, in ms, of a supervised run of an empty Python program."""
+    return cost(level, repeats)[0]
+
+
+def isolation_report(measure_repeats: int = 0) -> dict[str, Any]:
+    """What ``ipcgrade doctor`` finds on this host, as data (a batch on a cluster runs it on
+    every worker): the level runs get (``chosen``, or None and ``error`` saying why when
+    the one asked for cannot be had), its ``layers`` (name -> what it protects), the uid
+    student code runs as (``run_uid``, None: the grader's), what the level does not
+    protect (``caveat``), ``warnings``, and every level (``levels``: ``name``,
+    ``available``, ``detail``, and with ``measure_repeats`` > 0 ``ms_per_run`` and
+    ``cpu_ms_per_run``); also ``root``, ``uid``, ``python`` and ``forced`` (the
+    ``IPCGRADER_ISOLATION`` asked for, or auto). Plain data: it crosses a network."""
+    report: dict[str, Any] = {
+        "chosen": None,
+        "error": None,
+        "layers": {},
+        "run_uid": None,
+        "caveat": "",
+        "warnings": [],
+        "levels": [],
+        "root": os.geteuid() == 0,
+        "uid": os.geteuid(),
+        "python": f"{sys.executable} ({sys.version.split()[0]})",
+        "forced": os.environ.get(isolation.ENV_VAR, "auto").strip() or "auto",
+    }
+    for level in isolation.levels():
+        entry: dict[str, Any] = {
+            "name": level.name,
+            "available": level.available,
+            "detail": level.detail,
+        }
+        if measure_repeats and level.available:
+            wall, cpu = cost(level.name, measure_repeats)
+            entry["ms_per_run"], entry["cpu_ms_per_run"] = round(wall, 1), round(cpu, 1)
+        report["levels"].append(entry)
+    try:
+        chosen = isolation.chosen_level()
+    except isolation.IsolationError as exc:
+        report["error"] = str(exc)
+        return report
+    report["chosen"] = chosen
+    report["layers"] = {layer: isolation.LAYERS[layer] for layer in isolation.layers_of(chosen)}
+    report["run_uid"] = isolation.run_uid(chosen)
+    report["caveat"] = str(caveat(chosen))
+    if chosen == "basic":
+        report["warnings"].append(str(isolation.basic_warning()))
+        if report["root"]:
+            report["warnings"].append(
+                str(
+                    _(
+                        "the grader runs as root at the basic level, so student code runs "
+                        "as uid 0 (no capabilities, but root's files are its own)"
+                    )
+                )
+            )
+    return report
 
 
 def cmd_doctor(argv: Sequence[str]) -> int:
@@ -48,34 +126,34 @@ def cmd_doctor(argv: Sequence[str]) -> int:
     )
     add_language_argument(parser)
     args = parser.parse_args(argv)
-    print(f"python: {sys.executable} ({sys.version.split()[0]})")
-    root = os.geteuid() == 0
-    print(f"grader runs as: {'root' if root else 'uid ' + str(os.geteuid())}")
+    report = isolation_report(measure_repeats=9 if args.measure else 0)
+    print(f"python: {report['python']}")
+    uid = report["uid"]
+    print(f"grader runs as: {'root' if uid == 0 else 'uid ' + str(uid)}")
     print("isolation levels on this host:")
-    levels = isolation.levels()
-    for level in levels:
-        mark = "yes" if level.available else "no "
+    for level in report["levels"]:
+        mark = "yes" if level["available"] else "no "
         timing = ""
-        if args.measure and level.available:
-            timing = f"  [{measure(level.name):.0f} ms per empty run]"
-        print(f"  {mark} {level.name:<11} {level.detail}{timing}")
-    try:
-        chosen = isolation.chosen_level()
-    except isolation.IsolationError as exc:
-        print(f"error: {exc}")
+        if "ms_per_run" in level:
+            timing = (
+                f"  [{level['ms_per_run']:.0f} ms, {level['cpu_ms_per_run']:.0f} ms of CPU "
+                "per empty run]"
+            )
+        print(f"  {mark} {level['name']:<11} {level['detail']}{timing}")
+    chosen = report["chosen"]
+    if chosen is None:
+        print(f"error: {report['error']}")
         return 2
-    forced = os.environ.get(isolation.ENV_VAR, "auto").strip() or "auto"
+    forced = report["forced"]
     how = "chosen automatically" if forced == "auto" else f"set by {isolation.ENV_VAR}"
     print(f"level used for every run: {chosen} ({how})")
-    for layer in isolation.layers_of(chosen):
-        print(f"  - {layer}: {isolation.LAYERS[layer]}")
-    print(f"not protected at this level: {CAVEATS[chosen]}")
-    if root and chosen != "bwrap":
-        print(
-            "warning: the grader runs as root and without bubblewrap, so student code runs "
-            "as uid 0 (no capabilities, but root's files are its own); install bubblewrap "
-            "or grade as an ordinary user"
-        )
+    for layer, text in report["layers"].items():
+        print(f"  - {layer}: {text}")
+    if report["run_uid"] is not None:
+        print(_("student code runs as uid {uid}").format(uid=report["run_uid"]))
+    print(_("not protected at this level: {caveat}").format(caveat=report["caveat"]))
+    for warning in report["warnings"]:
+        print(_("warning: {warning}").format(warning=warning))
     if shutil.which("bwrap") is None:
         print("hint: install bubblewrap (e.g. apt-get install bubblewrap) for the bwrap level")
     limits = sandbox.DEFAULT_LIMITS
@@ -85,28 +163,3 @@ def cmd_doctor(argv: Sequence[str]) -> int:
         f"{limits.file_bytes} file bytes, {limits.open_files} open files"
     )
     return 0
-
-
-def isolation_report() -> dict[str, Any]:
-    """This host's isolation as data (a batch on a cluster runs it on every worker):
-    ``chosen`` (None when the level forced by ``IPCGRADER_ISOLATION`` cannot be had, then
-    ``error`` says why), ``forced``, ``layers`` (name -> what it protects) and ``levels``
-    (each ``name``, ``available``, ``detail``)."""
-    report: dict[str, Any] = {
-        "uid": os.geteuid(),
-        "levels": [
-            {"name": level.name, "available": level.available, "detail": level.detail}
-            for level in isolation.levels()
-        ],
-        "chosen": None,
-        "forced": os.environ.get(isolation.ENV_VAR, "auto").strip() or "auto",
-        "layers": {},
-    }
-    try:
-        chosen = isolation.chosen_level()
-    except isolation.IsolationError as exc:
-        report["error"] = str(exc)
-        return report
-    report["chosen"] = chosen
-    report["layers"] = {layer: isolation.LAYERS[layer] for layer in isolation.layers_of(chosen)}
-    return report

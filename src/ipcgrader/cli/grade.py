@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ipcgrader import __version__
+from ipcgrader import __version__, isolation
 from ipcgrader.cli.common import (
     ExitCode,
     Parser,
@@ -36,14 +36,16 @@ def grade_parser(formats: Sequence[str] = ()) -> argparse.ArgumentParser:
     formats the plugins registered (listed in ``--help`` and checked)."""
     parser = Parser(
         prog="ipcgrade",
-        description="Grade a process-communication exercise. Other commands: "
-        "ipcgrade check | schema | list [DIR...] | batch ... | report | doctor",
+        description=_(
+            "Grade a process-communication exercise. Other commands: "
+            "ipcgrade check | schema | list [DIR...] | batch ... | report | doctor"
+        ),
     )
-    parser.add_argument("exercise", metavar="EXERCISE_DIR", help="folder with exercise.toml")
+    parser.add_argument("exercise", metavar="EXERCISE_DIR", help=_("folder with exercise.toml"))
     parser.add_argument(
         "--submission",
         metavar="PATH",
-        help="file or folder to grade (default: the entry files in EXERCISE_DIR)",
+        help=_("file or folder to grade (default: the entry files in EXERCISE_DIR)"),
     )
     parser.add_argument(
         "--format",
@@ -54,25 +56,27 @@ def grade_parser(formats: Sequence[str] = ()) -> argparse.ArgumentParser:
             formats=", ".join(formats) or "terminal"
         ),
     )
-    parser.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE")
+    parser.add_argument("--output", "-o", metavar="FILE", help=_("write the report to FILE"))
     parser.add_argument(
         "--view",
         choices=("instructor", "student"),
         default="instructor",
-        help="student: report only visible checks and what they found (for a report a "
-        "student reads; gradescope output always honours each check's visibility)",
+        help=_(
+            "student: report only visible checks and what they found (for a report a "
+            "student reads; gradescope output always honours each check's visibility)"
+        ),
     )
     parser.add_argument(
         "--timeout",
         type=spec_option(Exercise, "timeout"),
         metavar="S",
-        help="wall timeout of every run (0 < S ≤ 3600)",
+        help=_("wall timeout of every run (0 < S ≤ 3600)"),
     )
     add_limit_arguments(parser)
-    parser.add_argument("-j", "--jobs", type=jobs_option, metavar="N", help="runs made at once")
-    parser.add_argument("--no-color", action="store_true", help="plain text even on a terminal")
+    parser.add_argument("-j", "--jobs", type=jobs_option, metavar="N", help=_("runs made at once"))
+    parser.add_argument("--no-color", action="store_true", help=_("plain text even on a terminal"))
     parser.add_argument(
-        "--no-plugins", action="store_true", help="do not load plugins of installed packages"
+        "--no-plugins", action="store_true", help=_("do not load plugins of installed packages")
     )
     parser.add_argument("--version", action="version", version=f"ipcgrader {__version__}")
     add_language_argument(parser)
@@ -95,7 +99,11 @@ def cmd_grade(argv: Sequence[str]) -> ExitCode:
     args = grade_parser(formats.names()).parse_args(argv)
     reporter = formats.get(args.format)
     if reporter is None:
-        error(f"unknown --format {args.format!r}; choose from {', '.join(formats.names())}")
+        error(
+            _("unknown --format {format!r}; choose from {choices}").format(
+                format=args.format, choices=", ".join(formats.names())
+            )
+        )
         return ExitCode.USAGE_ERROR
     if args.output is not None:
         check_output_file(args.output)
@@ -112,6 +120,14 @@ def cmd_grade(argv: Sequence[str]) -> ExitCode:
         error(str(exc))
         return ExitCode.USAGE_ERROR
     submission = Path(args.submission) if args.submission else loaded.directory
+    try:
+        level = isolation.chosen_level()
+    except isolation.IsolationError as exc:
+        error(str(exc))
+        return ExitCode.USAGE_ERROR
+    if level == "basic":  # said before the report, on stderr: a JSON report stays JSON
+        print(_("ipcgrade: warning: {warning}").format(warning=isolation.basic_warning()),
+              file=sys.stderr)  # fmt: skip
     options = Options(jobs=args.jobs, timeout=args.timeout, limits=limits_from_args(args))
     try:
         result = grade(loaded, submission, pm, options)

@@ -136,6 +136,7 @@ def main() -> int:
             {
                 "kind": "syntax_error",
                 "message": f"SyntaxError: {exc.msg}",
+                "params": {"reason": exc.msg},
                 "file": os.path.basename(exc.filename or module_name + ".py"),
                 "line": exc.lineno,
                 "exception": "SyntaxError",
@@ -150,6 +151,7 @@ def main() -> int:
             {
                 "kind": "import_error",
                 "message": f"importing {module_name}.py raised {type(exc).__name__}: {exc}",
+                "params": {"module": module_name, "error": f"{type(exc).__name__}: {exc}"},
                 "file": file,
                 "line": line,
                 "exception": type(exc).__name__,
@@ -176,6 +178,7 @@ def main() -> int:
                 {
                     "kind": "missing_function",
                     "message": f"{module_name}.py has no function {exc.name}()",
+                    "params": {"module": module_name, "function": exc.name},
                     "file": f"{module_name}.py",
                     "line": None,
                     "exception": "AttributeError",
@@ -195,6 +198,7 @@ def main() -> int:
             {
                 "kind": "exited_early",
                 "message": f"your code called sys.exit({exc.code!r}) before the driver was done",
+                "params": {"code": repr(exc.code)},
                 "file": file,
                 "line": line,
                 "exception": "SystemExit",

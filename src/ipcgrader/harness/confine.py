@@ -74,3 +74,52 @@ def loopback_up() -> None:
             fcntl.ioctl(s.fileno(), siocsifflags, struct.pack("16sH22x", b"lo", flags | iff_up))
     except OSError:
         pass
+
+
+# --- what ``exec`` and ``unshare(1)`` do, for runs forked from a warm interpreter ----------
+# (``ipcgrader/harness/zygote.py``): a process that is not exec'd must do them itself.
+
+CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWPID = 0x00020000, 0x08000000, 0x20000000
+CLONE_NEWNET = 0x40000000
+PR_SET_PDEATHSIG = 1
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x8, 0x4000, 0x40000
+_CAP_VERSION_3 = 0x20080522
+
+
+def _libc() -> ctypes.CDLL:
+    if not _LIBC:
+        _LIBC.append(ctypes.CDLL(None, use_errno=True))
+    return _LIBC[0]
+
+
+def _checked(result: int, what: str) -> None:
+    if result != 0:
+        number = ctypes.get_errno()
+        raise OSError(number, f"{what}: {os.strerror(number)}")
+
+
+def unshare(flags: int) -> None:
+    """``unshare(2)`` (Python 3.11 has no ``os.unshare``); raises OSError."""
+    _checked(_libc().unshare(flags), "unshare")
+
+
+def mount_proc() -> None:
+    """What ``unshare --mount-proc`` does in its child: nothing mounted here propagates to
+    the host, and ``/proc`` shows this PID namespace."""
+    libc = _libc()
+    _checked(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
+    flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+    _checked(libc.mount(b"proc", b"/proc", b"proc", flags, None), "mount /proc")
+
+
+def clear_capabilities() -> bool:
+    """Empty the effective, permitted and inheritable sets (``capset(2)``): what exec does
+    under ``SECBIT_NOROOT`` for a process that is not exec'd. True when none is left."""
+    header = (ctypes.c_uint32 * 2)(_CAP_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()
+    try:
+        if _libc().capset(header, data) != 0:
+            return False
+    except (OSError, AttributeError):
+        return False
+    return True

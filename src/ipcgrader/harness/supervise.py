@@ -137,6 +137,9 @@ BOARD_SLOT = 64
 #: How long a run must stay stuck, unchanged, before it counts as deadlocked: two samples
 #: at least this far apart.
 CONFIRM_S = 0.05
+#: How often a run is checked for a deadlock and against its CPU budget (each check reads
+#: a few /proc files per process: cheap, but every run pays it).
+HANG_CHECK_S = 0.05
 
 
 def _board_of(pid: int, start: bytes, waits: str) -> dict[bytes, bytes] | None:
@@ -265,37 +268,55 @@ class Capture:
         return whole[:half] + whole[-half:]
 
 
+class BecomeMain(BaseException):
+    """Raised in the student's main process of a warm run (``config["warm"]``), confined
+    like an exec'd one, instead of exec: it unwinds to the warm interpreter's top level
+    (``zygote.py``), which then runs the student's program in this very process."""
+
+
+def confine_child(config: dict[str, object], out_w: int, err_w: int) -> None:
+    """In the forked child, before any student code: own process group, rlimits, no
+    capabilities, stdin at end of file, stdout and stderr on the capture pipes, the run's
+    folder, no other file descriptor."""
+    signal.set_wakeup_fd(-1)
+    for sig in _RESET_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    os.setpgid(0, 0)  # a killpg of its own group cannot reach the supervisor
+    for name, value in dict(config.get("rlimits") or {}).items():  # type: ignore[call-overload]
+        soft = int(value)
+        # the soft CPU limit sends SIGXCPU (a clear status), the hard one SIGKILL
+        hard = soft + 1 if name == "RLIMIT_CPU" else soft
+        resource.setrlimit(getattr(resource, name), (soft, hard))
+    confine.drop_privileges()
+    if config.get("uid") is not None:
+        os.setgroups([])
+        gid, uid = int(config["gid"]), int(config["uid"])  # type: ignore[call-overload]
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)  # root changing uid loses every capability too
+    stdin = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(stdin, 0)
+    os.dup2(out_w, 1)
+    os.dup2(err_w, 2)
+    os.chdir(str(config["cwd"]))
+    os.closerange(3, 1 << 16)
+
+
 def start_child(config: dict[str, object], out_w: int, err_w: int) -> int:
-    """Fork and exec the student's command; return its pid."""
+    """Fork and exec the student's command; return its pid. In a warm run the child
+    raises :class:`BecomeMain` instead of exec."""
     pid = os.fork()
     if pid:
         return pid
     try:
-        signal.set_wakeup_fd(-1)
-        for sig in _RESET_SIGNALS:
-            signal.signal(sig, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_SETMASK, [])
-        os.setpgid(0, 0)  # a killpg of its own group cannot reach the supervisor
-        for name, value in dict(config.get("rlimits") or {}).items():  # type: ignore[call-overload]
-            soft = int(value)
-            # the soft CPU limit sends SIGXCPU (a clear status), the hard one SIGKILL
-            hard = soft + 1 if name == "RLIMIT_CPU" else soft
-            resource.setrlimit(getattr(resource, name), (soft, hard))
-        confine.drop_privileges()
-        if config.get("uid") is not None:
-            os.setgroups([])
-            gid, uid = int(config["gid"]), int(config["uid"])  # type: ignore[call-overload]
-            os.setresgid(gid, gid, gid)
-            os.setresuid(uid, uid, uid)  # root changing uid loses every capability too
-        stdin = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(stdin, 0)
-        os.dup2(out_w, 1)
-        os.dup2(err_w, 2)
-        os.chdir(str(config["cwd"]))
-        os.closerange(3, 1 << 16)
+        confine_child(config, out_w, err_w)
+        if config.get("warm"):
+            raise BecomeMain
         argv = [str(a) for a in config["argv"]]  # type: ignore[attr-defined]
         env = {str(k): str(v) for k, v in dict(config["env"]).items()}  # type: ignore[call-overload]
         os.execve(argv[0], argv, env)
+    except BecomeMain:
+        raise
     except BaseException as exc:  # report anything, then die
         try:
             os.write(2, f"ipcgrader supervisor: cannot start the run: {exc}\n".encode())
@@ -400,7 +421,7 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
     stopped: str | None = None
     duration: float | None = None
     linger_until: float | None = None
-    peak, next_count = 1, 0.0
+    peak, next_count, next_hang_check = 1, 0.0, 0.0
     stuck: tuple[object, ...] | None = None
     stuck_since = 0.0
     stopped_t: float | None = None
@@ -435,13 +456,12 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
             if len(pids) > max_procs:
                 stopped = "processes"
                 break
-            if cpu_budget is not None and duration is None:
-                used = run_cpu_s(pids)
-                if used > cpu_budget:
+            if duration is None and now >= next_hang_check:
+                next_hang_check = now + HANG_CHECK_S
+                if cpu_budget is not None and (used := run_cpu_s(pids)) > cpu_budget:
                     stopped, stopped_t = "cpu_budget", now
                     break
-            if waits and duration is None:
-                snapshot = stuck_snapshot(pids, waits)
+                snapshot = stuck_snapshot(pids, waits) if waits else None
                 if snapshot is None or snapshot != stuck:
                     stuck, stuck_since = snapshot, now
                 elif now - stuck_since >= CONFIRM_S:
@@ -485,12 +505,17 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
     return result, captures
 
 
+def write_answer(result: dict[str, object], captures: list[Capture]) -> None:
+    """The answer's last record, on stdout: how the run ended, the kept stdout and stderr."""
+    with open(1, "wb", closefd=False) as out:
+        out.write(marshal.dumps((result, captures[0].kept(), captures[1].kept())))
+
+
 def main() -> int:
     """Read the configuration from stdin, run, answer on stdout."""
     config = marshal.loads(sys.stdin.buffer.read())
     result, captures = supervise(config)
-    with open(1, "wb", closefd=False) as out:
-        out.write(marshal.dumps((result, captures[0].kept(), captures[1].kept())))
+    write_answer(result, captures)
     return 0
 
 

@@ -24,6 +24,7 @@ from ipcgrader.i18n import _, ngettext
 from ipcgrader.plugins import ReporterRegistry
 from ipcgrader.reporters.markdown import render_markdown
 from ipcgrader.results import (
+    STUDENT_VISIBLE,
     Diagnostic,
     ExerciseResult,
     Status,
@@ -84,7 +85,13 @@ def annotation(result: ExerciseResult, finding: Diagnostic) -> str:
     message = finding.message
     if finding.hint:
         message += "\n" + _("Hint: {hint}").format(hint=finding.hint)
-    title = _("{exercise}: {kind}").format(exercise=result.exercise, kind=finding.kind)
+    # titled by the check that made the finding (what the student reads in the summary);
+    # the finding's kind only when no visible check made it
+    checks = {c.id: c for c in result.checks if c.visibility == STUDENT_VISIBLE}
+    made_by = next((checks[c] for c in finding.checks if c in checks), None)
+    title = _("{exercise}: {kind}").format(
+        exercise=result.exercise, kind=made_by.name if made_by else finding.kind
+    )
     file = None
     if finding.file:
         where = student_file(result.submission, finding.file, result.exercise)

@@ -18,6 +18,7 @@ from typing import Any
 from ipcgrader import hookimpl
 from ipcgrader.i18n import _
 from ipcgrader.plugins import ReporterRegistry
+from ipcgrader.reporters.terminal import finding_refs, place
 from ipcgrader.results import (
     CheckResult,
     Diagnostic,
@@ -30,21 +31,34 @@ from ipcgrader.results import (
 _VISIBILITIES = {"visible", "hidden", "after_due_date", "after_published"}
 
 
-def _where(d: Diagnostic) -> str:
-    return f"{d.file}:{d.line}: " if d.file and d.line else f"{d.file}: " if d.file else ""
+def _finding(d: Diagnostic) -> str:
+    where = place(d)
+    return _("{place}: {finding}").format(place=where, finding=d.message) if where else d.message
 
 
-def _test(number: int, check: CheckResult, withheld: list[Diagnostic]) -> dict[str, Any]:
+def _test(
+    number: int, check: CheckResult, withheld: list[Diagnostic], shown: list[Diagnostic]
+) -> dict[str, Any]:
     lines = []
     if check.status is Status.error:
-        lines.append("This check could not be made (no points).")
-    if check.message:
-        lines.append(check.message)
-    if check.hint:
-        lines.append(f"Hint: {check.hint}")
+        lines.append(_("This check could not be made (no points)."))
+    refs = finding_refs(check, shown) if check.status is not Status.passed else []
+    message = check.message
+    if any(shown[n - 1].message.strip() in message for n in refs):
+        message = ""  # the finding it points at says it, once, in the top-level output
+    if message:
+        lines.append(message)
+    if refs:
+        lines.append(
+            _("See finding {findings} in the output above.").format(
+                findings=", ".join(map(str, refs))
+            )
+        )
+    elif check.hint:
+        lines.append(_("Hint: {hint}").format(hint=check.hint))
     # what only non-visible checks found is shown with them, under their visibility
     for d in withheld:
-        lines.append(f"- {_where(d)}{d.message}")
+        lines.append(f"- {_finding(d)}")
     tags = [t for t in (check.scenario, check.kind) if t]
     return {
         "name": check.name,
@@ -62,7 +76,11 @@ def _test(number: int, check: CheckResult, withheld: list[Diagnostic]) -> dict[s
 
 def results_json(result: ExerciseResult) -> dict[str, Any]:
     """The Gradescope results object of one grading."""
-    lines = [f"{result.exercise}: {result.score:g}/{result.max_score:g} points"]
+    lines = [
+        _("{exercise}: {score}/{max_score} points").format(
+            exercise=result.exercise, score=f"{result.score:g}", max_score=f"{result.max_score:g}"
+        )
+    ]
     if result.exercise_error:
         lines.append(
             _(
@@ -70,17 +88,19 @@ def results_json(result: ExerciseResult) -> dict[str, Any]:
             ).format(error=result.error)
         )
     elif result.status is Status.error:
-        lines.append(f"The grader failed, please tell your instructor: {result.error}")
+        lines.append(
+            _("The grader failed, please tell your instructor: {error}").format(error=result.error)
+        )
     # The top-level output is always visible to the student: only findings that a visible
     # check (or the grader itself) made may go here.
     shown = student_diagnostics(result)
     if shown:
         lines.append("")
-        lines.append("What we found in your code:")
-        for d in shown:
-            lines.append(f"- {_where(d)}{d.message}")
+        lines.append(_("What we found in your code:"))
+        for number, d in enumerate(shown, 1):
+            lines.append(f"{number}. {_finding(d)}")
             if d.hint:
-                lines.append(f"  hint: {d.hint}")
+                lines.append("   " + _("hint: {hint}").format(hint=d.hint))
     return {
         "score": result.score,
         "execution_time": max(result.duration_s, 0.0),
@@ -88,7 +108,7 @@ def results_json(result: ExerciseResult) -> dict[str, Any]:
         "output_format": "text",
         "test_output_format": "text",
         "tests": [
-            _test(n, check, withheld_diagnostics(result, check.id))
+            _test(n, check, withheld_diagnostics(result, check.id), shown)
             for n, check in enumerate(result.checks, start=1)
         ],
         "extra_data": {

@@ -1,4 +1,5 @@
-"""``--format json``: the object DESIGN.md promises, one per grading."""
+"""``--format json``: one object per grading, the stable interface (README, "For
+instructors and course CI")."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from ipcgrader.results import ExerciseResult
 
 
 def result_object(result: ExerciseResult) -> dict[str, Any]:
-    """The stable JSON shape of a grading (keys in DESIGN.md, plus optional extras)."""
+    """The stable JSON shape of a grading (keys in the README, plus optional extras)."""
     data: dict[str, Any] = {
         "exercise": result.exercise,
         "submission": result.submission,

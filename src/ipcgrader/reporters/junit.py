@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 
 from ipcgrader import hookimpl
+from ipcgrader.i18n import _
 from ipcgrader.plugins import ReporterRegistry
 from ipcgrader.results import ExerciseResult, Status
 
@@ -39,7 +40,7 @@ def testsuite(result: ExerciseResult, name: str, classname: str) -> ET.Element:
     failures = 0
     if result.status is Status.error and not result.checks:
         case = ET.SubElement(suite, "testcase", name="grading", classname=xml_text(classname))
-        message = xml_text(result.error or "the grader failed")
+        message = xml_text(result.error or _("the grader failed"))
         failure = ET.SubElement(case, "failure", type="grader-error", message=message)
         failure.text = message
         failures = 1
@@ -59,9 +60,14 @@ def testsuite(result: ExerciseResult, name: str, classname: str) -> ET.Element:
                 type="could-not-check" if check.status is Status.error else "failed",
                 message=xml_text(message),
             )
-            lines = [message, f"points: {_points(check.score)}/{_points(check.max_score)}"]
+            lines = [
+                message,
+                _("points: {score}/{max_score}").format(
+                    score=_points(check.score), max_score=_points(check.max_score)
+                ),
+            ]
             if check.hint:
-                lines.append(f"hint: {check.hint}")
+                lines.append(_("hint: {hint}").format(hint=check.hint))
             failure.text = xml_text("\n".join(lines))
     tests = max(len(result.checks), 1 if failures else 0)
     suite.set("tests", str(tests))

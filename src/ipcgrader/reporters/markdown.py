@@ -4,7 +4,9 @@ pull-request comment. A pure function of the result, like every reporter."""
 from __future__ import annotations
 
 from ipcgrader import hookimpl
+from ipcgrader.i18n import _
 from ipcgrader.plugins import ReporterRegistry
+from ipcgrader.reporters.terminal import finding_refs, place
 from ipcgrader.results import ExerciseResult, Status
 
 MARKS = {Status.passed: "✅", Status.failed: "❌", Status.error: "⚠️"}
@@ -15,36 +17,74 @@ def cell(text: str) -> str:
     return " ".join(text.replace("\\", "\\\\").replace("|", "\\|").split())
 
 
+def _lines_cell(text: str) -> str:
+    """A multi-line text (a message with the lines a program printed) in one table cell:
+    each line kept, joined by ``<br>``."""
+    return "<br>".join(cell(line) for line in text.splitlines() if line.strip())
+
+
 def render_markdown(result: ExerciseResult, heading: str = "###") -> str:
-    """The report of one grading; ``heading`` is the level of its title."""
-    title = (
-        f"{heading} {MARKS[result.status]} {result.exercise}: "
-        f"{result.score:g}/{result.max_score:g} points"
+    """The report of one grading; ``heading`` is the level of its title. Like the terminal
+    report: each finding written once, under the table, and a check it explains points at
+    it."""
+    title = _("{heading} {mark} {exercise}: {score}/{max_score} points").format(
+        heading=heading,
+        mark=MARKS[result.status],
+        exercise=result.exercise,
+        score=f"{result.score:g}",
+        max_score=f"{result.max_score:g}",
     )
-    lines = [title, "", f"Submission: `{cell(result.submission)}` ({result.duration_s:.2f} s)", ""]
+    lines = [
+        title,
+        "",
+        _("Submission: `{submission}` ({seconds:.2f} s)").format(
+            submission=cell(result.submission), seconds=result.duration_s
+        ),
+        "",
+    ]
     if result.exercise_error:
         lines += [f"**{cell(result.error or result.exercise_error)}**", ""]
     elif result.status is Status.error and result.error:
-        lines += [f"**The grader failed:** {cell(result.error)}", ""]
+        lines += [_("**The grader failed:** {error}").format(error=cell(result.error)), ""]
+    findings = list(result.diagnostics)
     if result.checks:
-        lines += ["| | Check | Points | What went wrong |", "|---|---|---:|---|"]
+        lines += [
+            _("| | Check | Points | What went wrong |"),
+            "|---|---|---:|---|",
+        ]
         for check in result.checks:
-            why = check.message if check.status is not Status.passed else ""
-            if check.hint and check.status is not Status.passed:
-                why = f"{why} *Hint: {check.hint}*" if why else f"*Hint: {check.hint}*"
+            why = ""
+            if check.status is not Status.passed:
+                refs = finding_refs(check, findings)
+                message = check.message.strip()
+                if any(findings[n - 1].message.strip() in message for n in refs):
+                    message = ""
+                parts = [_lines_cell(message)] if message else []
+                if refs:
+                    parts.append(
+                        _("see finding {findings}").format(findings=", ".join(map(str, refs)))
+                    )
+                elif check.hint:
+                    parts.append(_("*Hint: {hint}*").format(hint=cell(check.hint)))
+                why = "<br>".join(parts)
+            name = check.name
+            if check.scenario_name and check.title:
+                name = _("{scenario}: {check}").format(
+                    scenario=check.scenario_name, check=check.title
+                )
             lines.append(
-                f"| {MARKS[check.status]} | {cell(check.name)} | "
-                f"{check.score:g}/{check.max_score:g} | {cell(why)} |"
+                f"| {MARKS[check.status]} | {cell(name)} | "
+                f"{check.score:g}/{check.max_score:g} | {why} |"
             )
         lines.append("")
-    if result.diagnostics:
-        lines += ["**What we found in the code:**", ""]
-        for d in result.diagnostics:
-            where = f"{d.file}:{d.line}" if d.file and d.line else d.file or ""
-            where = f"`{where}` " if where else ""
-            lines.append(f"- {where}{cell(d.message)}")
+    if findings:
+        lines += [_("**What we found in the code:**"), ""]
+        for number, d in enumerate(findings, 1):
+            where = place(d)
+            where = f"`{where}`: " if where else ""
+            lines.append(f"{number}. {where}{cell(d.message)}")
             if d.hint:
-                lines.append(f"  *Hint: {cell(d.hint)}*")
+                lines.append("   " + _("*Hint: {hint}*").format(hint=cell(d.hint)))
         lines.append("")
     return "\n".join(lines)
 

@@ -1,0 +1,297 @@
+"""The warm interpreter every run of a grading is forked from. Standard library only.
+
+Started once per grading by :class:`ipcgrader.sandbox.WarmRunner` as ``python -c``, with
+the environment a run's interpreter starts with (``PYTHONPATH`` with the harness,
+``PYTHONHASHSEED`` ...; whatever Python reads only at start-up must be the run's) and
+``IPCGRADER_ZYGOTE`` naming the file descriptor of a unix socket to the grader. It imports
+once what the processes of every run import (the harness, multiprocessing, the supervisor),
+then makes each run it is asked for::
+
+    zygote ── fork ── leader: a session of its own; unshare(2): PID, mount, network, IPC
+                       └── fork ── supervisor: PID 1 there, /proc mounted, supervise.py's
+                                   own code (limits, capture, sweep; the run's filesystem)
+                                    └── fork ── student's main process: confined by
+                                        supervise.py exactly as before exec, then what exec
+                                        would have done, then the program as ``__main__``
+
+so a run costs three forks instead of starting two interpreters, and the student's code
+still runs only after every layer of the run's isolation is in place.
+
+A request is one datagram: the marshalled ``{"config": ..., "namespaces": bool}`` with two
+file descriptors, the answer pipe and the supervisor's log. The reply is the leader's pid
+(marshalled) with a pidfd of it, for the grader to kill the run. On the answer pipe come
+the supervisor's two records (as from ``supervise.py`` started cold), then the leader's:
+``{"exit": the supervisor's wait status}``, once it has ended.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import select
+import signal
+import socket
+import sys
+
+try:
+    from . import confine, fsview, supervise
+except ImportError:  # imported from its own folder, as the sandbox does
+    import confine  # type: ignore[import-not-found, no-redef]
+    import fsview  # type: ignore[import-not-found, no-redef]  # noqa: F401  (warm for runs)
+    import supervise  # type: ignore[import-not-found, no-redef]
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from types import FrameType
+    from typing import Any
+
+#: Where the grader's socket is (a file descriptor number).
+SOCKET_ENV = "IPCGRADER_ZYGOTE"
+#: The run marker's variable (``ipcgrader.sandbox.RUN_MARKER``) and the length of the
+#: placeholder value the zygote starts with: each run writes its own marker over it.
+MARKER_ENV = "IPCGRADER_RUN"
+MARKER_SLOT = 48
+#: This module and the supervisor's: not the student's to see (a ``supervise.py`` of theirs
+#: must import as theirs).
+_OWN_MODULES = ("zygote", "supervise", "confine", "fsview")
+#: What Python sets at start-up that a forked process must set again.
+_STARTUP_SIGNALS: dict[int, Callable[[int, FrameType | None], Any] | int] = {
+    signal.SIGINT: signal.default_int_handler,
+    signal.SIGPIPE: signal.SIG_IGN,
+    signal.SIGXFSZ: signal.SIG_IGN,
+}
+_NAMESPACES = confine.CLONE_NEWPID | confine.CLONE_NEWNS | confine.CLONE_NEWNET
+_NAMESPACES |= confine.CLONE_NEWIPC
+
+
+def _warm_up() -> set[str]:
+    """Import what every run imports; return the names a cold run would not have imported
+    before the student's code (they go again when a student's file shadows one)."""
+    try:  # what sitecustomize imports in a traced run (the zygote skips installing it)
+        import _ipcgrader_files  # noqa: F401
+        import _ipcgrader_ipc  # noqa: F401
+        import _ipcgrader_mp  # noqa: F401
+        import _ipcgrader_output  # noqa: F401
+        import _ipcgrader_trace  # noqa: F401
+    except ImportError:  # no harness on this interpreter's path
+        pass
+    import multiprocessing.context
+
+    cold = set(sys.modules)
+    # what the driver, the student's program and its children import next
+    import importlib.util  # noqa: F401
+    import json  # noqa: F401
+    import multiprocessing.connection
+    import multiprocessing.managers
+    import multiprocessing.popen_fork
+    import multiprocessing.popen_spawn_posix
+    import multiprocessing.queues
+    import multiprocessing.resource_tracker
+    import multiprocessing.spawn
+    import multiprocessing.synchronize  # noqa: F401
+    import random  # noqa: F401
+
+    return set(sys.modules) - cold
+
+
+def _reap() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def serve() -> dict[str, object]:
+    """Answer requests until the grader closes the socket (then exit). Returns only in a
+    run's student main process, with that run's configuration."""
+    # no process of the same user may ptrace us or open our socket
+    confine.prctl(confine.PR_SET_DUMPABLE, 0)
+    sock = socket.socket(fileno=int(os.environ[SOCKET_ENV]))
+    sock.send(b"ready")
+    while True:
+        _reap()
+        data, fds, _, _ = socket.recv_fds(sock, 1 << 20, 4)
+        if not data:
+            break
+        pid = os.fork()
+        if pid == 0:
+            os.close(sock.detach())
+            return _leader(data, fds)
+        for fd in fds:
+            os.close(fd)
+        try:
+            handles = [os.pidfd_open(pid)]
+        except (OSError, AttributeError):  # Linux before 5.3: the grader kills by pid
+            handles = []
+        socket.send_fds(sock, [marshal.dumps(pid)], handles)
+        for fd in handles:
+            os.close(fd)
+    while True:  # every run has answered; collect the last leaders
+        try:
+            os.wait()
+        except ChildProcessError:
+            os._exit(0)
+
+
+def _fail(what: str, exc: BaseException) -> None:
+    try:
+        os.write(2, f"ipcgrader warm runner: {what}: {exc!r}\n".encode())
+    finally:
+        os._exit(1)
+
+
+def _leader(data: bytes, fds: list[int]) -> dict[str, object]:
+    """The run's leader: in its namespaces, waits for the supervisor, then says how it
+    ended. Returns only in the student's main process."""
+    try:
+        confine.prctl(confine.PR_SET_DUMPABLE, 0)
+        request = marshal.loads(data)
+        config: dict[str, object] = request["config"]
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, 0)
+        os.dup2(fds[0], 1)
+        os.dup2(fds[1], 2)
+        os.closerange(3, 1 << 16)
+        if request["namespaces"]:
+            confine.unshare(_NAMESPACES)
+        alive_r, alive_w = os.pipe()
+        pid = os.fork()
+    except BaseException as exc:
+        _fail("cannot start the run", exc)
+    if pid:
+        os.close(alive_r)
+        _, status = os.waitpid(pid, 0)
+        os.write(1, marshal.dumps({"exit": status}))
+        os._exit(0)
+    try:
+        os.close(alive_w)
+        # the leader killed (the grader's hard deadline) takes the supervisor, and in a PID
+        # namespace every process of the run, with it
+        confine.prctl(confine.PR_SET_PDEATHSIG, signal.SIGKILL)
+        if select.select([alive_r], [], [], 0)[0]:
+            os._exit(1)  # it died before we asked
+        os.close(alive_r)
+        if request["namespaces"]:
+            confine.mount_proc()
+        config["warm"] = True
+        result, captures = supervise.supervise(config)
+        supervise.write_answer(result, captures)
+    except supervise.BecomeMain:
+        return config
+    except BaseException as exc:
+        _fail("supervisor", exc)
+    os._exit(0)
+
+
+def _write_marker(token: str) -> None:
+    """Write this run's marker over the placeholder in the environment this process
+    started with, which is what ``/proc/PID/environ`` shows (and what the grader's sweep
+    and the tests' leftover check read); ``os.environ`` then gets it too."""
+    import ctypes
+
+    value = token.encode()[:MARKER_SLOT]
+    libc = ctypes.CDLL(None)
+    libc.getenv.restype = ctypes.c_void_p
+    where = libc.getenv(MARKER_ENV.encode())
+    if where:
+        ctypes.memmove(where, value + b"\0" * (MARKER_SLOT - len(value)), MARKER_SLOT)
+
+
+def _shadowed(folders: Iterable[str], extra: set[str]) -> bool:
+    """Whether a file in ``folders`` has the name of a module only the zygote imported."""
+    tops = {name.partition(".")[0] for name in extra}
+    for folder in folders:
+        try:
+            entries = os.listdir(folder)
+        except OSError:
+            continue
+        if any(entry.removesuffix(".py") in tops for entry in entries):
+            return True
+    return False
+
+
+def become_main(config: dict[str, object], extra: set[str]) -> str:
+    """In the student's main process, confined by ``supervise.confine_child``: do what exec
+    would have done and set the interpreter up as ``python SCRIPT ARGS`` starts. Returns the
+    script's path."""
+    confine.clear_capabilities()  # exec under SECBIT_NOROOT would leave none
+    confine.prctl(confine.PR_SET_DUMPABLE, 1)  # as exec makes it
+    for sig, handler in _STARTUP_SIGNALS.items():
+        signal.signal(sig, handler)
+    argv = [str(a) for a in config["argv"]]  # type: ignore[attr-defined]
+    env = {str(k): str(v) for k, v in dict(config["env"]).items()}  # type: ignore[call-overload]
+    _write_marker(env.get(MARKER_ENV, ""))
+    os.environ.clear()
+    os.environ.update(env)
+    sys.argv = argv[1:]
+    sys.orig_argv = argv
+    script = argv[1]
+    sys.path[0] = os.path.dirname(os.path.realpath(script))
+    sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))
+    for name in _OWN_MODULES:
+        sys.modules.pop(name, None)
+    if _shadowed({sys.path[0], os.getcwd()}, extra):
+        for name in extra:
+            sys.modules.pop(name, None)
+    import multiprocessing
+
+    multiprocessing.current_process().authkey = os.urandom(32)  # a fresh one, as at start
+    harness = sys.modules.get("sitecustomize")
+    install = getattr(harness, "install_harness", None)
+    if install is not None:
+        install()
+    return script
+
+
+def run_script(script: str) -> None:
+    """Run ``script`` as ``__main__`` the way ``python SCRIPT`` does; an uncaught exception
+    is printed by ``sys.excepthook`` (the harness records it there) and exits 1."""
+    import builtins
+    import io
+    from importlib.machinery import SourceFileLoader
+
+    path = script if os.path.isabs(script) else os.getcwd() + os.sep + script
+    try:
+        with io.open_code(path) as handle:
+            source = handle.read()
+    except OSError as exc:
+        sys.stderr.write(f"{sys.executable}: can't open file {path!r}: [Errno {exc.errno}] ")
+        sys.stderr.write(f"{exc.strerror}\n")
+        raise SystemExit(2) from None
+    main = sys.modules["__main__"]
+    namespace = main.__dict__
+    namespace.clear()
+    namespace.update(
+        __name__="__main__",
+        __doc__=None,
+        __package__=None,
+        __loader__=SourceFileLoader("__main__", path),
+        __spec__=None,
+        __annotations__={},
+        __builtins__=builtins,
+        __file__=path,
+        __cached__=None,
+    )
+    try:
+        exec(compile(source, path, "exec", dont_inherit=True), namespace)
+    except SystemExit:
+        raise
+    except BaseException as exc:
+        traceback = exc.__traceback__
+        if traceback is not None and traceback.tb_frame.f_code is run_script.__code__:
+            traceback = traceback.tb_next  # this frame is not the student's
+        # the hook prints the exception's own traceback: it must lose our frame too
+        sys.excepthook(type(exc), exc.with_traceback(traceback), traceback)
+        raise SystemExit(1) from None
+
+
+def main() -> None:
+    """The zygote's whole life; in a run's student main process, that program's."""
+    extra = _warm_up()
+    config = serve()
+    run_script(become_main(config, extra))

@@ -1,0 +1,262 @@
+"""Warm runs: the grader's side of ``harness/zygote.py``.
+
+A cold run starts two interpreters (the supervisor, then the student's program with the
+harness), about 50 ms of CPU before the student's first line. A :class:`WarmRunner` starts
+one interpreter per grading that has imported all of that once, and forks each run from it:
+the run enters the same isolation (session, namespaces, the supervisor's limits, capture and
+sweep, no capabilities) before any student code runs, and the student's program still sees
+a plain ``python SCRIPT`` start (``__main__``, ``sys.argv``, spawn children that work).
+
+A run is made warm only where that is exactly equivalent, and cold otherwise:
+
+- the level is ``basic``, or ``namespaces`` with a root grader (a user namespace would have
+  to be set up per run; bubblewrap builds its own view): other levels stay cold;
+- the command is ``python SCRIPT [ARGS]`` with this interpreter;
+- everything Python reads only at start-up (``PYTHON*``, ``LANG``, ``LC_*``, ``TZ``) is what
+  the warm interpreter started with.
+
+``IPCGRADER_WARM=0`` makes every run cold.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import marshal
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+ENV_VAR = "IPCGRADER_WARM"
+#: Names of ``harness/zygote.py``'s protocol (it cannot import ipcgrader).
+SOCKET_ENV = "IPCGRADER_ZYGOTE"
+MARKER_SLOT = 48
+#: How long the warm interpreter may take to start (it imports the harness and
+#: multiprocessing) before runs go cold instead.
+START_TIMEOUT_S = 10.0
+
+
+def enabled() -> bool:
+    """Whether warm runs are allowed (``IPCGRADER_WARM`` is not ``0``)."""
+    return os.environ.get(ENV_VAR, "1").strip() != "0"
+
+
+def _read_at_start(name: str) -> bool:
+    """Whether Python reads the variable ``name`` only when it starts."""
+    return name.startswith(("PYTHON", "LC_")) or name in ("LANG", "TZ")
+
+
+def startup_key(env: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """What of a run's environment its interpreter reads at start-up."""
+    return tuple(sorted((k, v) for k, v in env.items() if _read_at_start(k)))
+
+
+def level_is_warm(level: str) -> bool:
+    """Whether runs at ``level`` can be forked from a warm interpreter on this host: at
+    ``basic``, and under a root grader at ``namespaces`` and ``bwrap`` (whose view the
+    supervisor builds as at ``namespaces``); a user namespace would have to be mapped."""
+    return level == "basic" or (level in ("namespaces", "bwrap") and os.geteuid() == 0)
+
+
+class WarmRun:
+    """One run forked by the zygote: its answer pipe and a handle to kill it."""
+
+    def __init__(self, answer: int, pid: int, pidfd: int | None = None) -> None:
+        self.answer = answer
+        self.pid = pid
+        self.pidfd = pidfd
+
+    def kill(self) -> None:
+        """Kill the run's leader; the supervisor, and in a namespace every process of the
+        run, die with it."""
+        with contextlib.suppress(OSError):
+            if self.pidfd is not None:
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            else:  # pragma: no cover - Linux before 5.3
+                os.kill(self.pid, signal.SIGKILL)
+
+    def finish(self, timeout: float) -> tuple[bytes, int | None, bool]:
+        """Wait at most ``timeout`` seconds for the answer (then kill the run); return the
+        supervisor's records, its exit status (None if unknown) and whether it was killed."""
+        chunks: list[bytes] = []
+        forced = False
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                ready = select.select([self.answer], [], [], max(0.0, left))[0] if left > 0 else []
+                if not ready:
+                    if forced:
+                        break  # pragma: no cover - nothing else holds the pipe
+                    forced = True
+                    self.kill()
+                    deadline = time.monotonic() + 2.0
+                    continue
+                data = os.read(self.answer, 1 << 16)
+                if not data:
+                    break
+                chunks.append(data)
+        finally:
+            os.close(self.answer)
+            if self.pidfd is not None:
+                os.close(self.pidfd)
+        answer, returncode = _split_trailer(b"".join(chunks))
+        return answer, returncode, forced
+
+
+def _split_trailer(answer: bytes) -> tuple[bytes, int | None]:
+    """The supervisor's records, and the exit code from the leader's last record."""
+    stream = io.BytesIO(answer)
+    records: list[Any] = []
+    while stream.tell() < len(answer):
+        try:
+            records.append(marshal.load(stream))
+        except (EOFError, ValueError, TypeError):
+            break
+    returncode: int | None = None
+    if records and isinstance(records[-1], dict) and set(records[-1]) == {"exit"}:
+        status = records.pop()["exit"]
+        if isinstance(status, int):
+            returncode = os.waitstatus_to_exitcode(status)
+    return b"".join(marshal.dumps(r) for r in records), returncode
+
+
+class WarmRunner:
+    """The zygote of one grading (started at its first warm run) and how runs are asked of
+    it. Thread-safe; use as a context manager, which stops the zygote."""
+
+    def __init__(self, harness_dir: Path) -> None:
+        self.harness_dir = harness_dir
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._sock: socket.socket | None = None
+        self._key: tuple[tuple[str, str], ...] | None = None
+        self._broken = not enabled()
+
+    def __enter__(self) -> WarmRunner:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def takes(self, argv: list[str], level: str) -> bool:
+        """Whether the command ``argv`` at ``level`` may be made warm (see the module)."""
+        return (
+            not self._broken
+            and level_is_warm(level)
+            and len(argv) >= 2
+            and argv[0] == sys.executable
+            and not argv[1].startswith("-")
+        )
+
+    @staticmethod
+    def level_of(level: str) -> str:
+        """The level whose supervisor configuration a warm run at ``level`` gets: at
+        ``bwrap`` the supervisor builds the view itself, as at ``namespaces``."""
+        return "namespaces" if level == "bwrap" else level
+
+    def give_up(self) -> None:
+        """Make the grading's remaining runs cold (a warm one could not be set up)."""
+        with self._lock:
+            self._broken = True
+
+    def start(
+        self, argv: list[str], config: dict[str, Any], level: str, log_fd: int
+    ) -> WarmRun | None:
+        """Fork the run ``config`` describes, at ``level``; None where it must be cold."""
+        env: dict[str, str] = config["env"]
+        if not self.takes(argv, level):
+            return None
+        payload = marshal.dumps({"config": config, "namespaces": level != "basic"})
+        answer_r, answer_w = os.pipe()
+        try:
+            with self._lock:
+                sock = self._zygote(env)
+                try:
+                    if sock is not None:
+                        socket.send_fds(sock, [payload], [answer_w, log_fd])
+                        data, fds, _, _ = socket.recv_fds(sock, 64, 1)
+                        return WarmRun(answer_r, int(marshal.loads(data)), *fds[:1])
+                except (OSError, EOFError, ValueError, TypeError):
+                    self._stop(broken=True)
+        finally:
+            os.close(answer_w)
+        os.close(answer_r)
+        return None
+
+    def _zygote(self, env: dict[str, str]) -> socket.socket | None:
+        """The zygote's socket, started now for ``env``; None if runs of ``env`` go cold."""
+        key = startup_key(env)
+        if self._broken or (self._key is not None and key != self._key):
+            return None
+        if self._sock is not None:
+            return self._sock
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        zygote_env = dict(key)
+        zygote_env.update(
+            PATH=env.get("PATH", "/usr/bin:/bin"),
+            HOME="/",
+            IPCGRADER_RUN="0" * MARKER_SLOT,
+            **{SOCKET_ENV: str(theirs.fileno())},
+        )
+        code = (
+            f"import sys; sys.path.insert(0, {str(self.harness_dir)!r}); import zygote; "
+            "del sys.path[0]; zygote.main()"
+        )
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c", code],
+                env=zygote_env,
+                cwd="/",
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,
+            )
+        except OSError:
+            self._broken = True
+            return None
+        finally:
+            theirs.close()
+        self._sock, self._key = ours, key
+        ours.settimeout(START_TIMEOUT_S)
+        try:
+            ready = ours.recv(16) == b"ready"
+        except OSError:
+            ready = False
+        if not ready:
+            self._stop(broken=True)
+            return None
+        return ours
+
+    def _stop(self, *, broken: bool) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout=5.0)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+            self._proc = None
+        self._broken = self._broken or broken
+
+    def close(self) -> None:
+        """Stop the zygote (it ends once every run it made has answered)."""
+        with self._lock:
+            self._stop(broken=True)

@@ -1,0 +1,153 @@
+"""Warm runs (``ipcgrader.warm``, ``harness/zygote.py``): a program forked from the warm
+interpreter sees what it would see started cold, and runs that cannot be made exactly the
+same way are made cold."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ipcgrader import isolation, sandbox, warm
+from ipcgrader.loader import load_exercise
+from ipcgrader.plugins import get_plugin_manager
+from ipcgrader.pytest_plugin import marked_processes
+from ipcgrader.results import RunOutcome
+from ipcgrader.session import Options, grade
+
+ROOT = Path(__file__).resolve().parents[1]
+WARM_LEVELS = [
+    level.name for level in isolation.levels() if level.available and warm.level_is_warm(level.name)
+]
+
+#: What a program can see of how its interpreter started.
+PROBE = """
+import json, os, signal, sys, __main__
+import multiprocessing as mp
+
+def child(queue):
+    import __main__ as m
+    queue.put([m.__name__, m.__file__.endswith("main.py"), sys.argv[1:]])
+
+if __name__ == "__main__":
+    print(json.dumps({
+        "argv": sys.argv,
+        "path0": sys.path[0] == os.path.dirname(os.path.realpath(__file__)),
+        "file": __main__.__file__ == os.path.join(os.getcwd(), "main.py"),
+        "main": sorted(k for k in vars(__main__) if k.startswith("__")),
+        "spec": __main__.__spec__ is None,
+        "signals": [str(signal.getsignal(s)) for s in (signal.SIGINT, signal.SIGPIPE,
+                    signal.SIGXFSZ, signal.SIGTERM, signal.SIGCHLD)],
+        "env": sorted(k for k in os.environ if not k.startswith("IPCGRADER_RUN")),
+        "home": os.environ["HOME"] == os.getcwd(),
+        "flags": [sys.flags.isolated, sys.flags.no_site, sys.flags.dont_write_bytecode],
+        "hash": hash("ipcgrader"),
+        "stdout": [sys.stdout.encoding, sys.stdout.line_buffering],
+        "ours": [m for m in ("zygote", "supervise", "confine") if m in sys.modules],
+    }, sort_keys=True))
+    queue = mp.get_context("spawn").Queue()
+    p = mp.get_context("spawn").Process(target=child, args=(queue,))
+    p.start()
+    print(json.dumps(queue.get(timeout=20)))
+    p.join()
+"""
+
+
+@pytest.fixture(params=WARM_LEVELS)
+def level(request: pytest.FixtureRequest) -> Iterator[str]:
+    yield request.param
+
+
+def run(
+    code: str,
+    tmp_path: Path,
+    level: str,
+    runner: warm.WarmRunner | None,
+    files: dict[str, str] | None = None,
+    env: dict[str, str] | None = None,
+) -> RunOutcome:
+    work, meta = tmp_path / "work", tmp_path / "meta"
+    for folder in (work, meta):
+        folder.mkdir(parents=True, exist_ok=True)
+    (work / "main.py").write_text(textwrap.dedent(code), encoding="utf-8")
+    for name, text in (files or {}).items():
+        (work / name).write_text(textwrap.dedent(text), encoding="utf-8")
+    request = sandbox.RunRequest(
+        [sys.executable, "main.py", "arg one"], work, timeout_s=30, env=dict(env or {})
+    )
+    outcome = sandbox.run(request, meta, level=level, warm=runner)
+    assert marked_processes() == []
+    return outcome
+
+
+def test_a_warm_program_sees_a_cold_start(level: str, tmp_path: Path) -> None:
+    cold = run(PROBE, tmp_path / "cold", level, None)
+    with sandbox.warm_runner() as runner:
+        hot = run(PROBE, tmp_path / "warm", level, runner)
+    assert (cold.warm, hot.warm) == (False, True)
+    assert cold.reason is None and hot.reason is None, (cold.stderr, hot.stderr)
+    assert hot.stdout == cold.stdout
+    seen, child = map(json.loads, hot.stdout.splitlines())
+    assert seen["argv"] == ["main.py", "arg one"] and seen["path0"] and seen["file"]
+    assert seen["ours"] == []
+    assert child == ["__mp_main__", True, ["arg one"]]
+
+
+def test_errors_and_exits_are_reported_as_python_does(level: str, tmp_path: Path) -> None:
+    programs = {
+        "raise": "def f():\n    raise ValueError('no')\nf()\n",
+        "exit": "import sys\nsys.exit('bye')\n",
+        "syntax": "def f(:\n",
+    }
+    with sandbox.warm_runner() as runner:
+        for name, code in programs.items():
+            cold = run(code, tmp_path / name / "cold", level, None)
+            hot = run(code, tmp_path / name / "warm", level, runner)
+            assert hot.warm
+            assert (hot.returncode, hot.reason) == (cold.returncode, cold.reason) == (1, "exit")
+            folder = str(tmp_path / name / "warm" / "work")
+            assert hot.stderr.replace(folder, "") == cold.stderr.replace(
+                str(tmp_path / name / "cold" / "work"), ""
+            ), name
+
+
+def test_a_students_file_shadows_what_the_zygote_imported(level: str, tmp_path: Path) -> None:
+    """``json.py`` and ``supervise.py`` of the student's are the ones imported."""
+    code = "import json, supervise\nprint(json.MINE, supervise.MINE)\n"
+    files = {"json.py": "MINE = 'json'\n", "supervise.py": "MINE = 'supervise'\n"}
+    with sandbox.warm_runner() as runner:
+        outcome = run(code, tmp_path, level, runner, files)
+    assert outcome.warm
+    assert outcome.stdout.split() == ["json", "supervise"], outcome.stderr
+
+
+def test_runs_that_start_differently_are_cold(level: str, tmp_path: Path) -> None:
+    with sandbox.warm_runner() as runner:
+        first = run("print(hash('x'))", tmp_path / "a", level, runner)
+        other = run("print(hash('x'))", tmp_path / "b", level, runner, env={"PYTHONHASHSEED": "7"})
+        again = run("print(hash('x'))", tmp_path / "c", level, runner)
+    assert (first.warm, other.warm, again.warm) == (True, False, True)
+    assert first.stdout == again.stdout != other.stdout
+
+
+def test_every_run_of_a_grading_is_warm(level: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(isolation.ENV_VAR, level)
+    pm = get_plugin_manager(autoload=False)
+    loaded = load_exercise(ROOT / "exercises" / "lock_ticket", pm)
+    records: list[object] = []
+    # a generous timeout: this is about how runs are made, not about their speed under load
+    options = Options(timeout=30)
+    result = grade(loaded, ROOT / "solutions" / "lock_ticket", pm, options, records.append)
+    assert result.score == result.max_score
+    assert records and all(r.outcome.warm for r in records)  # type: ignore[attr-defined]
+
+
+def test_warm_can_be_turned_off(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(warm.ENV_VAR, "0")
+    with sandbox.warm_runner() as runner:
+        outcome = run("print('hi')", tmp_path, "basic", runner)
+    assert outcome.stdout == "hi\n" and not outcome.warm
