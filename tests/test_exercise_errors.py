@@ -118,6 +118,43 @@ def test_the_students_exception_inside_a_driver_call_stays_theirs(
     assert any(d.file == "calc.py" and d.line == 2 for d in result.diagnostics)
 
 
+#: A driver whose code the student's code calls back (as a driver's wrapper of
+#: ``Process.start`` is called by the student's ``p.start()``).
+CALLED_BACK = """\
+import json
+
+
+def drive(student, a, b):
+    def keep(value):
+        with open("out.txt", "w") as handle:
+            json.dump(value, handle)
+
+    student.add(a, b, keep)
+"""
+
+
+def test_a_library_raising_under_a_driver_frame_the_student_called_stays_theirs(
+    ipcgrade: Any, tmp_path: Path
+) -> None:
+    """The innermost owned frame is the driver's callback, but the exception is raised in a
+    library (json) about what the student handed over, with the student's code on the
+    stack: the student's (like a lambda target pickled under spawn)."""
+    source = "def add(a, b, keep):\n    keep({a, b})\n"
+    result = ipcgrade(_exercise(tmp_path, CALLED_BACK), _solution(tmp_path, source))
+    assert result.status is Status.failed
+    assert result.exercise_error is None
+    assert any(d.file == "calc.py" and d.line == 2 for d in result.diagnostics)
+
+
+def test_a_driver_callback_raising_itself_is_the_exercises(ipcgrade: Any, tmp_path: Path) -> None:
+    """The same call path, but the driver's own code raises: the exercise's, though the
+    student's code is on the stack."""
+    driver = CALLED_BACK.replace("json.dump(", "jsn.dump(")
+    source = "def add(a, b, keep):\n    keep(a + b)\n"
+    result = ipcgrade(_exercise(tmp_path, driver), _solution(tmp_path, source))
+    _assert_exercise_error(result, "drivers/check.py:7: NameError")
+
+
 def test_a_plugin_kind_that_raises_is_the_exercises(ipcgrade: Any, tmp_path: Path) -> None:
     plugin = """\
         from typing import Literal

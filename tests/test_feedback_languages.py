@@ -105,6 +105,14 @@ def test_every_text_of_a_shipped_exercise_is_in_both_languages(name: str) -> Non
     assert not plain, f"give these as {{ en = ..., zh = ... }}: {plain}"
 
 
+@pytest.mark.parametrize("name", SHIPPED)
+def test_no_two_checks_of_a_scenario_share_a_name(name: str) -> None:
+    spec = load_exercise(EXERCISES / name, get_plugin_manager(autoload=False)).spec
+    for scenario in spec.scenarios:
+        titles = [str(e.title()) for e in scenario.expect]
+        assert len(titles) == len(set(titles)), f"{name}/{scenario.id}: {titles}"
+
+
 @pytest.fixture(scope="module")
 def starters() -> dict[str, ExerciseResult]:
     pm = get_plugin_manager(autoload=False)

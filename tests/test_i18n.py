@@ -176,3 +176,18 @@ def test_report_of_a_file_that_is_not_a_result(
     assert main(["report", str(bad)]) == 2
     assert "x.json" in capsys.readouterr().err
     assert main(["report", str(tmp_path / "missing.json")]) == 2
+
+
+def test_an_edit_of_the_values_holds_in_every_language() -> None:
+    """A finding renamed to the file as handed in says the new name in any language."""
+    before = i18n.language()
+    try:
+        i18n.set_language("en")
+        text = i18n._("{file} is missing").format(file="ticket.py")
+        assert isinstance(text, i18n.Text)
+        renamed = i18n.map_values(text.source, lambda v: v.replace("ticket.py", "mine.py"))
+        with i18n.use_language("zh"):
+            assert i18n.render(renamed) == "缺少 mine.py"
+        assert renamed["msg"] == "{file} is missing"  # the message id is never changed
+    finally:
+        i18n.set_language(before)

@@ -26,7 +26,7 @@ import contextvars
 import gettext
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +169,26 @@ def join(parts: list[str], separator: str = "\n") -> str:
     list of translated items)."""
     joined = separator.join(parts)
     return Text(joined, {"join": [source_of(p) for p in parts], "sep": separator})
+
+
+def map_values(source: Source, change: Callable[[str], str]) -> Source:
+    """``source`` with ``change`` applied to every text value in it (placeholder values,
+    exercise texts, joined parts), never to a message id: the same edit a caller made to
+    the rendered text, made so that it survives rendering in another language."""
+    if isinstance(source, str):
+        return change(source)
+    if not isinstance(source, dict):
+        return source
+    changed = dict(source)
+    if isinstance(source.get("args"), dict):
+        changed["args"] = {k: map_values(v, change) for k, v in source["args"].items()}
+    if isinstance(source.get("texts"), dict):
+        changed["texts"] = {k: change(v) for k, v in source["texts"].items()}
+    if isinstance(source.get("join"), list):
+        changed["join"] = [map_values(v, change) for v in source["join"]]
+    if isinstance(source.get("fill"), dict):
+        changed["fill"] = {k: change(str(v)) for k, v in source["fill"].items()}
+    return changed
 
 
 def render(source: Source) -> str:

@@ -21,7 +21,7 @@ import pluggy
 
 from ipcgrader import sandbox
 from ipcgrader.fixtures import fixture_bytes, substitute_text
-from ipcgrader.i18n import N_, _
+from ipcgrader.i18n import N_, _, map_values
 from ipcgrader.loader import LoadedExercise
 from ipcgrader.models import Exercise, Limits, Scenario
 from ipcgrader.results import (
@@ -440,8 +440,18 @@ def _as_handed_in(
     def text(value: str | None) -> str | None:
         return None if value is None else pattern.sub(lambda m: renames[m.group(1)], value)
 
+    def rename(value: str) -> str:
+        return pattern.sub(lambda m: renames[m.group(1)], value)
+
+    def sources(i18n: dict[str, Any]) -> dict[str, Any]:
+        # the same renaming in how each text was made: it holds in every language
+        return {field: map_values(source, rename) for field, source in i18n.items()}
+
     checks = [
-        c.model_copy(update={"message": text(c.message), "hint": text(c.hint)}) for c in checks
+        c.model_copy(
+            update={"message": text(c.message), "hint": text(c.hint), "i18n": sources(c.i18n)}
+        )
+        for c in checks
     ]
     diagnostics = [
         d.model_copy(
@@ -449,6 +459,7 @@ def _as_handed_in(
                 "file": renames.get(d.file, d.file) if d.file else d.file,
                 "message": text(d.message),
                 "hint": text(d.hint),
+                "i18n": sources(d.i18n),
             }
         )
         for d in diagnostics

@@ -88,11 +88,18 @@ def summary_markdown(gradings: Sequence[Grading], note: str = "") -> str:
     ]
     broken = [g for g in gradings if g.result.exercise_error]
     lines = [
-        "## ipcgrader: batch summary",
+        _("## ipcgrader: batch summary"),
         "",
-        f"**{len(students)} students**, {len(gradings)} gradings: {full} with full marks, "
-        f"{len(gradings) - full - len(errors) - len(broken)} below, {len(errors)} grader "
-        "errors.",
+        _(
+            "**{students} students**, {gradings} gradings: {full} with full marks, {below} "
+            "below, {errors} grader errors."
+        ).format(
+            students=len(students),
+            gradings=len(gradings),
+            full=full,
+            below=len(gradings) - full - len(errors) - len(broken),
+            errors=len(errors),
+        ),
     ]
     if broken:
         lines += [
@@ -110,25 +117,34 @@ def summary_markdown(gradings: Sequence[Grading], note: str = "") -> str:
         max_score = max(g.result.max_score for g in mine)
         lines += [
             "",
-            f"### {exercise} (out of {_points(max_score)})",
+            _("### {exercise} (out of {max_score})").format(
+                exercise=exercise, max_score=_points(max_score)
+            ),
             "",
-            f"mean {statistics.fmean(scores):.1f}, median {_points(statistics.median(scores))}, "
-            f"min {_points(min(scores))}, max {_points(max(scores))}; full marks "
-            f"{sum(1 for g in mine if g.result.status is Status.passed)}/{len(mine)}",
+            _(
+                "mean {mean:.1f}, median {median}, min {low}, max {high}; full marks {full}/{count}"
+            ).format(
+                mean=statistics.fmean(scores),
+                median=_points(statistics.median(scores)),
+                low=_points(min(scores)),
+                high=_points(max(scores)),
+                full=sum(1 for g in mine if g.result.status is Status.passed),
+                count=len(mine),
+            ),
             "",
             *_distribution(scores, max_score),
         ]
     lines += ["", *_check_rates(gradings)]
     # ranked by the submission's own run time: wall time in a batch includes queueing
     slowest = sorted(gradings, key=lambda g: g.run_time_s, reverse=True)[:SLOWEST]
-    lines += ["", "### Slowest submissions (time of their runs, summed)", ""]
-    lines += ["| student | exercise | run time | status |", "|---|---|---:|---|"]
+    lines += ["", _("### Slowest submissions (time of their runs, summed)"), ""]
+    lines += [_("| student | exercise | run time | status |"), "|---|---|---:|---|"]
     for g in slowest:
         lines.append(
             f"| {cell(g.student)} | {g.exercise} | {g.run_time_s:.1f} s | {g.result.status.value} |"
         )
     if errors:
-        lines += ["", "### Grader errors (graded again on the next run)", ""]
+        lines += ["", _("### Grader errors (graded again on the next run)"), ""]
         lines += [f"- {cell(g.student)}/{g.exercise}: {cell(g.result.error or '')}" for g in errors]
     return "\n".join(lines) + "\n"
 
@@ -144,9 +160,9 @@ def _check_rates(gradings: Sequence[Grading]) -> list[str]:
             passed_total[0] += check.status is Status.passed
             passed_total[1] += 1
     lines = [
-        "### Checks by pass rate (most common mistake first)",
+        _("### Checks by pass rate (most common mistake first)"),
         "",
-        "| exercise | check | passed | rate |",
+        _("| exercise | check | passed | rate |"),
         "|---|---|---:|---:|",
     ]
     order = sorted(rates, key=lambda k: (rates[k][0] / rates[k][1], k))

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ipcgrader.cli.common import ExitCode, Parser, add_language_argument, error, manager
+from ipcgrader.i18n import _
 from ipcgrader.loader import SpecError, load_exercise
 from ipcgrader.plugins import plugin_exercises
 
@@ -27,7 +28,7 @@ def cmd_list(argv: Sequence[str]) -> ExitCode:
             folders.extend((p.parent, "folder") for p in sorted(root.glob("*/exercise.toml")))
     folders.extend((p, "plugin") for p in plugin_exercises(pm))
     if not folders:
-        error("no exercises found (give a folder that holds <id>/exercise.toml)")
+        error(_("no exercises found (give a folder that holds <id>/exercise.toml)"))
         return ExitCode.USAGE_ERROR
     code = ExitCode.OK
     for folder, origin in folders:
@@ -35,6 +36,13 @@ def cmd_list(argv: Sequence[str]) -> ExitCode:
             spec = load_exercise(folder, pm).spec
             print(f"{spec.id:<16} {spec.title}  ({folder}, {origin})")
         except SpecError as exc:
-            print(f"{folder.name:<16} INVALID: {exc.problems[0]}  ({folder}, {origin})")
+            print(
+                _("{exercise} INVALID: {problem}  ({folder}, {origin})").format(
+                    exercise=f"{folder.name:<16}",
+                    problem=exc.problems[0],
+                    folder=folder,
+                    origin=origin,
+                )
+            )
             code = ExitCode.USAGE_ERROR
     return code

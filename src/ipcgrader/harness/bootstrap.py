@@ -14,10 +14,12 @@ child's exit is its own business). An ``os._exit()`` escapes every handler: the 
 ``done`` file tells the grader that the program ended before the driver was done.
 
 A failure of the exercise's own code is the exercise's, not the student's: when the driver
-cannot be imported, or an exception escapes ``drive`` whose innermost frame in code anyone
-owns is in the exercise folder (the driver, a helper module beside it), the status file says
-``exercise_error`` with the exercise file and line. An exception whose innermost owned frame
-is in the student's folder stays the student's (it is re-raised and read from stderr).
+cannot be imported, or an exception escapes ``drive`` that was raised in the exercise folder
+(the driver, a helper module beside it) or by a library while none of the student's code was
+on the stack, the status file says ``exercise_error`` with the exercise file and line (see
+``_owner_frame``). Any other exception stays the student's (it is re-raised and read from
+stderr): one raised in the student's code, or in a library the student's call reached (a
+lambda target that spawn cannot pickle).
 
 Start-up cost matters: imports that only error paths need are made there.
 """
@@ -56,17 +58,30 @@ def _student_frame(
 def _owner_frame(
     tb: TracebackType | None, workdir: str, exercise_dir: str
 ) -> tuple[str | None, str | None, int | None]:
-    """Who owns the innermost frame that is in the student's folder or the exercise folder:
-    ``("student" | "exercise" | None, file, line)``; library frames do not count."""
+    """Whose failure this is: ``("student" | "exercise" | None, file, line)``.
+
+    The exercise's when the exception was raised in exercise code (its innermost frame of
+    all is the driver's or a helper's), or when no frame of the student's is on the stack
+    (the driver's own call into a library failed). Otherwise, while the student's code is on
+    the stack, it is the student's even when the innermost owned frame is the exercise's: a
+    driver's wrapper (of ``Process.start``, say) that the student's call went through, into a
+    library that raised because of what the student gave it (a lambda as target under
+    spawn), is not the exercise's failure. Library frames are nobody's."""
     import traceback
 
     found: tuple[str | None, str | None, int | None] = (None, None, None)
+    student = found
+    raised_in_exercise = False  # the innermost frame of all is the exercise's
     for frame in traceback.extract_tb(tb):
         path = os.path.abspath(frame.filename)
+        raised_in_exercise = False
         if os.path.dirname(path) == workdir:
-            found = ("student", os.path.basename(path), frame.lineno)
+            found = student = ("student", os.path.basename(path), frame.lineno)
         elif exercise_dir and path.startswith(exercise_dir + os.sep):
             found = ("exercise", os.path.relpath(path, exercise_dir), frame.lineno)
+            raised_in_exercise = True
+    if found[0] == "exercise" and student[0] is not None and not raised_in_exercise:
+        return student
     return found
 
 
@@ -172,12 +187,16 @@ def main() -> int:
     exercise_dir = os.path.abspath(call.get("exercise_dir") or os.path.dirname(call["driver"]))
     try:
         driver = _load_driver(call["driver"])
-    except BaseException as exc:
-        owner, file, line = _owner_frame(exc.__traceback__, workdir, exercise_dir)
+    except BaseException as exc:  # the student has no part in importing the driver
+        import traceback
+
+        file, line = os.path.relpath(call["driver"], exercise_dir), None
         if isinstance(exc, SyntaxError) and exc.lineno is not None:
-            file, line = os.path.relpath(call["driver"], exercise_dir), exc.lineno
-        elif owner != "exercise":
-            file, line = os.path.relpath(call["driver"], exercise_dir), None
+            line = exc.lineno
+        for frame in traceback.extract_tb(exc.__traceback__):  # its innermost line of ours
+            path = os.path.abspath(frame.filename)
+            if path.startswith(exercise_dir + os.sep):
+                file, line = os.path.relpath(path, exercise_dir), frame.lineno
         return _exercise_error(status_path, exc, file, line)
     try:
         driver.drive(student, **call.get("params", {}))
