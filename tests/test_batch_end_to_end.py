@@ -216,22 +216,45 @@ def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 # --- interrupted batches -------------------------------------------------------------------
 
 
+#: The wall timeout of the interrupted batches: it must not end the gated run before the test
+#: stops the batch (that grading would be recorded, failed). A bound, never waited for: the
+#: gate opens or the batch is stopped.
+GATED_TIMEOUT = "600"
+
+
 @contextlib.contextmanager
 def gated_class(root: Path, exercise: str) -> Iterator[tuple[Path, Any]]:
     """Two quick students and one whose program waits for a lock the test holds; yields the
-    submissions folder and the held lock file (close it to let the program go on). The lock
-    is in the exercise's drivers/ folder: the only place outside its own folder that a run
-    (a driven one) may see where it has a filesystem of its own."""
+    submissions folder and the held lock file (close it to let the program go on).
+
+    The lock is in the exercise's drivers/ folder: the only place outside its own folder that
+    a run (a driven one) may see where it has a filesystem of its own. Only one run of the
+    gated program waits at a time (the one that holds ``token.lock``): a waiting run holds
+    one of the batch's run slots (two at ``-j 1``), and if every slot were held by a waiting
+    run, the quick students could not be graded until the wall timeout had ended the waits,
+    recording the gated student first."""
     gate = Path(exercise) / "drivers" / "gate.lock"
+    token = Path(exercise) / "drivers" / "token.lock"
+    token.touch()
     held = open(gate, "w")  # noqa: SIM115 - closed by the test or below
     fcntl.flock(held, fcntl.LOCK_EX)
     subs = root / "subs"
     _student(subs, "a_ok", SOLUTION)
     _student(subs, "b_syntax", _variant("syntax_error"))
     wait_for_gate = (
-        f"import fcntl, os\ntry:\n    _gate = os.open({str(gate)!r}, os.O_RDONLY)\n"
-        "except OSError:\n    _gate = -1  # a run not driven from drivers/ cannot see it\n"
-        "if _gate >= 0:\n    fcntl.flock(_gate, fcntl.LOCK_SH)\n    os.close(_gate)\n"
+        "import fcntl, multiprocessing, os\n"
+        "try:\n"
+        f"    _token = os.open({str(token)!r}, os.O_RDONLY)\n"
+        f"    _gate = os.open({str(gate)!r}, os.O_RDONLY)\n"
+        "except OSError:\n"
+        "    _token = -1  # a run not driven from drivers/ cannot see them: it goes on\n"
+        "if _token >= 0 and multiprocessing.parent_process() is None:  # not in a child\n"
+        "    try:  # the token is kept until this process ends: one waiting run at a time\n"
+        "        fcntl.flock(_token, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+        "        fcntl.flock(_gate, fcntl.LOCK_SH)\n"
+        "    except BlockingIOError:\n"
+        "        pass  # another run of this program is the one waiting\n"
+        "    os.close(_gate)\n"
     )
     _student(subs, "z_gated", wait_for_gate.encode() + SOLUTION)
     try:
@@ -244,8 +267,17 @@ def _start(exercise: str, subs: Path, out: Path, tmp: Path) -> subprocess.Popen[
     tmp.mkdir(exist_ok=True)
     env = {**os.environ, "TMPDIR": str(tmp)}  # temp folders of killed runs die with tmp_path
     argv = [sys.executable, "-m", "ipcgrader", "batch", exercise, "--submissions", str(subs),
-            "--out", str(out), "-j", "1", "--timeout", "30"]  # fmt: skip
-    return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            "--out", str(out), "-j", "1", "--timeout", GATED_TIMEOUT]  # fmt: skip
+    return subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=_interruptible
+    )
+
+
+def _interruptible() -> None:
+    """Ctrl-C reaches the batch as at a terminal: a test run started in the background (``&``
+    in a script, some CI runners) has SIGINT ignored, the batch would inherit that, and its
+    Python would then never raise KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait_for_rows(proc: subprocess.Popen[bytes], db: Path, count: int) -> None:
@@ -281,8 +313,9 @@ def test_a_batch_stopped_half_way_resumes_without_regrading(tmp_path: Path, how:
         held.close()  # the gated program may go on now
         if how == "kill -9":
             _wait_until_no_run_is_left()
+        # the same options (the timeout is part of the exercise's fingerprint)
         code, printed = batch(exercise, "--submissions", str(subs), "--out", str(out), "-j", "1",
-                              "--timeout", "30")  # fmt: skip
+                              "--timeout", GATED_TIMEOUT)  # fmt: skip
     assert "1 graded, 2 unchanged, 0 left" in printed
     assert code == 1  # b_syntax is below full marks
     after = rows(db)

@@ -229,3 +229,37 @@ def test_batch_takes_every_limit_option_of_a_single_grading() -> None:
     assert all(getattr(limits, name) == 7 for name, _, _ in LIMIT_OPTIONS.values())
     with pytest.raises(SystemExit):
         batch_parser().parse_args([*argv[:3], "--processes", "0"])
+
+
+def test_a_ctrl_c_inside_submit_still_stops_the_grading_it_started() -> None:
+    """A Ctrl-C can land in ``executor.submit`` after the grading has started but before the
+    runner holds its future: the runner must stop the executor all the same, or closing it
+    would wait for the whole grading (a gated one: its full wall timeout)."""
+    from concurrent.futures import Future
+
+    from ipcgrader.batch.runner import _pump
+
+    class Executor:
+        in_flight = 1
+
+        def __init__(self) -> None:
+            self.started: list[Future[object]] = []
+            self.closed = False
+
+        def submit(self, job: object) -> Future[object]:
+            self.started.append(Future())  # a grading that ends only when stopped
+            raise KeyboardInterrupt  # the Ctrl-C, before the future is handed back
+
+        def stop(self) -> None:
+            for future in self.started:
+                if not future.done():
+                    future.set_result(None)
+
+        def close(self) -> None:
+            assert all(f.done() for f in self.started), "close() would wait for it"
+            self.closed = True
+
+    executor = Executor()
+    with pytest.raises(KeyboardInterrupt):
+        _pump(executor, ["job"], lambda job, graded: None)  # type: ignore[arg-type]
+    assert executor.started and executor.closed

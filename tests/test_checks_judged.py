@@ -206,6 +206,14 @@ def test_spawn_safe_reads_collected_files_and_explains_why() -> None:
         stderr="RuntimeError: ... before the current process has finished its bootstrapping phase",
     )
     assert check.evaluate(bootstrapping).passed is False
+    # what a spawn run actually died of counts too (the source can look fine)
+    from ipcgrader.results import StudentError
+
+    lambda_died = run_with(
+        files={"printer.py": b"x = 1\n"},
+        student_error=StudentError(kind="not_picklable", message="raised AttributeError"),
+    )
+    assert check.evaluate(lambda_died).passed is False
 
 
 # --- trace kinds ------------------------------------------------------------------------

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
-import tomllib
 from babel.messages.pofile import read_po
 
 from ipcgrader import i18n
@@ -28,6 +28,11 @@ from ipcgrader.submission import foreign_encoding
 from ipcgrader.textwidth import width, wrap
 
 from conftest import EXERCISES, ROOT
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 SHIPPED = sorted(p.parent.name for p in EXERCISES.glob("*/exercise.toml"))
 PO = ROOT / "src" / "ipcgrader" / "locale" / "zh" / "LC_MESSAGES" / "ipcgrader.po"

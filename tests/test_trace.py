@@ -290,7 +290,7 @@ def test_hang_of_a_live_lock_holder_invents_no_deadlock() -> None:
     ev(3, "run", name="b", target="task")
     ev(3, "acquire", LOCK, line=28)
     (wait,) = [d for d in diagnose_hang(ev.trace()) if d.kind == "hang_lock_wait"]
-    assert "still running" in wait.message and "line 28" in wait.message
+    assert "sleeping at line 30 with the lock held" in wait.message and "line 28" in wait.message
     assert "never" not in wait.message
     assert wait.hint is not None and "two" not in wait.hint.lower()
 

@@ -65,6 +65,10 @@ def _pump(
             for future in finished:
                 done(pending.pop(future), future.result())
     except KeyboardInterrupt:
+        # stopped at once, even with nothing pending: a Ctrl-C that lands inside submit()
+        # leaves a grading started that ``pending`` does not hold, and close() would wait
+        # for the whole of it
+        executor.stop()
         while pending:
             try:
                 executor.stop()

@@ -22,10 +22,12 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from ipcgrader import hookimpl
+from ipcgrader.checks import explain
 from ipcgrader.i18n import N_, _
 from ipcgrader.models import Expectation, Fact
 from ipcgrader.plugins import KindRegistry
 from ipcgrader.results import Diagnostic, RunRecord, Verdict
+from ipcgrader.trace import crashed_children, trace_of
 
 #: Objects that processes share only if they are passed to the child (args=...).
 SHARED_FACTORIES = frozenset(
@@ -35,6 +37,8 @@ SHARED_FACTORIES = frozenset(
     }
 )  # fmt: skip
 CREATORS = frozenset({"Process", "Pool", "ProcessPoolExecutor"})
+#: Crash kinds (ipcgrader.tracebacks.PITFALLS) that only the spawn start method causes.
+SPAWN_ONLY = frozenset({"no_main_guard", "lost_before_start", "not_picklable", "thread_lock"})
 WHY = N_(
     "This only works with the fork start method: it breaks on macOS and Windows, and on "
     "Linux from Python 3.14 on, where the default start method is no longer fork."
@@ -403,6 +407,15 @@ class SpawnSafe(Expectation):
         for needle, meaning in _RUNTIME:
             if needle in run.outcome.stderr:
                 return Verdict(False, _("{problem}. {why}").format(problem=_(meaning), why=_(WHY)))
+        # what a spawned child actually died of, when this run used spawn
+        error = run.student_error
+        if error is not None and error.kind in SPAWN_ONLY:
+            return Verdict(False, error.message)
+        trace = trace_of(run)
+        if trace is not None:
+            for found in explain.crashes(crashed_children(trace)):
+                if found.kind in SPAWN_ONLY:
+                    return Verdict(False, found.message, [found])
         return Verdict(True)
 
 

@@ -14,10 +14,12 @@ child's exit is its own business). An ``os._exit()`` escapes every handler: the 
 ``done`` file tells the grader that the program ended before the driver was done.
 
 A failure of the exercise's own code is the exercise's, not the student's: when the driver
-cannot be imported, or an exception escapes ``drive`` whose innermost frame in code anyone
-owns is in the exercise folder (the driver, a helper module beside it), the status file says
-``exercise_error`` with the exercise file and line. An exception whose innermost owned frame
-is in the student's folder stays the student's (it is re-raised and read from stderr).
+cannot be imported, or an exception escapes ``drive`` that was raised in the exercise folder
+(the driver, a helper module beside it) or by a library while none of the student's code was
+on the stack, the status file says ``exercise_error`` with the exercise file and line (see
+``_owner_frame``). Any other exception stays the student's (it is re-raised and read from
+stderr): one raised in the student's code, or in a library the student's call reached (a
+lambda target that spawn cannot pickle).
 
 Start-up cost matters: imports that only error paths need are made there.
 """
@@ -81,6 +83,16 @@ def _owner_frame(
     if found[0] == "exercise" and student[0] is not None and not raised_in_exercise:
         return student
     return found
+
+
+def _student_object_failed(exc: BaseException, workdir: str) -> bool:
+    """An object of the student's could not be sent to a child (a lambda or nested target
+    under spawn): pickling fails inside a driver that wraps start(), but the mistake is the
+    student's, whose code is on the way (the call that started the process)."""
+    text = str(exc).lower()
+    if "pickle" not in text and "can't get local object" not in text:
+        return False
+    return _student_frame(exc.__traceback__, workdir)[0] is not None
 
 
 def _exercise_error(
@@ -175,12 +187,16 @@ def main() -> int:
     exercise_dir = os.path.abspath(call.get("exercise_dir") or os.path.dirname(call["driver"]))
     try:
         driver = _load_driver(call["driver"])
-    except BaseException as exc:
-        owner, file, line = _owner_frame(exc.__traceback__, workdir, exercise_dir)
+    except BaseException as exc:  # the student has no part in importing the driver
+        import traceback
+
+        file, line = os.path.relpath(call["driver"], exercise_dir), None
         if isinstance(exc, SyntaxError) and exc.lineno is not None:
-            file, line = os.path.relpath(call["driver"], exercise_dir), exc.lineno
-        elif owner != "exercise":
-            file, line = os.path.relpath(call["driver"], exercise_dir), None
+            line = exc.lineno
+        for frame in traceback.extract_tb(exc.__traceback__):  # its innermost line of ours
+            path = os.path.abspath(frame.filename)
+            if path.startswith(exercise_dir + os.sep):
+                file, line = os.path.relpath(path, exercise_dir), frame.lineno
         return _exercise_error(status_path, exc, file, line)
     try:
         driver.drive(student, **call.get("params", {}))
@@ -199,7 +215,7 @@ def main() -> int:
             )
             return STUDENT_ERROR_EXIT
         owner, file, line = _owner_frame(exc.__traceback__, workdir, exercise_dir)
-        if owner == "exercise":
+        if owner == "exercise" and not _student_object_failed(exc, workdir):
             return _exercise_error(status_path, exc, file, line)
         raise
     except SystemExit as exc:
@@ -220,7 +236,7 @@ def main() -> int:
         return STUDENT_ERROR_EXIT
     except Exception as exc:
         owner, file, line = _owner_frame(exc.__traceback__, workdir, exercise_dir)
-        if owner == "exercise":
+        if owner == "exercise" and not _student_object_failed(exc, workdir):
             return _exercise_error(status_path, exc, file, line)
         raise  # the student's code raised (inside a call the driver made): theirs
     if call.get("done"):

@@ -151,15 +151,22 @@ def _diagnose_lock(trace: Trace, item: Blocked, by_pid: dict[int, Blocked]) -> D
     if blocked is None or blocked.waits_in == "running":
         # the holder was alive and busy: slow, or looping with the lock held; not a deadlock
         last = holder.events[-1] if holder.events else None
+        if last is not None and last.kind == "sleep":
+            message = _(
+                "waiting here for a lock that another process took at {since} and still held "
+                "when the time was up; that process was sleeping at {last} with the lock held"
+            ).format(since=since, last=_line(last))
+        else:
+            message = _(
+                "waiting here for a lock that another process took at {since} and still "
+                "held when the time was up; that process was still running (its last "
+                "traced step was at {last}), so it had not released the lock yet"
+            ).format(since=since, last=_line(last))
         return Diagnostic(
             kind="hang_lock_wait",
             file=event.file,
             line=event.line,
-            message=_(
-                "waiting here for a lock that another process took at {since} and still "
-                "held when the time was up; that process was still running (its last "
-                "traced step was at {last}), so it had not released the lock yet"
-            ).format(since=since, last=_line(last)),
+            message=message,
             hint=_(
                 "Hold the lock only around the lines that must not interleave: a loop, a "
                 "sleep or slow work inside `with lock:` makes every other process wait."
