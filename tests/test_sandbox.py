@@ -262,3 +262,17 @@ def test_doctor_reports_levels_truthfully(
     assert "- subreaper-sweep:" in out and "pid-namespace" not in out
     monkeypatch.setenv(isolation.ENV_VAR, "nonsense")
     assert main(["doctor"]) == 2
+
+
+def test_doctor_speaks_chinese(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(isolation.ENV_VAR, "basic")
+    assert main(["doctor", "--lang", "zh"]) == 0
+    out = capsys.readouterr().out
+    assert "本机可用的隔离级别" in out and "始终可用" in out
+    assert "每次运行使用的级别：basic（由 IPCGRADER_ISOLATION 指定）" in out
+    # the layers are data in English (a cluster's workers send them), said in Chinese
+    assert "独立的会话和进程组" in out
+    for english in ("isolation levels", "always available", "own session", "default limits"):
+        assert english not in out

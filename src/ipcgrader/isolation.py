@@ -33,30 +33,34 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from ipcgrader.i18n import _
+from ipcgrader.i18n import N_, _
 
 LEVELS = ("basic", "namespaces", "bwrap")
 _T = TypeVar("_T")
 ENV_VAR = "IPCGRADER_ISOLATION"
 
 #: Layer name -> what it protects against; the order is the order they are applied in.
+#: English, as data (a cluster's workers send it); said in the reader's language with _().
 LAYERS: dict[str, str] = {
-    "session": "own session and process group: a student's killpg cannot reach the grader",
-    "rlimits": "CPU, address space, file size, open files, no core files (per process)",
-    "no-capabilities": "no capabilities and no_new_privs: rlimits cannot be raised again",
-    "capped-output": "stdout/stderr read by the supervisor, head and tail kept",
-    "subreaper-sweep": "every descendant, setsid escapees included, is killed at the end",
-    "pid-namespace": "the run sees only its own processes; the supervisor is its PID 1",
-    "network-namespace": "no network: only a loopback of its own",
-    "ipc-namespace": "System V IPC and POSIX message queues of its own",
-    "mount-namespace": "its own mount table and /proc",
-    "user-namespace": "root inside maps to the grader's own user outside",
-    "own-filesystem": "a filesystem of its own: the Python runtime and the harness "
-    "read-only, its run folder writable, private /tmp and /dev/shm (size-capped); nothing "
-    "else of the host (not other submissions, the exercise's other files, the gradebook, "
-    "the grader's home or /etc/shadow)",
-    "unprivileged-uid": "the grader runs as root, student code as an unprivileged uid that "
-    "owns only its run folder",
+    "session": N_("own session and process group: a student's killpg cannot reach the grader"),
+    "rlimits": N_("CPU, address space, file size, open files, no core files (per process)"),
+    "no-capabilities": N_("no capabilities and no_new_privs: rlimits cannot be raised again"),
+    "capped-output": N_("stdout/stderr read by the supervisor, head and tail kept"),
+    "subreaper-sweep": N_("every descendant, setsid escapees included, is killed at the end"),
+    "pid-namespace": N_("the run sees only its own processes; the supervisor is its PID 1"),
+    "network-namespace": N_("no network: only a loopback of its own"),
+    "ipc-namespace": N_("System V IPC and POSIX message queues of its own"),
+    "mount-namespace": N_("its own mount table and /proc"),
+    "user-namespace": N_("root inside maps to the grader's own user outside"),
+    "own-filesystem": N_(
+        "a filesystem of its own: the Python runtime and the harness "
+        "read-only, its run folder writable, private /tmp and /dev/shm (size-capped); nothing "
+        "else of the host (not other submissions, the exercise's other files, the gradebook, "
+        "the grader's home or /etc/shadow)"
+    ),
+    "unprivileged-uid": N_(
+        "the grader runs as root, student code as an unprivileged uid that owns only its run folder"
+    ),
 }
 _BASIC = ["session", "rlimits", "no-capabilities", "capped-output", "subreaper-sweep"]
 _NAMESPACES = ["pid-namespace", "network-namespace", "ipc-namespace", "mount-namespace"]
@@ -294,7 +298,7 @@ def levels() -> list[Level]:
     prefix, unshare_note = unshare_prefix()
     bwrap, _, bwrap_note = bwrap_setup()
     return [
-        Level("basic", True, "always available"),
+        Level("basic", True, N_("always available")),
         Level("namespaces", bool(prefix), unshare_note),
         Level("bwrap", bwrap is not None, bwrap_note),
     ]

@@ -127,39 +127,52 @@ def cmd_doctor(argv: Sequence[str]) -> int:
     add_language_argument(parser)
     args = parser.parse_args(argv)
     report = isolation_report(measure_repeats=9 if args.measure else 0)
-    print(f"python: {report['python']}")
+    print(_("python: {python}").format(python=report["python"]))
     uid = report["uid"]
-    print(f"grader runs as: {'root' if uid == 0 else 'uid ' + str(uid)}")
-    print("isolation levels on this host:")
+    who = "root" if uid == 0 else _("uid {uid}").format(uid=uid)
+    print(_("grader runs as: {who}").format(who=who))
+    print(_("isolation levels on this host:"))
     for level in report["levels"]:
-        mark = "yes" if level["available"] else "no "
+        mark = _("yes") if level["available"] else _("no")
         timing = ""
         if "ms_per_run" in level:
-            timing = (
-                f"  [{level['ms_per_run']:.0f} ms, {level['cpu_ms_per_run']:.0f} ms of CPU "
-                "per empty run]"
+            timing = "  " + _("[{wall:.0f} ms, {cpu:.0f} ms of CPU per empty run]").format(
+                wall=level["ms_per_run"], cpu=level["cpu_ms_per_run"]
             )
-        print(f"  {mark} {level['name']:<11} {level['detail']}{timing}")
+        # a level's detail is a marked sentence ("always available") or what the probe
+        # found (a command line, a path): _() leaves the latter as it is
+        print(f"  {mark:<3} {level['name']:<11} {_(level['detail'])}{timing}")
     chosen = report["chosen"]
     if chosen is None:
-        print(f"error: {report['error']}")
+        print(_("error: {error}").format(error=report["error"]))
         return 2
     forced = report["forced"]
-    how = "chosen automatically" if forced == "auto" else f"set by {isolation.ENV_VAR}"
-    print(f"level used for every run: {chosen} ({how})")
+    if forced == "auto":
+        how = _("chosen automatically")
+    else:
+        how = _("set by {variable}").format(variable=isolation.ENV_VAR)
+    print(_("level used for every run: {level} ({how})").format(level=chosen, how=how))
     for layer, text in report["layers"].items():
-        print(f"  - {layer}: {text}")
+        print(f"  - {layer}: {_(text)}")
     if report["run_uid"] is not None:
         print(_("student code runs as uid {uid}").format(uid=report["run_uid"]))
     print(_("not protected at this level: {caveat}").format(caveat=report["caveat"]))
     for warning in report["warnings"]:
         print(_("warning: {warning}").format(warning=warning))
     if shutil.which("bwrap") is None:
-        print("hint: install bubblewrap (e.g. apt-get install bubblewrap) for the bwrap level")
+        print(_("hint: install bubblewrap (e.g. apt-get install bubblewrap) for the bwrap level"))
     limits = sandbox.DEFAULT_LIMITS
     print(
-        f"default limits: {limits.memory_mb} MiB, {limits.cpu_s} s CPU, "
-        f"{limits.processes} processes, {limits.output_bytes} output bytes, "
-        f"{limits.file_bytes} file bytes, {limits.open_files} open files"
+        _(
+            "default limits: {memory_mb} MiB, {cpu_s} s CPU, {processes} processes, "
+            "{output_bytes} output bytes, {file_bytes} file bytes, {open_files} open files"
+        ).format(
+            memory_mb=limits.memory_mb,
+            cpu_s=limits.cpu_s,
+            processes=limits.processes,
+            output_bytes=limits.output_bytes,
+            file_bytes=limits.file_bytes,
+            open_files=limits.open_files,
+        )
     )
     return 0
