@@ -29,8 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from ipcgrader.loader import LoadedExercise, load_exercise
+from ipcgrader.models import Limits, Scenario
 from ipcgrader.plugins import get_plugin_manager
 from ipcgrader.results import ExerciseResult
+from ipcgrader.sandbox import RUN_CPU_DEFAULT_S
 from ipcgrader.session import Options, grade
 
 if sys.version_info >= (3, 11):
@@ -47,11 +49,26 @@ HANG_TIMEOUT_S = 4.0
 
 
 def under(loaded: LoadedExercise, method: str) -> LoadedExercise:
-    """The exercise with every scenario running under ``method`` only."""
+    """The exercise with every scenario running under ``method`` only.
+
+    A scenario's CPU budget (``run_cpu_s``) is set for the start methods it ships with: 0.6 s
+    fits six fork buyers, not six spawn buyers that each start an interpreter (about 0.1 s
+    of CPU apiece). Under a forced spawn every scenario gets at least the grader's default
+    budget, so a correct program is not stopped for the interpreter starts the bench forced
+    on it; a spinning one still is.
+    """
     spec = loaded.spec
     scenarios = [s.model_copy(update={"start_methods": None}) for s in spec.scenarios]
+    if method == "spawn":
+        scenarios = [_spawn_budget(s) for s in scenarios]
     forced = spec.model_copy(update={"start_methods": [method], "scenarios": scenarios})
     return LoadedExercise(spec=forced, directory=loaded.directory)
+
+
+def _spawn_budget(scenario: Scenario) -> Scenario:
+    limits = scenario.limits or Limits()
+    budget = max(limits.run_cpu_s or 0.0, RUN_CPU_DEFAULT_S)
+    return scenario.model_copy(update={"limits": limits.model_copy(update={"run_cpu_s": budget})})
 
 
 def verdict(result: ExerciseResult, expected: dict[str, Any]) -> tuple[Any, ...]:
