@@ -200,3 +200,13 @@ def test_format_help_lists_the_formats(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "gradescope, json, junit, markdown, terminal" in out
+
+
+@pytest.mark.parametrize("command", [[LOCK_TICKET], ["report", "result.json"]])
+def test_an_unknown_format_names_the_formats(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*command, "--format", "nope"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ipcgrade: error:")
+    assert "'nope'" in err[0] and "json" in err[0] and "junit" in err[0]

@@ -20,7 +20,7 @@ from pydantic.fields import FieldInfo
 
 from ipcgrader.i18n import LANGUAGES, _, set_language
 from ipcgrader.models import Limits
-from ipcgrader.plugins import get_plugin_manager
+from ipcgrader.plugins import Reporter, ReporterRegistry, get_plugin_manager
 
 
 class ExitCode(enum.IntEnum):
@@ -62,6 +62,18 @@ def language_from_argv(argv: list[str]) -> str:
         elif arg.startswith("--lang="):
             lang = arg.split("=", 1)[1]
     return set_language(lang)
+
+
+def reporter_named(formats: ReporterRegistry, name: str) -> Reporter | None:
+    """The reporter of ``--format name``, or None after saying which formats there are."""
+    reporter = formats.get(name)
+    if reporter is None:
+        error(
+            _("unknown --format {format!r}; choose from {choices}").format(
+                format=name, choices=", ".join(formats.names())
+            )
+        )
+    return reporter
 
 
 def manager(no_plugins: bool) -> pluggy.PluginManager:

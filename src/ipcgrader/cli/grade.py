@@ -19,6 +19,7 @@ from ipcgrader.cli.common import (
     jobs_option,
     limits_from_args,
     manager,
+    reporter_named,
     spec_option,
     write_output,
 )
@@ -97,13 +98,8 @@ def cmd_grade(argv: Sequence[str]) -> ExitCode:
     pm = manager("--no-plugins" in argv)
     formats = reporters(pm)
     args = grade_parser(formats.names()).parse_args(argv)
-    reporter = formats.get(args.format)
+    reporter = reporter_named(formats, args.format)
     if reporter is None:
-        error(
-            _("unknown --format {format!r}; choose from {choices}").format(
-                format=args.format, choices=", ".join(formats.names())
-            )
-        )
         return ExitCode.USAGE_ERROR
     if args.output is not None:
         check_output_file(args.output)

@@ -16,6 +16,7 @@ from ipcgrader.cli.common import (
     add_language_argument,
     error,
     manager,
+    reporter_named,
     write_output,
 )
 from ipcgrader.i18n import _, language
@@ -43,13 +44,8 @@ def cmd_report(argv: Sequence[str]) -> ExitCode:
     """``ipcgrade report RESULT.json [--format F] [--lang L] [-o FILE]``."""
     args = report_parser().parse_args(argv)
     formats = reporters(manager(args.no_plugins))
-    reporter = formats.get(args.format)
+    reporter = reporter_named(formats, args.format)
     if reporter is None:
-        error(
-            _("unknown --format {format!r}; choose from {choices}").format(
-                format=args.format, choices=", ".join(formats.names())
-            )
-        )
         return ExitCode.USAGE_ERROR
     path = Path(args.result)
     try:
