@@ -57,7 +57,9 @@ def test_every_exercise_passes_its_own_check_with_its_solution(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("exercise", sorted(p.name for p in SUBMISSIONS.glob(f"*/{MANIFEST}")))
+@pytest.mark.parametrize(
+    "exercise", sorted(p.parent.name for p in SUBMISSIONS.glob(f"*/{MANIFEST}"))
+)
 def test_ipcgrade_check_passes_on_every_shipped_exercise(
     exercise: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
