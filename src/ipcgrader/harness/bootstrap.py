@@ -85,16 +85,6 @@ def _owner_frame(
     return found
 
 
-def _student_object_failed(exc: BaseException, workdir: str) -> bool:
-    """An object of the student's could not be sent to a child (a lambda or nested target
-    under spawn): pickling fails inside a driver that wraps start(), but the mistake is the
-    student's, whose code is on the way (the call that started the process)."""
-    text = str(exc).lower()
-    if "pickle" not in text and "can't get local object" not in text:
-        return False
-    return _student_frame(exc.__traceback__, workdir)[0] is not None
-
-
 def _exercise_error(
     status_path: str | None, exc: BaseException, file: str | None, line: int | None
 ) -> int:
@@ -215,7 +205,7 @@ def main() -> int:
             )
             return STUDENT_ERROR_EXIT
         owner, file, line = _owner_frame(exc.__traceback__, workdir, exercise_dir)
-        if owner == "exercise" and not _student_object_failed(exc, workdir):
+        if owner == "exercise":
             return _exercise_error(status_path, exc, file, line)
         raise
     except SystemExit as exc:
@@ -236,7 +226,7 @@ def main() -> int:
         return STUDENT_ERROR_EXIT
     except Exception as exc:
         owner, file, line = _owner_frame(exc.__traceback__, workdir, exercise_dir)
-        if owner == "exercise" and not _student_object_failed(exc, workdir):
+        if owner == "exercise":
             return _exercise_error(status_path, exc, file, line)
         raise  # the student's code raised (inside a call the driver made): theirs
     if call.get("done"):
