@@ -75,6 +75,7 @@ def _warm_up() -> set[str]:
         import _ipcgrader_mp  # noqa: F401
         import _ipcgrader_output  # noqa: F401
         import _ipcgrader_trace  # noqa: F401
+        import _ipcgrader_waits  # noqa: F401
     except ImportError:  # no harness on this interpreter's path
         pass
     import multiprocessing.context
