@@ -3,17 +3,31 @@ feedback items). Unit tests on results, scoring and reporters: no grading is mad
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from ipcgrader import i18n
-from ipcgrader.i18n import render
+from ipcgrader.checks.explain import GIVEN_LOCK_NEVER_ACQUIRED
+from ipcgrader.checks.observed import JsonValue
+from ipcgrader.i18n import _, render
 from ipcgrader.reporters.terminal import TerminalReporter
-from ipcgrader.results import CheckResult, Diagnostic, ExerciseResult, Status
-from ipcgrader.scoring import scenario_words
+from ipcgrader.results import (
+    CheckResult,
+    Diagnostic,
+    ExerciseResult,
+    RunOutcome,
+    RunRecord,
+    Status,
+)
+from ipcgrader.scoring import merge_diagnostics, scenario_words
 from ipcgrader.session import _as_handed_in, _harness_message
 from ipcgrader.tracebacks import escaped_exceptions
+
+from conftest import EXERCISES
 
 
 def _check(n: int, message: str, status: Status = Status.failed, **more: Any) -> CheckResult:
@@ -135,3 +149,140 @@ def test_a_scenario_named_after_its_start_method_is_not_told_it_again() -> None:
         assert scenario_words(plain, ["fork", "spawn"]) == "main(); also under spawn"  # type: ignore[arg-type]
     with i18n.use_language("zh"):
         assert scenario_words(zh, ["spawn"]) == "spawn 启动方式下的 main()"  # type: ignore[arg-type]
+
+
+def _shipped_check(exercise: str, scenario: str, value: str) -> Any:
+    from ipcgrader.loader import load_exercise
+    from ipcgrader.plugins import get_plugin_manager
+
+    spec = load_exercise(EXERCISES / exercise, get_plugin_manager()).spec
+    found = next(s for s in spec.scenarios if s.id == scenario)
+    return next(e for e in found.expect if getattr(e, "value", None) == value)
+
+
+def _observed(observed: dict[str, Any], params: dict[str, Any]) -> RunRecord:
+    return RunRecord(
+        exercise_id="x",
+        scenario_id="s",
+        start_method="spawn",
+        repeat=0,
+        params=params,
+        outcome=RunOutcome(returncode=0),
+        files={"observed.json": json.dumps(observed).encode()},
+    )
+
+
+@pytest.mark.parametrize(
+    ("exercise", "scenario", "value", "observed", "params", "said"),
+    [
+        (
+            "mutex_print",
+            "main-spawn",
+            "pattern",
+            {"pattern": "unjoined"},
+            {},
+            ("did not join every process", "没有 join 它启动的每一个进程"),
+        ),
+        (
+            "mutex_print",
+            "compete-spawn",
+            "never_acquired",
+            {"never_acquired": ["p1", "p2"]},
+            {"names": ["p1", "p2"]},
+            ("no worker ever acquired", "没有任何工作进程获取过"),
+        ),
+        (
+            "bounded_queue",
+            "drain",
+            "received",
+            {"received": [], "stop": "item", "taken": 1, "outcome": "returned",
+             "exception": "", "has_none": False},
+            {"count": 7},
+            ("`if item:`", "`if item:`"),
+        ),
+    ],
+)  # fmt: skip
+def test_shipped_values_are_said_in_sentences(
+    exercise: str,
+    scenario: str,
+    value: str,
+    observed: dict[str, Any],
+    params: dict[str, Any],
+    said: tuple[str, str],
+) -> None:
+    """Item 4 (and 9): an observed value a student reads is a sentence of the exercise, in
+    both languages, never "pattern is 'unjoined', expected 'concurrent'"."""
+    for lang, words in zip(("en", "zh"), said, strict=True):
+        with i18n.use_language(lang):
+            check = _shipped_check(exercise, scenario, value)
+            verdict = check.evaluate(_observed(observed, params))
+        assert verdict.passed is False
+        assert words in verdict.message, verdict.message
+        assert f"{value} is" not in verdict.message and f"{value} 是" not in verdict.message
+
+
+def test_an_unexplained_value_is_a_sentence_in_both_languages() -> None:
+    check = JsonValue(kind="json_value", file="observed.json", value="pattern", expected="'x'")
+    for lang, words in (("en", "should be"), ("zh", "应该是")):
+        with i18n.use_language(lang):
+            verdict = check.evaluate(_observed({"pattern": "y"}, {}))
+        assert verdict.passed is False and words in verdict.message, verdict.message
+
+
+def _lock_finding(message: str, file: str | None, line: int | None, check: str) -> Diagnostic:
+    return Diagnostic(kind="lock_never_acquired", file=file, line=line, message=message,
+                      checks=(check,))  # fmt: skip
+
+
+def test_an_unused_lock_is_one_finding_with_a_place() -> None:
+    """Item 9: the lock a driver hands over is said where it was needed; with the lock
+    the student's own main() makes, the finding is said once, at the line that makes it."""
+    given = _lock_finding(_(GIVEN_LOCK_NEVER_ACQUIRED), "t.py", 14, "a.no_race")
+    assert given.file == "t.py"
+    made = _lock_finding(
+        _("the {kind} created here is never acquired: a lock protects nothing until a "
+          "process holds it").format(kind="Lock"),
+        "t.py", 30, "script.no_race",
+    )  # fmt: skip
+    race = Diagnostic(kind="race", file="t.py", line=19, message="raced")
+    merged = merge_diagnostics([_with(given, race), _with(made)])
+    assert [(d.kind, d.line) for d in merged] == [("race", 19), ("lock_never_acquired", 30)]
+    assert merged[1].checks == ("script.no_race", "a.no_race")
+    assert [(d.kind, d.line) for d in merge_diagnostics([_with(given, race)])] == [
+        ("lock_never_acquired", 14),
+        ("race", 19),
+    ]
+
+
+def _with(*found: Diagnostic) -> RunRecord:
+    record = _observed({}, {})
+    record.diagnostics = list(found)
+    return record
+
+
+def test_a_check_a_stop_kept_from_judging_says_so_and_claims_nothing() -> None:
+    """Item 1: after a deadlock, "nobody buys a sold-out ticket" does not say "tickets were
+    sold although none were left" nor hint at count > 0: it says it was not judged, and
+    why."""
+    from ipcgrader.loader import load_exercise
+    from ipcgrader.plugins import get_plugin_manager
+    from ipcgrader.scoring import check_ids, score_check
+
+    spec = load_exercise(EXERCISES / "lock_ticket", get_plugin_manager()).spec
+    ids = check_ids(spec)
+    scenario, index, expectation = next(
+        (s, i, e)
+        for s in spec.scenarios
+        for i, e in enumerate(s.expect)
+        if e.message and "none were left" in str(e.message)
+    )
+    run = _observed({}, dict(scenario.params))
+    run.outcome = RunOutcome(returncode=None, stopped="deadlock", reason="deadlock")
+    for lang in ("en", "zh"):
+        with i18n.use_language(lang):
+            result = score_check(ids[(scenario.id, index)], scenario, expectation, [run])
+            claim = str(expectation.message)
+        assert result.status is Status.failed and result.score == 0
+        assert claim not in result.message and result.hint is None
+        assert ("not judged" if lang == "en" else "未评判") in result.message
+        assert ("deadlock" if lang == "en" else "死锁") in result.message

@@ -112,6 +112,18 @@ class Verdict:
     passed: bool | None
     message: str = ""
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    #: failed only because the run did not end normally (``message`` says how it ended):
+    #: the check's own failure message and hint would claim what never happened
+    stopped: bool = False
+
+
+def stopped_verdict(problem: str) -> Verdict:
+    """The verdict of a check that the run's abnormal end kept from being judged: it fails
+    (nothing it scores happened) and says how the run ended (``problem``, from
+    :meth:`RunRecord.problem`), never what the check would claim had it been judged."""
+    return Verdict(
+        False, _("not judged: the program {problem}").format(problem=problem), stopped=True
+    )
 
 
 @dataclass
