@@ -286,3 +286,96 @@ def test_a_check_a_stop_kept_from_judging_says_so_and_claims_nothing() -> None:
         assert claim not in result.message and result.hint is None
         assert ("not judged" if lang == "en" else "未评判") in result.message
         assert ("deadlock" if lang == "en" else "死锁") in result.message
+
+
+# --- item 5: what a stopped run was doing, said as the trace shows it ----------------------
+
+
+def test_a_main_that_keeps_starting_and_joining_is_a_loop_not_a_child_that_never_ends() -> None:
+    from test_trace import Recorder
+
+    from ipcgrader.trace import diagnose_hang
+
+    ev = Recorder()
+    ev(1, "proc", role="main")
+    for pid in range(2, 24):
+        ev(1, "start", child=pid, line=19)
+        ev(pid, "proc", role="forked")
+        ev(pid, "run", name=f"p{pid}", target="task")
+        ev(pid, "sleep", line=12)
+        if pid < 23:
+            ev(pid, "exit", code=0)
+            ev(1, "join", child=pid, line=24)
+            ev(1, "joined", child=pid, line=24)
+    ev(1, "join", child=23, line=24)
+    (found,) = [d for d in diagnose_hang(ev.trace()) if d.line == 24]
+    assert found.kind == "hang_restart_loop"
+    assert "started 22 child processes and joined 21" in found.message
+    assert "never ends" not in found.message
+
+
+def test_a_recv_under_fork_names_the_inherited_end() -> None:
+    from test_trace import Recorder
+
+    from ipcgrader.trace import diagnose_hang
+
+    ev = Recorder()
+    ev(1, "proc", role="main")
+    ev(1, "pipe_new", "P1.1", line=28, duplex=True)
+    ev(1, "start", child=2, line=30)
+    ev(2, "proc", role="forked")
+    ev(2, "run", name="server", target="echo_server")
+    ev(2, "recv", "P1.1", line=13, end=1)
+    ev(1, "join", child=2, line=32)
+    found = {d.kind: d for d in diagnose_hang(ev.trace(), deadlocked=True)}
+    recv = found["hang_pipe_recv"]
+    assert recv.line == 13 and "copy of the other end" in recv.message
+    assert "line 28" in recv.message and recv.hint and "close()" in recv.hint
+    join = found["hang_join"]
+    assert "itself stuck in recv() at line 13" in join.message
+
+
+def test_a_process_still_working_at_a_stop_is_not_guessed_to_loop() -> None:
+    from test_trace import Recorder
+
+    from ipcgrader.trace import diagnose_hang
+
+    ev = Recorder()
+    ev(1, "proc", role="main")
+    ev(1, "start", child=2, line=30)
+    ev(1, "start", child=3, line=30)
+    ev(2, "proc", role="forked")
+    ev(2, "run", name="a", target="task")
+    ev(2, "read", "ticket.json", line=14, mode="r")
+    ev(3, "proc", role="forked")
+    ev(3, "run", name="b", target="task")
+    for _round in range(25):
+        ev(3, "poll", "Q1.1", line=22, method="empty", empty=True)
+    found = {d.line: d for d in diagnose_hang(ev.trace()) if d.kind == "hang_running"}
+    assert "never ends" not in found[14].message and "last step" in found[14].message
+    assert "25 times" in found[22].message and "A loop that never ends?" in found[22].message
+
+
+def test_a_cpu_budget_stop_says_what_was_measured_and_guesses_nothing() -> None:
+    """Item F: 100 buyers of a correct program used up the run's CPU budget: say how many
+    processes used how much against which budget, not "a loop that never ends?"."""
+    from ipcgrader.models import Limits
+
+    run = _observed({}, {})
+    run.outcome = RunOutcome(
+        returncode=None,
+        stopped="cpu_budget",
+        reason="cpu_budget",
+        run_cpu_s=0.634,
+        peak_processes=101,
+        limits=Limits(run_cpu_s=0.6),
+    )
+    with i18n.use_language("en"):
+        said = run.problem()
+    assert said == (
+        "was stopped when its 101 processes had used 0.63 s of CPU time together, more than "
+        "the 0.6 s this run may use"
+    )
+    with i18n.use_language("zh"):
+        zh = run.problem()
+    assert zh is not None and "101" in zh and "0.63" in zh and "0.6 " in zh
