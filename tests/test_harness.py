@@ -408,6 +408,39 @@ def test_amplification_turns_an_unprotected_update_into_a_lost_update(
     assert find_races(trace, "data.json")
 
 
+def test_amplified_polls_find_nothing_until_a_taker_asks(tmp_path: Path) -> None:
+    # the producer has put and sent long before main() looks (0.3 s of real time), yet
+    # main's first looks find nothing: items are held until a taker asks for them
+    trace, done = run(
+        tmp_path,
+        """\
+        import multiprocessing as mp
+        import threading
+
+
+        def producer(q, conn):
+            for item in range(3):
+                q.put(item)
+            conn.send("a")
+
+
+        if __name__ == "__main__":
+            q = mp.Queue()
+            mine, theirs = mp.Pipe()
+            p = mp.Process(target=producer, args=(q, theirs))
+            p.start()
+            threading.Event().wait(0.3)
+            print(q.empty(), mine.poll())
+            print([q.get() for _ in range(3)], mine.recv())
+            p.join()
+        """,
+        amplify=True,
+    )
+    assert done.stdout == "True False\n[0, 1, 2] a\n", done.stderr
+    looks = [(e.get("method"), e.get("empty"), e.line) for e in kinds(trace, "poll")]
+    assert looks == [("empty", True, 17), ("poll", True, 17)]
+
+
 def test_a_broken_trace_path_does_not_break_the_program(tmp_path: Path) -> None:
     trace, done = run(tmp_path, LOCKED_COUNTER, trace_file=tmp_path / "missing" / "t.jsonl")
     assert done.returncode == 0
