@@ -146,8 +146,10 @@ def _traced_look(method: str, real: Any) -> Any:
     that found nothing and ended a loop can miss an item not put yet)."""
 
     def look(self: Any) -> Any:
-        result = real(self)
         tag = self.__dict__.get(_TAG)
+        if tag is not None:
+            turns.before_look(tag)
+        result = real(self)
         if tag is not None:
             trace.emit(
                 "poll",
@@ -176,7 +178,9 @@ def _traced_call(kind: str, real: Any, refusal: type[BaseException], simple: boo
         # a get that waits asks for an item before it waits; one that does not, after
         look = kind == "get" and not _waits(block, timeout)
         marked = False
-        if kind == "get" and not look:
+        if look:
+            turns.before_look(tag)
+        elif kind == "get":
             turns.asked(tag, look=False)
         elif kind == "put" and simple:
             marked = turns.hold(tag)  # a SimpleQueue writes the item itself
@@ -262,6 +266,8 @@ def _patch_connection(module: ModuleType) -> None:
         waits = _waits(True, timeout)
         if waits:
             turns.asked(tag, look=False)
+        else:
+            turns.before_look(tag)
         result = real_poll(self, timeout)
         # only the student's own polls are judged (a driver waiting in a loop of timed
         # polls inside its recv() is no reader that can miss a message)

@@ -9,20 +9,23 @@ process that takes from that queue or pipe end has asked for it since the last i
 
 - a waiting take (``get()``, ``get(timeout=...)``, ``recv()``, ``poll(timeout)``) asks when
   it starts, and gets the item as before;
-- a look (``empty()``, ``qsize()``, ``get_nowait()``, ``poll()``) asks once it has answered,
-  and waits (briefly) until a producer held at that moment has let the item through.
+- a look (``empty()``, ``qsize()``, ``get_nowait()``, ``poll()``) first waits (briefly)
+  until every producer known for that inbox has had its turn (held at its next item,
+  waiting, or ended), answers, then asks, and waits until a producer held at that moment
+  has let the item through.
 
-So every look sees only what earlier asks let through: the first look of a polling loop
+So every look sees exactly what earlier asks let through: the first look of a polling loop
 finds nothing in every run, and a loop that stops there stops there every time, as
 ``no_missed_poll`` says. A taker that only waits is never a *poller*, and once every known
 taker of a queue is one that waits, nothing is held: a correct program is not slowed.
 
 The processes share their counts as small files in the amplification folder:
-``t.<inbox>.<pid>`` (asks so far and whether that process ever looked), ``g.<inbox>.<pid>``
-(a producer held there), ``b.<pid>`` (the process waits in a join or in a hold of its own,
-so it cannot ask now). An inbox is a queue tag (``Q3.1``) or a pipe end (``P3.1:0``).
-Holding is best effort: a producer holds items of one inbox for ``wait`` seconds in all,
-then lets them through as usual.
+``t.<inbox>.<pid>`` (asks so far and whether that process ever looked), ``s.<inbox>.<pid>``
+(a producer for that inbox), ``g.<inbox>.<pid>`` (the item that producer is deciding on,
+R, held for, H, or letting through, P), ``b.<pid>`` (the process waits in a join, a get
+or recv, or a hold of its own, so it cannot ask now). An inbox is a queue tag (``Q3.1``)
+or a pipe end (``P3.1:0``). Holding is best effort: a producer holds items of one inbox
+for ``wait`` seconds in all, then lets them through as usual.
 """
 
 from __future__ import annotations
@@ -103,14 +106,46 @@ def _until_let_through(inbox: str) -> None:
     # each producer held here: the item it holds now (a producer that holds its next item
     # right after has let this one through)
     held = {
-        n: _read(n)
+        n: _item(n)
         for n in os.listdir(_dir)
         if n.startswith(prefix) and n != me and _alive(int(n[len(prefix) :]))
     }
     deadline = _clock() + min(_budget, 0.05)
     while held and _clock() < deadline:
         _sleep(_STEP)
-        held = {n: item for n, item in held.items() if _read(n) == item}
+        held = {n: item for n, item in held.items() if _item(n) == item}
+
+
+def _item(name: str) -> bytes:
+    """The item a producer's marker names (empty once it is gone)."""
+    return _read(name).split(b" ")[0]
+
+
+def before_look(inbox: str) -> None:
+    """Before a look at ``inbox``: wait (briefly) until every producer known to put there
+    has had its turn: it is held at its next item, waits in something, or has ended. The
+    look then sees what the earlier asks let through, whoever was faster."""
+    if not _dir:
+        return
+    assert _sleep is not None and _clock is not None
+    try:
+        prefix = f"s.{inbox}."
+        me = os.getpid()
+        producers = [int(n[len(prefix) :]) for n in os.listdir(_dir) if n.startswith(prefix)]
+        producers = [pid for pid in producers if pid != me]
+        deadline = _clock() + min(_budget, 0.05)
+        while producers and _clock() < deadline:
+            producers = [pid for pid in producers if not _settled(inbox, pid)]
+            if producers:
+                _sleep(_STEP)
+    except Exception:
+        pass  # best effort
+
+
+def _settled(inbox: str, pid: int) -> bool:
+    if _read(f"g.{inbox}.{pid}").rstrip().endswith(b" H"):
+        return True
+    return _read(f"b.{pid}").startswith(b"1") or not _alive(pid)
 
 
 def waiting(now: bool) -> None:
@@ -192,9 +227,13 @@ def hold(inbox: str) -> bool:
     began = _clock()
     global _items
     _items += 1
+    item = _items
+    marker = f"g.{inbox}.{os.getpid()}"
     try:
+        if inbox not in _held:  # known from now on as a producer for this inbox
+            _write(f"s.{inbox}.{os.getpid()}", b"")
         # marked first: a look that asks from now on waits until this item is through
-        _write(f"g.{inbox}.{os.getpid()}", b"%d" % _items)
+        _write(marker, b"%d R" % item)
     except OSError:
         return False
     blocked = False
@@ -202,10 +241,13 @@ def hold(inbox: str) -> bool:
         while not _may_pass(inbox):
             if not blocked:
                 blocked = True
+                _write(marker, b"%d H" % item)  # held: this producer has had its turn
                 waiting(True)
             if spent + _clock() - began >= _budget:
                 break
             _sleep(_STEP)
+        if blocked:
+            _write(marker, b"%d P" % item)
     except Exception:
         pass  # best effort
     finally:
