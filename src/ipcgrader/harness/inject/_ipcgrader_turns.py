@@ -50,6 +50,8 @@ _asks: dict[str, list[int]] = {}
 _used: dict[tuple[str, int], int] = {}
 #: inbox -> seconds this process has held its items (the budget)
 _held: dict[str, float] = {}
+#: inbox -> seconds this process's looks have waited there (the same budget, apart)
+_looked: dict[str, float] = {}
 _waits = 0
 #: items this process has held (names the item a look waits for)
 _items = 0
@@ -110,10 +112,13 @@ def _until_let_through(inbox: str) -> None:
         for n in os.listdir(_dir)
         if n.startswith(prefix) and n != me and _alive(int(n[len(prefix) :]))
     }
-    deadline = _clock() + min(_budget, 0.05)
-    while held and _clock() < deadline:
-        _sleep(_STEP)
-        held = {n: item for n, item in held.items() if _item(n) == item}
+    began = _clock()
+    try:
+        while held and _looked.get(inbox, 0.0) + _clock() - began < _budget:
+            _sleep(_STEP)
+            held = {n: item for n, item in held.items() if _item(n) == item}
+    finally:
+        _looked[inbox] = _looked.get(inbox, 0.0) + _clock() - began
 
 
 def _item(name: str) -> bytes:
@@ -122,9 +127,11 @@ def _item(name: str) -> bytes:
 
 
 def before_look(inbox: str) -> None:
-    """Before a look at ``inbox``: wait (briefly) until every producer known to put there
-    has had its turn: it is held at its next item, waits in something, or has ended. The
-    look then sees what the earlier asks let through, whoever was faster."""
+    """Before a look at ``inbox``: wait until every producer known to put there has had
+    its turn: it is held at its next item, waits in something, or has ended. The look then
+    sees what the earlier asks let through, whoever was faster. The looks of a process at
+    one inbox wait ``_budget`` seconds in all (a producer that computes for long between
+    puts would otherwise slow every look)."""
     if not _dir:
         return
     assert _sleep is not None and _clock is not None
@@ -133,11 +140,14 @@ def before_look(inbox: str) -> None:
         me = os.getpid()
         producers = [int(n[len(prefix) :]) for n in os.listdir(_dir) if n.startswith(prefix)]
         producers = [pid for pid in producers if pid != me]
-        deadline = _clock() + min(_budget, 0.05)
-        while producers and _clock() < deadline:
-            producers = [pid for pid in producers if not _settled(inbox, pid)]
-            if producers:
-                _sleep(_STEP)
+        began = _clock()
+        try:
+            while producers and _looked.get(inbox, 0.0) + _clock() - began < _budget:
+                producers = [pid for pid in producers if not _settled(inbox, pid)]
+                if producers:
+                    _sleep(_STEP)
+        finally:
+            _looked[inbox] = _looked.get(inbox, 0.0) + _clock() - began
     except Exception:
         pass  # best effort
 
@@ -269,7 +279,7 @@ def let_through(inbox: str, marked: bool) -> None:
 def _forget() -> None:
     global _waits, _alone, _main, _counting
     _counting = allocate_lock()  # another thread may have held it at the fork
-    for fd, _count, _looked in _asks.values():
+    for fd, _count, _flag in _asks.values():
         try:  # noqa: SIM105
             os.close(fd)  # the parent's files: this process asks under its own pid
         except OSError:
@@ -277,6 +287,7 @@ def _forget() -> None:
     _asks.clear()
     _used.clear()
     _held.clear()
+    _looked.clear()
     _waits = 0
     _alone, _main = True, False
 
