@@ -144,8 +144,8 @@ def driver_folder(exercise_dir: Path, driver: Path) -> Path:
 #: no language): said here, from its kind and parameters.
 _HARNESS_MESSAGES = {
     "syntax_error": N_("SyntaxError: {reason}"),
-    "import_error": N_("importing {module}.py raised {error}"),
-    "missing_function": N_("{module}.py has no function {function}()"),
+    "import_error": N_("importing {file} raised {error}"),
+    "missing_function": N_("{file} has no function {function}()"),
     "exited_early": N_("your code called sys.exit({code}) before the driver was done"),
 }
 
@@ -154,8 +154,13 @@ def _harness_message(data: dict[str, Any]) -> str:
     template = _HARNESS_MESSAGES.get(str(data.get("kind")))
     params = data.get("params")
     if template is not None and isinstance(params, dict):
+        values = {k: str(v) for k, v in params.items()}
+        if "module" in values:
+            # the file by its whole name, as a placeholder value of its own: naming the
+            # student's file as handed in (session._as_handed_in) then holds in every language
+            values["file"] = f"{values['module']}.py"
         try:
-            return _(template).format(**{k: str(v) for k, v in params.items()})
+            return _(template).format(**values)
         except (KeyError, IndexError, ValueError):
             pass
     return str(data["message"])
