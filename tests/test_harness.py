@@ -441,6 +441,24 @@ def test_amplified_polls_find_nothing_until_a_taker_asks(tmp_path: Path) -> None
     assert looks == [("empty", True, 17), ("poll", True, 17)]
 
 
+def test_amplification_meets_when_the_lock_is_released_before_the_write(
+    tmp_path: Path,
+) -> None:
+    """The read is protected, but the lock is let go before the value is written back:
+    both workers meet there, so both read 0 and both write 1, in every run."""
+    source = LOCKED_COUNTER.replace(
+        '            data["count"] += 1\n',
+        '        data["count"] += 1\n        with lock:\n',
+    )
+    assert source.count("with lock:") == 2
+    trace, done = run(tmp_path, source, amplify=True)
+    assert done.stdout == '{"count": 1}\n', done.stderr
+    meetings = kinds(trace, "meet")
+    assert len(meetings) == 2 and all(e.get("met") for e in meetings)
+    assert find_races(trace, "data.json") == []  # locked every time: atomicity, not a race
+    assert atomicity_violations(trace, "data.json")
+
+
 def test_a_broken_trace_path_does_not_break_the_program(tmp_path: Path) -> None:
     trace, done = run(tmp_path, LOCKED_COUNTER, trace_file=tmp_path / "missing" / "t.jsonl")
     assert done.returncode == 0

@@ -27,9 +27,11 @@ _tracing = False
 _replacing = False
 _amplify_dir: str | None = None
 _amplify_wait = 0.0
-#: per shared file: unprotected reads so far; reads not yet followed by a write
+#: per shared file: meetings so far; reads not yet followed by a write, and those of them
+#: made under a protecting lock (they meet when that lock is released before the write)
 _meetings: dict[int, int] = {}
 _stale: set[int] = set()
+_stale_locked: dict[int, str] = {}
 _settle_pending = False
 _real_sleep: Any = None
 
@@ -168,6 +170,7 @@ def _accessed(found: tuple[str, int], op: str, mode: str | None, frame: FrameTyp
     _rec.emit(op, name, frame, mode=mode, stack=_rec.student_stack(frame))
     if op == "write":
         _stale.discard(index)
+        _stale_locked.pop(index, None)
     elif _amplify_dir is not None and _rec.role() != "main":
         # not contextlib.suppress (start-up cost); amplification is best effort
         try:  # noqa: SIM105
@@ -258,38 +261,63 @@ def _before_read(index: int, name: str, frame: FrameType) -> None:
     back: an unprotected read-modify-write loses updates in every run, the same way.
 
     Not marked here: this runs before the file is even opened, and a worker marked as
-    arrived but preempted before its read could read what another wrote meanwhile."""
+    arrived but preempted before its read could read what another wrote meanwhile.
+
+    A read under a protecting lock meets later, if at all: when that lock is released
+    before the value is written back (:func:`_after_release`)."""
     _stale.add(index)
     if _protected():
+        _stale_locked[index] = name
         return
+    _stale_locked.pop(index, None)
+    _rec.before_next_event.append(lambda kind: _meet(index, name, frame))
+
+
+def _meet(index: int, name: str, frame: FrameType | None) -> None:
+    """Mark this worker's arrival at its next meeting on the file and wait, at most
+    ``_amplify_wait``, until every running worker has arrived there too. Unprotected reads
+    and releases of a lock over an unwritten read count as one series per file: both leave
+    a worker holding a value of the file that others can change meanwhile."""
     generation = _meetings[index] = _meetings.get(index, 0) + 1
     prefix = f"{index}-{generation}-"
-
-    def meet(kind: str) -> None:
-        _mark(f"{prefix}{_rec.pid()}")
-        began = _rec._monotonic()
-        deadline = began + _amplify_wait
+    _mark(f"{prefix}{_rec.pid()}")
+    began = _rec._monotonic()
+    deadline = began + _amplify_wait
+    met = _everyone_there(prefix)
+    while not met and _rec._monotonic() < deadline:
+        _real_sleep(0.001)
         met = _everyone_there(prefix)
-        while not met and _rec._monotonic() < deadline:
-            _real_sleep(0.001)
-            met = _everyone_there(prefix)
-        waited = round(_rec._monotonic() - began, 4)
-        _rec.emit("meet", name, frame, generation=generation, met=met, waited=waited)
-
-    _rec.before_next_event.append(meet)
+    waited = round(_rec._monotonic() - began, 4)
+    _rec.emit("meet", name, frame, generation=generation, met=met, waited=waited)
 
 
 def _after_release() -> None:
-    """Released a lock while holding a value read from a shared file: let another process
-    in to read the same value before this one writes it back."""
-    if _stale and _tracing and _rec.role() != "main":
-        _real_sleep(min(_amplify_wait, 0.005))
+    """Released a lock while holding a value read from a shared file and not written back.
+
+    When the value was read under a lock that no longer protects it (the lock released
+    between the read and the write), meet the other workers as after an unprotected read:
+    they all read the same value before any of them writes it back, in every run, the same
+    way. Otherwise (the value came from an unprotected read, which met already) yield for a
+    few milliseconds, letting another reader in."""
+    if not _stale or not _tracing or _rec.role() == "main":
+        return
+    if _stale_locked and not _protected():
+        # amplification is best effort
+        try:
+            for index, name in sorted(_stale_locked.items()):
+                del _stale_locked[index]
+                _meet(index, name, None)
+        except Exception:
+            pass
+        return
+    _real_sleep(min(_amplify_wait, 0.005))
 
 
 def _forget() -> None:
     global _settle_pending
     _meetings.clear()
     _stale.clear()
+    _stale_locked.clear()
     _settle_pending = False
 
 
