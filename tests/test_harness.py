@@ -40,6 +40,7 @@ def run(
     method: str = "fork",
     harness: bool = True,
     amplify: bool = False,
+    amplify_wait: str = "2",
     trace_file: Path | None = None,
 ) -> tuple[Trace, subprocess.CompletedProcess[str]]:
     """Run ``source`` as prog.py in a fresh folder holding data.json ({"count": 0})."""
@@ -68,7 +69,9 @@ def run(
         )
         if amplify:
             (meta / "amplify").mkdir()
-            env.update(IPCGRADER_AMPLIFY_DIR=str(meta / "amplify"), IPCGRADER_AMPLIFY_WAIT="2")
+            env.update(
+                IPCGRADER_AMPLIFY_DIR=str(meta / "amplify"), IPCGRADER_AMPLIFY_WAIT=amplify_wait
+            )
     done = subprocess.run(
         [sys.executable, "prog.py"],
         cwd=work,
@@ -435,6 +438,9 @@ def test_amplified_polls_find_nothing_until_a_taker_asks(tmp_path: Path) -> None
             p.join()
         """,
         amplify=True,
+        # a bound never reached: main() asks 0.3 s after the start, but on a loaded
+        # machine 2 s can pass before it runs again (then the items go through unheld)
+        amplify_wait="60",
     )
     assert done.stdout == "True False\n[0, 1, 2] a\n", done.stderr
     looks = [(e.get("method"), e.get("empty"), e.line) for e in kinds(trace, "poll")]
