@@ -66,6 +66,9 @@ class Options:
     #: entered around every sandboxed run; batch grading passes one gate to all its gradings
     #: to cap the runs made at once across the batch, and it may raise to abort a grading
     run_gate: AbstractContextManager[object] | None = None
+    #: the isolation level of every run (None: ``IPCGRADER_ISOLATION``, else the strongest);
+    #: a cluster worker gets the batch's own, without changing its environment
+    isolation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -249,7 +252,7 @@ class Grader:
                     exercise=self.exercise, scenario=scenario, request=request, meta_dir=meta
                 )
             with self.options.run_gate or nullcontext():
-                outcome = sandbox.run(request, meta, warm=self.warm)
+                outcome = sandbox.run(request, meta, level=self.options.isolation, warm=self.warm)
             files: dict[str, bytes | None] = {}
             for name in self.collected_files(scenario):
                 files[name] = read_own_file(work, name)
