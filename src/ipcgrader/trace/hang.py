@@ -327,6 +327,16 @@ def _diagnose_join(item: Blocked, by_pid: dict[int, Blocked]) -> Diagnostic:
             hint=_("Check the condition that should end the loop (a `while True:` needs a break)."),
         )
     child = by_pid.get(int(event.get("child") or 0))
+    if child is not None and child.waits_in == "running" and not child.event.line:
+        return Diagnostic(
+            kind="hang_join",
+            file=event.file,
+            line=event.line,
+            message=_(
+                "stuck here: join() waits for a child process that was still running when "
+                "the run was stopped"
+            ),
+        )
     if child is not None and child.waits_in == "running":
         return Diagnostic(
             kind="hang_join",
