@@ -26,6 +26,7 @@ from ipcgrader.trace import (
     find_races,
     read_trace,
 )
+from ipcgrader.trace.analyses import last_accesses
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -496,3 +497,8 @@ def test_values_arrays_and_manager_state_are_traced_as_shared_state(
     assert locked.complete, locked.problems
     assert find_races(locked, kind) == []
     assert atomicity_violations(locked, kind) == []
+    # what final_state judges: the value of the last access (the main's read after join)
+    key = {"Array": "0", "Manager.dict": "'count'"}.get(kind)
+    last = last_accesses(locked, kind, key)
+    assert [access.event.get("value") for access in last.values()] == [6]
+    assert {access.event.get("state") for access in last.values()} == {kind}

@@ -58,7 +58,7 @@ def ipcgrader_configure_run(
         boards.mkdir(exist_ok=True)
         env["IPCGRADER_WAITS"] = str(boards)
         request.waits_dir = boards
-        if options.amplify and exercise.shared_files:
+        if options.amplify:  # shared files, and Values, Arrays, Manager state
             meeting = meta_dir / AMPLIFY_DIR
             meeting.mkdir(exist_ok=True)
             env["IPCGRADER_AMPLIFY_DIR"] = str(meeting)
