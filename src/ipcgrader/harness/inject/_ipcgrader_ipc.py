@@ -324,9 +324,19 @@ class _ThreadLock:
 
 
 def _patch_threading(module: ModuleType) -> None:
+    replaced = {}
     for name in ("Lock", "RLock"):
         real = getattr(module, name)
-        setattr(module, name, _thread_lock_factory(real, name))
+        replaced[id(real)] = factory = _thread_lock_factory(real, name)
+        setattr(module, name, factory)
+    # A Manager registered threading.RLock when it was imported (before this patch, in a
+    # warm interpreter): under spawn its registry is pickled by reference, and the name
+    # now leads to the factory. Register the factory instead, which pickles as that name.
+    managers = sys.modules.get("multiprocessing.managers")
+    registry = getattr(getattr(managers, "SyncManager", None), "_registry", {})
+    for typeid, (made_by, *rest) in list(registry.items()):
+        if id(made_by) in replaced:
+            registry[typeid] = (replaced[id(made_by)], *rest)
 
 
 def _thread_lock_factory(real: Any, name: str) -> Any:
@@ -340,6 +350,10 @@ def _thread_lock_factory(real: Any, name: str) -> Any:
         return _ThreadLock(lock, tag)
 
     factory.__name__ = name
+    # pickled by reference as threading.Lock/RLock, which it now is: a Manager started
+    # under spawn sends its registry (threading.RLock among it) to the server process
+    factory.__qualname__ = name
+    factory.__module__ = "threading"
     factory.__doc__ = getattr(real, "__doc__", None)
     return factory
 
