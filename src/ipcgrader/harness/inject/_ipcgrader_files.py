@@ -27,9 +27,10 @@ _tracing = False
 _replacing = False
 _amplify_dir: str | None = None
 _amplify_wait = 0.0
-#: per shared file or object of shared state (its key: the file's index, or ``s`` and a
-#: checksum of the object's tag): meetings so far; reads not yet followed by a write, and
-#: those of them made under a protecting lock (they meet when it is released before the write)
+#: per shared file or object of shared state (its key: the file's index, or ``v`` and a
+#: checksum of the Value's, Array's or dict's tag): meetings so far; reads not yet followed
+#: by a write, and those of them made under a protecting lock (they meet when it is
+#: released before the write)
 _meetings: dict[str, int] = {}
 _stale: set[str] = set()
 _stale_locked: dict[str, str] = {}
