@@ -108,7 +108,106 @@ PROGRAMS = {
             print(parent.recv())
             p.join()
         """,
+    # nobody sets the Event the child waits for
+    "event_never_set": """
+        from multiprocessing import Event, Process
+
+        def waiter(ready):
+            ready.wait()
+
+        if __name__ == "__main__":
+            ready = Event()
+            p = Process(target=waiter, args=(ready,))
+            p.start()
+            p.join()
+        """,
+    # two workers wait at a Barrier(3) that only they reach; a third waits on a Condition
+    # that nobody notifies
+    "barrier_and_condition": """
+        from multiprocessing import Barrier, Condition, Process
+
+        def worker(gate):
+            gate.wait()
+
+        def consumer(cond):
+            with cond:
+                cond.wait()
+
+        if __name__ == "__main__":
+            gate, cond = Barrier(3), Condition()
+            procs = [Process(target=worker, args=(gate,)) for _ in range(2)]
+            procs.append(Process(target=consumer, args=(cond,)))
+            for p in procs:
+                p.start()
+            for p in procs:
+                p.join()
+        """,
+    # two locks of a Manager taken in opposite orders (the Barrier makes it happen)
+    "manager_two_locks": """
+        from multiprocessing import Barrier, Manager, Process
+
+        def buyer(first, second, ready):
+            with first:
+                ready.wait()
+                with second:
+                    pass
+
+        if __name__ == "__main__":
+            with Manager() as manager:
+                a, b, ready = manager.Lock(), manager.Lock(), Barrier(2)
+                p = Process(target=buyer, args=(a, b, ready))
+                q = Process(target=buyer, args=(b, a, ready))
+                p.start(); q.start()
+                p.join(); q.join()
+        """,
+    # a Manager's Event that is never set, a Manager's Queue that nobody puts into
+    "manager_event_queue": """
+        from multiprocessing import Manager, Process
+
+        def waiter(ready):
+            ready.wait()
+
+        if __name__ == "__main__":
+            with Manager() as manager:
+                ready, results = manager.Event(), manager.Queue()
+                p = Process(target=waiter, args=(ready,))
+                p.start()
+                print(results.get())
+                p.join()
+        """,
     # --- runs that look stuck for a while but are not: never stopped ---------------------
+    # Event, Condition and a Manager's Event, Lock and Queue: each wait is ended by a
+    # process that sleeps first (0.2 s each once dilated), holding the Manager's lock
+    "waits_ended_later": """
+        import time
+        from multiprocessing import Condition, Event, Manager, Process
+
+        def waiter(ready, cond, shared_ready, shared_lock, results):
+            ready.wait()
+            with cond:
+                cond.wait()
+            shared_ready.wait()
+            with shared_lock:
+                print("got", results.get())
+
+        if __name__ == "__main__":
+            with Manager() as manager:
+                ready, cond = Event(), Condition()
+                shared = manager.Event(), manager.Lock(), manager.Queue()
+                p = Process(target=waiter, args=(ready, cond, *shared))
+                p.start()
+                with shared[1]:
+                    time.sleep(20)
+                    ready.set()
+                    time.sleep(20)
+                    with cond:
+                        cond.notify()
+                    time.sleep(20)
+                    shared[0].set()
+                    time.sleep(20)
+                shared[2].put(1)
+                p.join()
+        """,
     # the lock's holder sleeps (0.5 s once dilated), then releases it
     "holder_sleeps": """
         import time
@@ -189,8 +288,10 @@ PROGRAMS = {
         """,
 }
 DEADLOCKS = ("two_locks", "self_deadlock", "join_before_drain", "join_before_drain_flush",
-             "pipe_both_recv")  # fmt: skip
-PROGRESS = ("holder_sleeps", "holder_computes", "timed_acquire", "alarm_releases")
+             "pipe_both_recv", "event_never_set", "barrier_and_condition",
+             "manager_two_locks", "manager_event_queue")  # fmt: skip
+PROGRESS = ("holder_sleeps", "holder_computes", "timed_acquire", "alarm_releases",
+            "waits_ended_later")  # fmt: skip
 
 
 def _grade(root: Path, name: str) -> RunRecord:
@@ -272,3 +373,50 @@ def test_a_spinning_run_is_stopped_by_its_cpu_budget(graded: dict[str, RunRecord
     assert record.outcome.stopped == "cpu_budget", record.outcome
     assert record.outcome.run_cpu_s is not None and record.outcome.run_cpu_s >= 0.5
     assert "0.5 s of CPU time" in (record.problem() or "")
+
+
+def _stuck(record: RunRecord) -> dict[tuple[str | None, int | None], dict[str, object]]:
+    """The wait-for graph's nodes by their line."""
+    graph = record.artifacts[WAIT_FOR_ARTIFACT]
+    return {(node["file"], node["line"]): node for node in graph["nodes"]}
+
+
+def test_event_condition_and_barrier_waits_are_in_the_graph(
+    graded: dict[str, RunRecord],
+) -> None:
+    event = _stuck(graded["event_never_set"])
+    assert (event[("prog.py", 5)]["waits_in"], event[("prog.py", 5)]["what"]) == ("wait", "Event")
+    assert event[("prog.py", 11)]["waits_in"] == "join"
+    record = graded["barrier_and_condition"]
+    stuck = _stuck(record)
+    assert stuck[("prog.py", 5)]["what"] == "Barrier"  # both workers, one line
+    assert stuck[("prog.py", 9)]["what"] == "Condition"
+    assert stuck[("prog.py", 9)]["holds"] == []  # wait() released the Condition's lock
+    found = {(d.kind, d.line) for d in record.diagnostics}
+    assert {("hang_wait", 5), ("hang_wait", 9)} <= found
+    (summary,) = [d for d in record.diagnostics if d.kind == "deadlock"]
+    assert "Barrier.wait() at prog.py, line 5 (2 processes)" in summary.message
+
+
+def test_a_manager_lock_deadlock_names_the_holders(graded: dict[str, RunRecord]) -> None:
+    graph = graded["manager_two_locks"].artifacts[WAIT_FOR_ARTIFACT]
+    nodes = {node["pid"]: node for node in graph["nodes"]}
+    buyers = [node for node in nodes.values() if node["waits_in"] == "lock"]
+    assert len(buyers) == 2 and {(b["file"], b["line"]) for b in buyers} == {("prog.py", 7)}
+    for buyer in buyers:  # a Manager's lock, held by the other buyer since line 5
+        assert str(buyer["obj"]).startswith("M")
+        (holder,) = buyer["waits_for"]
+        assert holder != buyer["pid"]
+        assert [(h["file"], h["line"]) for h in nodes[holder]["holds"]] == [("prog.py", 5)]
+    assert sorted(graph["cycle"]) == sorted(b["pid"] for b in buyers)
+    # the Manager's server is a service, not a process of the student's in the graph
+    assert len(nodes) == 3
+
+
+def test_manager_event_and_queue_waits_are_in_the_graph(graded: dict[str, RunRecord]) -> None:
+    record = graded["manager_event_queue"]
+    stuck = _stuck(record)
+    assert (stuck[("prog.py", 5)]["waits_in"], stuck[("prog.py", 5)]["what"]) == ("wait", "Event")
+    assert stuck[("prog.py", 12)]["waits_in"] == "get"
+    found = {(d.kind, d.line) for d in record.diagnostics}
+    assert {("hang_wait", 5), ("hang_queue_get", 12)} <= found

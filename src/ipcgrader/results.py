@@ -243,8 +243,8 @@ def _limit_problem(reason: str | None, run: RunRecord) -> str | None:
         return _("was stopped before it finished: its supervisor was killed (by the program?)")
     if reason == "deadlock":
         return _(
-            "was stopped: every one of its processes was waiting for another one "
-            "(a lock, a join, a queue or a pipe), so none could ever go on (a deadlock)"
+            "was stopped: every one of its processes was waiting for another one (a lock, "
+            "a join, a queue, a pipe, an Event ...), so none could ever go on (a deadlock)"
         )
     if reason == "cpu_budget":
         budget = limits.run_cpu_s

@@ -10,18 +10,48 @@ Queue.get(), Process.start() and Process.join() are wrapped (in the main process
   and main() is in join(). The driver records it, stops the processes and exits with
   status 1 instead of hanging until the timeout;
 - a blocking get() while no child is alive any more waits for items that cannot come
-  (the producer ended without its sentinel): recorded, stopped, status 1.
+  (the producer ended without its sentinel, or main() asks for more after it): recorded,
+  stopped, status 1. The student's blocking get() stays one blocking get() (the trace
+  records what the student wrote, never a poll of ours): a watchdog thread sees that no
+  child is left and wakes it with a marker of the driver's own, never handed to main().
 """
 
 import multiprocessing
 import multiprocessing.process
 import multiprocessing.queues
+import multiprocessing.reduction
 import os
-import queue
 import sys
+import threading
 
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))
-from bq_probe import Observations, until_producers_meet_full  # noqa: E402
+from bq_probe import Observations, until_producers_meet_full, wait  # noqa: E402
+
+#: what the watchdog sends to wake a get() that waits for items no process can put
+WAKE = "ipcgrader: no producer is left"
+
+
+def wake_when_starved(q, done):
+    """Until ``done`` is set: once no child process has been alive for three looks in a row
+    (0.15 s), write WAKE straight into ``q``'s pipe (not through put(): nothing of the
+    student's queue is used or traced) and return True. False when ``done`` came first."""
+    misses = 0
+    while not done.is_set():
+        misses = 0 if multiprocessing.active_children() else misses + 1
+        if misses >= 3:
+            data = multiprocessing.reduction.ForkingPickler.dumps(WAKE)
+            q._sem.acquire(False)  # as put() does: the get() that takes WAKE releases it
+            lock = getattr(q, "_wlock", None)
+            # (bounded: a writer killed while it wrote would hold it for ever)
+            locked = lock is not None and lock.acquire(timeout=1.0)
+            try:
+                q._writer.send_bytes(data)
+            finally:
+                if locked:
+                    lock.release()
+            return True
+        wait(0.05)
+    return False
 
 
 def stop(seen, **facts):
@@ -44,7 +74,7 @@ def drive(student):
     gets = [0]
     sentinel, queues = [False], []
     started, joined = set(), set()
-    seen.set(started=0, joined=0, gets=0, deadlock=False, starved=False)
+    seen.set(started=0, joined=0, gets=0, deadlock=False, starved=False, got_sentinel=False)
 
     real_init = multiprocessing.queues.Queue.__init__
     real_get = multiprocessing.queues.Queue.get
@@ -62,16 +92,15 @@ def drive(student):
         if not block or timeout is not None:
             item = real_get(self, block, timeout)
         else:
-            misses = 0
-            while True:
-                alive = bool(multiprocessing.active_children())
-                try:
-                    item = real_get(self, True, 0.05)
-                    break
-                except queue.Empty:
-                    misses = 0 if alive else misses + 1
-                if misses >= 3:
-                    stop(seen, starved=True, gets=gets[0])
+            done = threading.Event()
+            watchdog = threading.Thread(target=wake_when_starved, args=(self, done), daemon=True)
+            watchdog.start()
+            try:
+                item = real_get(self)
+            finally:
+                done.set()
+            if isinstance(item, str) and item == WAKE:
+                stop(seen, starved=True, gets=gets[0], got_sentinel=sentinel[0])
         gets[0] += 1
         sentinel[0] = sentinel[0] or item is None
         return item

@@ -143,13 +143,14 @@ HANG_CHECK_S = 0.05
 
 
 def _board_of(pid: int, start: bytes, waits: str) -> dict[bytes, bytes] | None:
-    """Thread id -> mark (``w`` waiting, ``h`` helper) from ``pid``'s wait board; None when
-    it has none, it is another process's (a reused pid), or it set a timer."""
+    """Thread id -> mark (``w`` waiting, ``h`` helper) from ``pid``'s wait board, and
+    ``b"!"`` -> its flags (``s``: a service); None when it has none, it is another
+    process's (a reused pid), or it set a timer."""
     board = _read(f"{waits}/{pid}")
     if board is None:
         return None
     header = board[:BOARD_SLOT].split()
-    if len(header) != 3 or header[0] != start or header[2] != b"-":
+    if len(header) != 3 or header[0] != start or header[2] not in (b"-", b"s"):
         return None
     marks: dict[bytes, bytes] = {}
     for offset in range(BOARD_SLOT, len(board), BOARD_SLOT):
@@ -157,6 +158,7 @@ def _board_of(pid: int, start: bytes, waits: str) -> dict[bytes, bytes] | None:
         if len(parts) == 2:
             marks[parts[0]] = parts[1]
     marks[b""] = header[1]  # its change counter, part of the snapshot
+    marks[b"!"] = header[2]
     return marks
 
 
@@ -164,8 +166,9 @@ def stuck_snapshot(pids: list[int], waits: str) -> tuple[object, ...] | None:
     """What every live process of the run is blocked in, when each one is; else None.
 
     A process is stuck when every one of its threads sleeps (state S) and is on its board:
-    in an untimed traced wait, or a queue feeder thread. Such a process can only be woken
-    by another process of the run; when all are stuck, none ever will be. Anything else
+    in an untimed traced wait, or a queue feeder thread; or a service (a Manager's
+    server) whose every thread only serves requests. Such a process can only be woken by
+    another process of the run; when all are stuck, none ever will be. Anything else
     (a process running or runnable, in a sleep or a wait with a timeout, in a call the
     harness does not trace, not Python, with a timer set) is a process that may still
     make progress: no snapshot. Two equal snapshots, including every thread's scheduler
@@ -191,7 +194,7 @@ def stuck_snapshot(pids: list[int], waits: str) -> tuple[object, ...] | None:
             threads = sorted(os.listdir(f"/proc/{pid}/task"))
         except OSError:
             return None
-        waiting = False
+        waiting = marks[b"!"] == b"s"  # a service needs no waiting thread of its own
         scheduled: list[bytes | None] = []
         for tid in threads:
             mark = marks.get(tid.encode())

@@ -26,6 +26,7 @@ the supervisor's two records (as from ``supervise.py`` started cold), then the l
 
 from __future__ import annotations
 
+import gc
 import marshal
 import os
 import select
@@ -74,6 +75,7 @@ def _warm_up() -> set[str]:
         import _ipcgrader_mp  # noqa: F401
         import _ipcgrader_output  # noqa: F401
         import _ipcgrader_trace  # noqa: F401
+        import _ipcgrader_waits  # noqa: F401
     except ImportError:  # no harness on this interpreter's path
         pass
     import multiprocessing.context
@@ -117,6 +119,10 @@ def serve() -> dict[str, object]:
         data, fds, _, _ = socket.recv_fds(sock, 1 << 20, 4)
         if not data:
             break
+        # Everything imported so far outlives every run: out of the collector's sight, a
+        # collection in a run (the student's, its children's, the supervisor's) neither
+        # walks it nor writes to its pages, which fork shares until written.
+        gc.freeze()
         pid = os.fork()
         if pid == 0:
             os.close(sock.detach())

@@ -170,7 +170,7 @@ class Trace:
     events: list[Event]
     processes: dict[int, ProcessInfo]
     locks: dict[str, LockInfo]
-    #: ``queue_new`` / ``pipe_new`` events by tag
+    #: ``queue_new`` / ``pipe_new`` / ``sync_new`` (Event, Condition, Barrier) events by tag
     objects: dict[str, Event]
     #: why the trace cannot be trusted to be complete (empty: complete)
     problems: list[str] = field(default_factory=list)
@@ -417,7 +417,7 @@ def _describe(trace: Trace) -> None:
                     name=event.get("name"),
                 ),
             )
-        elif kind in ("queue_new", "pipe_new") and event.obj:
+        elif kind in ("queue_new", "pipe_new", "sync_new") and event.obj:
             trace.objects.setdefault(event.obj, event)
         elif kind == "lost":
             trace.problems.append(f"process {event.pid} recorded too many events; some were lost")

@@ -2,7 +2,7 @@
 on what.
 
 Every blocking call leaves a begin event (``acquire``, ``join``, ``get``, ``put``, ``recv``,
-``send``) and, if it returned, an end event. A process whose last begin event has no end
+``send``, ``wait``) and, if it returned, an end event. A process whose last begin event has no end
 was blocked there when the run was stopped; lock holders come from replaying acquire and
 release events. :func:`wait_for_graph` gives the same as data (who holds what, who waits
 at which line for whom), for reports to word.
@@ -26,6 +26,7 @@ BLOCKING = {
     "put": ("put_done", "put"),
     "recv": ("recv_done", "recv"),
     "send": ("send_done", "send"),
+    "wait": ("wait_done", "wait"),
 }
 
 
@@ -33,9 +34,10 @@ BLOCKING = {
 class Blocked:
     """A process that had not ended when the run was stopped.
 
-    ``waits_in`` is ``lock``, ``join``, ``get``, ``put``, ``recv``, ``send`` or ``running``
-    (not blocked in anything the harness sees); ``event`` is the blocking call, or the
-    process's last event when it was running; ``holders`` are who held the awaited lock.
+    ``waits_in`` is ``lock``, ``join``, ``get``, ``put``, ``recv``, ``send``, ``wait`` (an
+    Event, a Condition or a Barrier) or ``running`` (not blocked in anything the harness
+    sees); ``event`` is the blocking call, or the process's last event when it was
+    running; ``holders`` are who held the awaited lock.
     """
 
     process: ProcessInfo
@@ -94,6 +96,7 @@ _WAITS = {
     "put": N_("in put() on a full queue"),
     "recv": N_("in recv()"),
     "send": N_("in send()"),
+    "wait": N_("in wait()"),
     "running": N_("running"),
 }
 
@@ -256,6 +259,8 @@ def diagnose_hang(trace: Trace, *, deadlocked: bool = False) -> list[Diagnostic]
             )
         elif item.waits_in in ("get", "put"):
             found.append(_diagnose_queue(trace, item))
+        elif item.waits_in == "wait":
+            found.append(_diagnose_wait(trace, item))
         else:
             found.append(
                 Diagnostic(
@@ -282,14 +287,51 @@ def diagnose_hang(trace: Trace, *, deadlocked: bool = False) -> list[Diagnostic]
     return found
 
 
+def _created(trace: Trace, event: Event) -> str:
+    """`` (created at line N)`` for a traced queue, Event ...; empty when not known."""
+    created = trace.objects.get(event.obj or "")
+    if created is not None and created.line:
+        return _(" (created at {line})").format(line=_line(created))
+    return ""
+
+
+def _diagnose_wait(trace: Trace, item: Blocked) -> Diagnostic:
+    """wait() on an Event, a Condition or a Barrier (multiprocessing's or a Manager's)."""
+    event = item.event
+    what, where = event.get("what"), _created(trace, event)
+    if what == "Barrier":
+        message = _(
+            "stuck here: wait() on a Barrier{where} that fewer processes reach than it waits for"
+        ).format(where=where)
+        hint = _(
+            "A Barrier(n) lets its processes go only when n of them have called wait(): "
+            "make n processes reach it, or give wait() a timeout."
+        )
+    elif what == "Condition":
+        message = _(
+            "stuck here: wait() on a Condition{where} that no process notifies any more"
+        ).format(where=where)
+        hint = _(
+            "Call notify() or notify_all() after changing what the waiters check, and wait "
+            "for that state itself (wait_for()): a notify sent before the wait is lost."
+        )
+    else:
+        message = _("stuck here: wait() on an Event{where} that no process sets any more").format(
+            where=where
+        )
+        hint = _(
+            "Make sure some process calls set() on every path, or wait with a timeout "
+            "(wait(timeout=...) returns False when it runs out)."
+        )
+    return Diagnostic(
+        kind="hang_wait", file=event.file, line=event.line, message=message, hint=hint
+    )
+
+
 def _diagnose_queue(trace: Trace, item: Blocked) -> Diagnostic:
     event = item.event
     created = trace.objects.get(event.obj or "")
-    where = (
-        _(" (created at {line})").format(line=_line(created))
-        if created is not None and created.line
-        else ""
-    )
+    where = _created(trace, event)
     if item.waits_in == "get":
         return Diagnostic(
             kind="hang_queue_get",
@@ -329,7 +371,8 @@ class WaitNode:
     child's pid); ``file``/``line`` where in the student's code (None: outside it, e.g.
     the exercise's driver); ``holds`` the locks it held, each with where it took it;
     ``waits_for`` the pids that alone can end its wait (the holders of its lock, the child
-    it joins; empty for a queue or a pipe, which any process could serve).
+    it joins; empty for a queue, a pipe, an Event, a Condition or a Barrier, which any
+    process could serve); ``what`` for a ``wait``: ``Event``, ``Condition`` or ``Barrier``.
     """
 
     pid: int
@@ -340,6 +383,7 @@ class WaitNode:
     line: int | None
     holds: tuple[tuple[str, str | None, int | None], ...]
     waits_for: tuple[int, ...]
+    what: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data (JSON-ready)."""
@@ -352,6 +396,7 @@ class WaitNode:
             "line": self.line,
             "holds": [{"lock": t, "file": f, "line": n} for t, f, n in self.holds],
             "waits_for": list(self.waits_for),
+            "what": self.what,
         }
 
 
@@ -400,6 +445,7 @@ def wait_for_graph(trace: Trace) -> WaitForGraph:
                     for tag, hold in held_by.get(item.process.pid, [])
                 ),
                 waits_for=waits_for,
+                what=str(event.get("what")) if item.waits_in == "wait" else None,
             )
         )
     return WaitForGraph(tuple(nodes), _cycle(nodes))
@@ -437,6 +483,9 @@ def _waiting(node: WaitNode) -> str:
         return _("waiting in join() at {where}").format(where=where)
     if node.waits_in in ("get", "put", "recv", "send"):
         return _("waiting in {call}() at {where}").format(call=node.waits_in, where=where)
+    if node.waits_in == "wait":
+        call = f"{node.what or 'Event'}.wait"
+        return _("waiting in {call}() at {where}").format(call=call, where=where)
     return _("in no wait the grader sees (last seen at {where})").format(where=where)
 
 

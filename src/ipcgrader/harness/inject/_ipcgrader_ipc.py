@@ -235,6 +235,7 @@ def _patch_connection(module: ModuleType) -> None:
 
 
 def _patch_managers(module: ModuleType) -> None:
+    _swap_manager_registry()
     proxy = module.AcquirerProxy
     real_acquire, real_release = proxy.acquire, proxy.release
     announced: set[str] = set()
@@ -323,20 +324,31 @@ class _ThreadLock:
         return repr(self._lock)
 
 
+#: threading's own Lock and RLock -> what replaced them
+_replaced: dict[Any, Any] = {}
+
+
 def _patch_threading(module: ModuleType) -> None:
-    replaced = {}
     for name in ("Lock", "RLock"):
         real = getattr(module, name)
-        replaced[id(real)] = factory = _thread_lock_factory(real, name)
+        factory = _thread_lock_factory(real, name)
+        _replaced[real] = factory
         setattr(module, name, factory)
-    # A Manager registered threading.RLock when it was imported (before this patch, in a
-    # warm interpreter): under spawn its registry is pickled by reference, and the name
-    # now leads to the factory. Register the factory instead, which pickles as that name.
+    _swap_manager_registry()
+
+
+def _swap_manager_registry() -> None:
+    """A Manager's registry names ``threading.Lock``/``RLock`` (its Lock() and RLock()
+    types) and is pickled to start its server under spawn. Pickle finds a function by
+    its name: holding the originals, replaced in ``threading``, it would fail ("not the
+    same object as threading.RLock"); with our factories it pickles them by name."""
     managers = sys.modules.get("multiprocessing.managers")
-    registry = getattr(getattr(managers, "SyncManager", None), "_registry", {})
-    for typeid, (made_by, *rest) in list(registry.items()):
-        if id(made_by) in replaced:
-            registry[typeid] = (replaced[id(made_by)], *rest)
+    registry = getattr(getattr(managers, "SyncManager", None), "_registry", None)
+    if not _replaced or not isinstance(registry, dict):
+        return
+    for typeid, entry in list(registry.items()):
+        if entry and entry[0] in _replaced:
+            registry[typeid] = (_replaced[entry[0]], *entry[1:])
 
 
 def _thread_lock_factory(real: Any, name: str) -> Any:
@@ -349,11 +361,8 @@ def _thread_lock_factory(real: Any, name: str) -> Any:
         trace.emit("lock_new", tag, frame, lock=f"threading.{name}", value=1)
         return _ThreadLock(lock, tag)
 
-    factory.__name__ = name
-    # pickled by reference as threading.Lock/RLock, which it now is: a Manager started
-    # under spawn sends its registry (threading.RLock among it) to the server process
-    factory.__qualname__ = name
-    factory.__module__ = "threading"
+    factory.__name__ = factory.__qualname__ = name
+    factory.__module__ = "threading"  # pickled by name, as threading's own (a Manager's)
     factory.__doc__ = getattr(real, "__doc__", None)
     return factory
 

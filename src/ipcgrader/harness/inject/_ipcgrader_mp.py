@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 _MARK = "_ipcgrader"
 _TAG = "_ipcgrader_tag"
+#: the harness's own folder: its frames are never the creator of a lock
+_HARNESS = os.path.dirname(os.path.abspath(__file__)) + os.sep
 #: Called after a lock was really released (amplification hooks in).
 after_release: list[Callable[[], None]] = []
 
@@ -215,9 +217,9 @@ def _creator(lock: Any, module: ModuleType) -> tuple[FrameType | None, str] | No
                 frame = frame.f_back
                 continue
             return None
-        if filename.startswith(package):
-            if filename.endswith("context.py"):
-                frame = frame.f_back
+        if filename.startswith(package) or filename.startswith(_HARNESS):
+            if filename.endswith("context.py") or filename.startswith(_HARNESS):
+                frame = frame.f_back  # (the harness's own wrappers, e.g. Condition's)
                 continue
             return None
         if filename.endswith("_ipcgrader_state.py"):
@@ -337,15 +339,21 @@ def install() -> None:
     """Patch what is already imported; patch the rest when it is first imported."""
     import _ipcgrader_ipc as ipc
     import _ipcgrader_state as state
+    import _ipcgrader_waits as waits
 
     def managers(module: ModuleType) -> None:
         ipc._patch_managers(module)
         state._patch_manager_state(module)
+        waits._patch_manager_waits(module)
+
+    def synchronize(module: ModuleType) -> None:
+        _patch_synchronize(module)
+        waits._patch_sync_waits(module)
 
     patches: dict[str, Callable[[ModuleType], None]] = {
         "signal": _patch_signal,
         "multiprocessing.process": _patch_process,
-        "multiprocessing.synchronize": _patch_synchronize,
+        "multiprocessing.synchronize": synchronize,
         "multiprocessing.queues": ipc._patch_queues,
         "multiprocessing.connection": ipc._patch_connection,
         "multiprocessing.managers": managers,

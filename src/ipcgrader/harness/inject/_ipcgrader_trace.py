@@ -64,9 +64,11 @@ exit_hooks: list[Callable[[], None]] = []
 # system call, per wait; and a mapping outlives a student's os.closerange). Fixed slots of
 # BOARD_SLOT bytes: slot 0 is ``<starttime> <changes> <flags>`` (the process's start time
 # from /proc/self/stat, so a reused pid is not mistaken for it; a counter bumped at every
-# change; ``t`` once the process set an alarm or interval timer), each other slot
+# change; ``t`` once the process set an alarm or interval timer, ``s`` for a Manager's
+# server, a service that acts only on other processes' requests), each other slot
 # ``<native thread id> <w|h>``: a thread in an untimed blocking wait the harness traces
-# (``w``), or one of multiprocessing's own queue feeder threads (``h``). The supervisor
+# (``w``), or one that only serves others (``h``: multiprocessing's own queue feeder
+# threads, a Manager server's threads). The supervisor
 # (``supervise.stuck_processes``) stops a run as deadlocked only when every thread of every
 # live process is sleeping in such a slot, and nothing changed across two samples.
 BOARD_SIZE = 4096
@@ -320,13 +322,20 @@ def _board_set(mark: bytes) -> int:
     if _board is None and not _open_board():
         return 0
     tid = get_native_id()
-    slot = _board_slots.get(tid)
-    if slot is None:
-        slot = len(_board_slots) + 1
-        if slot * BOARD_SLOT >= BOARD_SIZE:
-            return 0  # too many threads: the others stay unaccounted (never "stuck")
-        _board_slots[tid] = slot
+    slot = _board_slots.get(tid) or _new_slot(tid)
+    if not slot:
+        return 0  # too many threads: the others stay unaccounted (never "stuck")
     _board_write(slot, b"%d %s" % (tid, mark) if mark else b"")
+    return slot
+
+
+def _new_slot(tid: int) -> int:
+    """The lowest free slot, now ``tid``'s; 0 when the board is full."""
+    used = set(_board_slots.values())
+    slot = next(n for n in itertools.count(1) if n not in used)
+    if slot * BOARD_SLOT >= BOARD_SIZE:
+        return 0
+    _board_slots[tid] = slot
     return slot
 
 
@@ -363,10 +372,28 @@ def helper_thread(native_id: int | None) -> None:
         return
     if _board is None and not _open_board():
         return
-    slot = len(_board_slots) + 1
-    if slot * BOARD_SLOT < BOARD_SIZE:
-        _board_slots[native_id] = slot
+    slot = _board_slots.get(native_id) or _new_slot(native_id)
+    if slot:
         _board_write(slot, b"%d h" % native_id)
+
+
+def thread_done(native_id: int) -> None:
+    """A thread published with :func:`helper_thread` ends: free its slot (a Manager's
+    server starts a thread per connection, and the board has room for 63)."""
+    slot = _board_slots.pop(native_id, 0)
+    if slot and _board is not None:
+        _board_write(slot, b"")
+
+
+def service() -> None:
+    """This process only serves other processes' requests (a Manager's server): with all
+    its threads published as helpers, it counts as stuck without a waiting thread of its
+    own, since nothing in it can wake anyone unless a client asks."""
+    global _board_flags
+    if _board_flags == "-":
+        _board_flags = "s"
+    if _board is not None or _open_board():
+        _board_header()
 
 
 def timer_set() -> None:
