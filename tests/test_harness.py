@@ -41,6 +41,7 @@ def run(
     method: str = "fork",
     harness: bool = True,
     amplify: bool = False,
+    amplify_wait: str = "2",
     trace_file: Path | None = None,
 ) -> tuple[Trace, subprocess.CompletedProcess[str]]:
     """Run ``source`` as prog.py in a fresh folder holding data.json ({"count": 0})."""
@@ -69,7 +70,9 @@ def run(
         )
         if amplify:
             (meta / "amplify").mkdir()
-            env.update(IPCGRADER_AMPLIFY_DIR=str(meta / "amplify"), IPCGRADER_AMPLIFY_WAIT="2")
+            env.update(
+                IPCGRADER_AMPLIFY_DIR=str(meta / "amplify"), IPCGRADER_AMPLIFY_WAIT=amplify_wait
+            )
     done = subprocess.run(
         [sys.executable, "prog.py"],
         cwd=work,
@@ -407,6 +410,42 @@ def test_amplification_turns_an_unprotected_update_into_a_lost_update(
     meetings = kinds(trace, "meet")
     assert len(meetings) == 2 and all(e.get("met") for e in meetings)
     assert find_races(trace, "data.json")
+
+
+def test_amplified_polls_find_nothing_until_a_taker_asks(tmp_path: Path) -> None:
+    # the producer has put and sent long before main() looks (0.3 s of real time), yet
+    # main's first looks find nothing: items are held until a taker asks for them
+    trace, done = run(
+        tmp_path,
+        """\
+        import multiprocessing as mp
+        import threading
+
+
+        def producer(q, conn):
+            for item in range(3):
+                q.put(item)
+            conn.send("a")
+
+
+        if __name__ == "__main__":
+            q = mp.Queue()
+            mine, theirs = mp.Pipe()
+            p = mp.Process(target=producer, args=(q, theirs))
+            p.start()
+            threading.Event().wait(0.3)
+            print(q.empty(), mine.poll())
+            print([q.get() for _ in range(3)], mine.recv())
+            p.join()
+        """,
+        amplify=True,
+        # a bound never reached: main() asks 0.3 s after the start, but on a loaded
+        # machine 2 s can pass before it runs again (then the items go through unheld)
+        amplify_wait="60",
+    )
+    assert done.stdout == "True False\n[0, 1, 2] a\n", done.stderr
+    looks = [(e.get("method"), e.get("empty"), e.line) for e in kinds(trace, "poll")]
+    assert looks == [("empty", True, 17), ("poll", True, 17)]
 
 
 def test_amplification_meets_when_the_lock_is_released_before_the_write(

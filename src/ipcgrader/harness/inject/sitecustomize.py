@@ -19,7 +19,8 @@ by fork children. It is configured by environment variables that the grader sets
 - ``IPCGRADER_WAITS``: the folder of the processes' wait boards (deadlock detection, see
   ``_ipcgrader_trace``);
 - ``IPCGRADER_AMPLIFY_DIR`` and ``IPCGRADER_AMPLIFY_WAIT``: race amplification's meeting
-  folder and how long a process waits there at most (seconds).
+  folder and how long a process waits there at most (seconds); queue and pipe items wait
+  there for a taker's ask too (``_ipcgrader_turns``).
 
 Output is made line-atomic in every run (``_ipcgrader_output``). The other modules: the
 recorder (``_ipcgrader_trace``), shared files and amplification (``_ipcgrader_files``),
