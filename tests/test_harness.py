@@ -26,6 +26,7 @@ from ipcgrader.trace import (
     find_races,
     read_trace,
 )
+from ipcgrader.trace.analyses import last_accesses
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -535,3 +536,67 @@ def test_values_arrays_and_manager_state_are_traced_as_shared_state(
     assert locked.complete, locked.problems
     assert find_races(locked, kind) == []
     assert atomicity_violations(locked, kind) == []
+    # what final_state judges: the value of the last access (the main's read after join)
+    key = {"Array": "0", "Manager.dict": "'count'"}.get(kind)
+    last = last_accesses(locked, kind, key)
+    assert [access.event.get("value") for access in last.values()] == [6]
+    assert {access.event.get("state") for access in last.values()} == {kind}
+
+
+MANAGER_UNDER_SPAWN = """\
+import multiprocessing as mp
+
+
+def work(counts, lock):
+    with lock:
+        counts["n"] = counts.get("n", 0) + 1
+
+
+if __name__ == "__main__":
+    manager = mp.Manager()
+    counts = manager.dict()
+    lock = mp.Lock()
+    workers = [mp.Process(target=work, args=(counts, lock)) for _ in range(2)]
+    for p in workers:
+        p.start()
+    for p in workers:
+        p.join()
+"""
+
+
+def test_a_manager_starts_under_spawn_in_a_graded_run(ipcgrade: Any, tmp_path: Path) -> None:
+    """A graded run is forked from a warm interpreter that imported multiprocessing.managers
+    before the harness replaced threading.RLock: the Manager's registry, pickled by
+    reference for its spawned server, must still pickle; final_state reads the counter."""
+    exercise = tmp_path / "counter"
+    exercise.mkdir()
+    (exercise / "prog.py").write_text(MANAGER_UNDER_SPAWN, encoding="utf-8")
+    (exercise / "exercise.toml").write_text(
+        textwrap.dedent(
+            """\
+            id = "counter"
+            title = "counter"
+            entry = ["prog.py"]
+            start_methods = ["spawn"]
+
+            [[scenarios]]
+            id = "run"
+
+              [[scenarios.expect]]
+              kind = "exit_code"
+
+              [[scenarios.expect]]
+              kind = "final_state"
+              state = "Manager.dict"
+              key = "n"
+              expected = 2
+
+              [[scenarios.expect]]
+              kind = "no_race"
+              file = "Manager.dict"
+            """
+        ),
+        encoding="utf-8",
+    )
+    result = ipcgrade(exercise, timeout=60)
+    assert result.status.value == "passed", {c.id: c.message for c in result.checks}

@@ -152,6 +152,31 @@ def accesses(trace: Trace, file: str) -> list[Access]:
     return found
 
 
+def state_key(obj: str | None) -> str | None:
+    """The key or index in an object of shared state's tag, as the program wrote it
+    (``'count'``, ``0``), or None for a Value (``D1@addr['count']`` gives ``'count'``)."""
+    if obj is None or not obj.endswith("]") or "[" not in obj:
+        return None
+    return obj[obj.index("[") + 1 : -1]
+
+
+def last_accesses(trace: Trace, state: str, key: str | None = None) -> dict[str, Access]:
+    """Per object of the kind of shared state ``state`` (and key or index ``key``, as
+    :func:`state_key` gives it; None: every one but slices), its last read or write by the
+    trace's clock. Its ``value`` is what the object held then: the read returned it, or the
+    write stored it."""
+    last: dict[str, Access] = {}
+    for access in accesses(trace, state):
+        obj = access.event.obj or ""
+        found = state_key(obj)
+        if (found != key) if key is not None else (found or "").startswith("slice("):
+            continue
+        seen = last.get(obj)
+        if seen is None or (access.event.t, access.event.seq) >= (seen.event.t, seen.event.seq):
+            last[obj] = access
+    return last
+
+
 def read_modify_writes(found: list[Access]) -> list[tuple[Access | None, Access]]:
     """Each write with the read that feeds it: the last read of the file by the same thread
     before the write and after its previous write (None for a blind write)."""
@@ -314,12 +339,16 @@ def crashed_children(trace: Trace) -> list[ProcessInfo]:
 
 
 def unused_locks(trace: Trace) -> list[LockInfo]:
-    """Process locks that were created but never acquired by anyone."""
+    """Process locks that were created but never acquired by anyone. The lock a Value or
+    Array makes for itself is not one: it is there for ``get_lock()``, if wanted."""
     acquired = {e.obj for e in trace.events if e.kind == "acquire"}
     return [
         info
         for tag, info in trace.locks.items()
-        if tag not in acquired and info.process_shared and not info.is_file_lock
+        if tag not in acquired
+        and info.process_shared
+        and not info.is_file_lock
+        and not info.kind.endswith(".get_lock()")
     ]
 
 

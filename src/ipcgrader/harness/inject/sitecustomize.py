@@ -84,8 +84,10 @@ def _install() -> None:
     if factor:
         _dilate_sleep(float(factor), trace)
     shared = [name for name in env.get("IPCGRADER_SHARED", "").split(os.pathsep) if name]
-    atomic = env.get("IPCGRADER_ATOMIC_WRITES") == "1"
-    if shared and (atomic or trace is not None):
+    atomic = env.get("IPCGRADER_ATOMIC_WRITES") == "1" and bool(shared)
+    amplify = trace is not None and bool(env.get("IPCGRADER_AMPLIFY_DIR"))
+    # amplification also serves shared state that is not a file (a Value, a Manager dict)
+    if (shared and (atomic or trace is not None)) or amplify:
         import _ipcgrader_files
 
         _ipcgrader_files.install(
