@@ -310,7 +310,7 @@ def test_a_main_that_keeps_starting_and_joining_is_a_loop_not_a_child_that_never
     ev(1, "join", child=23, line=24)
     (found,) = [d for d in diagnose_hang(ev.trace()) if d.line == 24]
     assert found.kind == "hang_restart_loop"
-    assert "started 22 child processes and joined 21" in found.message
+    assert "kept starting new child processes after joining the earlier ones" in found.message
     assert "never ends" not in found.message
 
 
@@ -379,3 +379,20 @@ def test_a_cpu_budget_stop_says_what_was_measured_and_guesses_nothing() -> None:
     with i18n.use_language("zh"):
         zh = run.problem()
     assert zh is not None and "101" in zh and "0.63" in zh and "0.6 " in zh
+
+
+def test_a_childs_crash_read_from_stderr_and_from_the_trace_is_one_finding() -> None:
+    stderr = Diagnostic(kind="uncaught_exception", file="p.py", line=10,
+                        message="NameError was raised in a child process and not caught",
+                        checks=("compete.no_exception",))  # fmt: skip
+    trace = Diagnostic(kind="child_crashed", file="p.py", line=10, hint="run it once",
+                       message="a child process raised NameError at line 10 and died",
+                       checks=("compete.children_ok",))  # fmt: skip
+    other = Diagnostic(kind="uncaught_exception", file="p.py", line=3, message="main raised")
+    merged = merge_diagnostics([_with(stderr, trace, other)])
+    assert [(d.kind, d.line) for d in merged] == [
+        ("uncaught_exception", 10),
+        ("uncaught_exception", 3),
+    ]
+    assert merged[0].checks == ("compete.no_exception", "compete.children_ok")
+    assert merged[0].hint == "run it once"

@@ -309,7 +309,6 @@ def _diagnose_join(item: Blocked, by_pid: dict[int, Blocked]) -> Diagnostic:
     events = item.process.events
     first_joined = next((i for i, e in enumerate(events) if e.kind == "joined"), None)
     started = sum(1 for e in events if e.kind == "start")
-    joined = sum(1 for e in events if e.kind == "joined")
     # start, join, start again ... is also how children are run one after another on
     # purpose: only many rounds of it are a loop
     restarts = first_joined is not None and any(e.kind == "start" for e in events[first_joined:])
@@ -318,12 +317,12 @@ def _diagnose_join(item: Blocked, by_pid: dict[int, Blocked]) -> Diagnostic:
             kind="hang_restart_loop",
             file=event.file,
             line=event.line,
+            # no counts in the words: they differ from run to run, the mistake does not
             message=_(
-                "this process never ended: it had started {started} child processes and "
-                "joined {joined} of them, starting new ones after joining the earlier ones, "
-                "and was in this join() when the run was stopped. Its children end; it is "
-                "the loop around start() and join() that never does"
-            ).format(started=started, joined=joined),
+                "this process never ended: it kept starting new child processes after "
+                "joining the earlier ones, and was in this join() when the run was stopped. "
+                "Its children end; it is the loop around start() and join() that never does"
+            ),
             hint=_("Check the condition that should end the loop (a `while True:` needs a break)."),
         )
     child = by_pid.get(int(event.get("child") or 0))
