@@ -8,7 +8,9 @@ Queue.get(), Process.start() and Process.join() are wrapped (in the main process
 - a join() of a live producer before main() got the sentinel, while a queue main() made is
   full, is a deadlock for certain: the producer waits for room that only a get() can make,
   and main() is in join(). The driver records it, stops the processes and exits with
-  status 1 instead of hanging until the timeout;
+  status 1 instead of hanging until the timeout. Not for a producer main() terminated or
+  killed (multiprocessing joins it at exit: on a loaded machine it may take a while to
+  die, with the queue still full);
 - a blocking get() while no child is alive any more waits for items that cannot come
   (the producer ended without its sentinel, or main() asks for more after it): recorded,
   stopped, status 1. The student's blocking get() stays one blocking get() (the trace
@@ -80,6 +82,9 @@ def drive(student):
     real_get = multiprocessing.queues.Queue.get
     real_start = multiprocessing.process.BaseProcess.start
     real_join = multiprocessing.process.BaseProcess.join
+    real_terminate = multiprocessing.process.BaseProcess.terminate
+    real_kill = multiprocessing.process.BaseProcess.kill
+    ended = set()  # children main() terminated or killed: they end without a get
 
     def settle(q):
         until_producers_meet_full(q, multiprocessing.active_children())
@@ -119,7 +124,7 @@ def drive(student):
     def join(self, timeout=None):
         if os.getpid() != me:
             return real_join(self, timeout)
-        if timeout is None and not sentinel[0]:
+        if timeout is None and not sentinel[0] and id(self) not in ended:
             while self.exitcode is None:
                 real_join(self, 0.05)
                 if self.exitcode is None and any(q.full() for q in queues):
@@ -129,7 +134,17 @@ def drive(student):
             joined.add(id(self))
             seen.set(joined=len(joined), gets=gets[0])
 
+    def terminate(self):
+        ended.add(id(self))
+        real_terminate(self)
+
+    def kill(self):
+        ended.add(id(self))
+        real_kill(self)
+
     multiprocessing.queues.Queue.__init__ = init
+    multiprocessing.process.BaseProcess.terminate = terminate
+    multiprocessing.process.BaseProcess.kill = kill
     multiprocessing.queues.Queue.get = get
     multiprocessing.process.BaseProcess.start = start
     multiprocessing.process.BaseProcess.join = join
