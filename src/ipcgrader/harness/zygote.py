@@ -15,7 +15,9 @@ then makes each run it is asked for::
                                         would have done, then the program as ``__main__``
 
 so a run costs three forks instead of starting two interpreters, and the student's code
-still runs only after every layer of the run's isolation is in place.
+still runs only after every layer of the run's isolation is in place. In a run made under
+spawn, the student's main process also forks a template its spawn children are made from
+(``spawner.py``); such a child comes back here and runs its ``python -c`` command.
 
 A request is one datagram: the marshalled ``{"config": ..., "namespaces": bool}`` with two
 file descriptors, the answer pipe and the supervisor's log. The reply is the leader's pid
