@@ -78,7 +78,9 @@ LocalText = Annotated[
 class Strict(BaseModel):
     """Base of every spec model: unknown keys are errors, values are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # built when first used: a command builds only the models of what it uses (the kinds
+    # an exercise names, not every kind every plugin registered)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Visibility(str, Enum):
