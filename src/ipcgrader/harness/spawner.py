@@ -352,6 +352,7 @@ def _serve(
         if os.getppid() != owner:
             os._exit(0)
         os.setpgid(0, 0)  # out of reach of a killpg of the student's group
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # each child sets its own again
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
@@ -359,27 +360,27 @@ def _serve(
         os.closerange(sock.fileno() + 1, 1 << 16)
         mine = _process_state()
         mine["path"] = list(sys.path)
-    except BaseException:
-        os._exit(1)
-    while True:
-        try:
+        while True:
             data, fds, _, _ = socket.recv_fds(sock, 1 << 20, 64)
-        except OSError:
-            os._exit(0)
-        if not data:
-            os._exit(0)
-        try:
-            request = marshal.loads(data)
-            ok = len(fds) == len(request["targets"]) and _fits(request, mine, extra, shadowed)
-        except Exception:
-            ok = False
-        pid = _clone(CLONE_PARENT | signal.SIGCHLD, offset) if ok else -1
-        if pid == 0:
-            sock.close()
-            _become(request, fds)  # raises Spawned
-        for fd in fds:
-            os.close(fd)
-        sock.send(marshal.dumps(pid))
+            if not data:
+                os._exit(0)
+            try:
+                request = marshal.loads(data)
+                ok = len(fds) == len(request["targets"]) and _fits(request, mine, extra, shadowed)
+            except Exception:
+                ok = False
+            pid = _clone(CLONE_PARENT | signal.SIGCHLD, offset) if ok else -1
+            if pid == 0:
+                sock.close()
+                _become(request, fds)  # raises Spawned
+            for fd in fds:
+                os.close(fd)
+            sock.send(marshal.dumps(pid))
+    except Spawned:
+        raise  # in a child: on to its command
+    except BaseException:
+        # never anything else out of here: the template must not go on as the main process
+        os._exit(0)
 
 
 def _fits(
