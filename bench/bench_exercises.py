@@ -1,7 +1,7 @@
 """Are verdicts the same on every grading? Grade each known variant many times and count flips.
 
-For every exercise given (default: bounded_queue, join_order, mutex_print, pipe_echo), every
-variant in ``tests/submissions/<exercise>/`` and the reference solution are graded
+For every exercise given (default: bounded_queue, join_order, mutex_print, pipe_echo,
+shared_tickets), every variant in ``tests/submissions/<exercise>/`` and the reference solution are graded
 ``--repeats`` times (default 50) with the exercise's own timeout (``--timeout`` to change it;
 the tests use 2 s), several gradings at once (``--jobs``) so that the machine is busy, as it
 is in a class's batch.
@@ -35,7 +35,7 @@ from ipcgrader.plugins import get_plugin_manager
 from ipcgrader.session import Options, grade
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_EXERCISES = ["bounded_queue", "join_order", "mutex_print", "pipe_echo"]
+DEFAULT_EXERCISES = ["bounded_queue", "join_order", "mutex_print", "pipe_echo", "shared_tickets"]
 
 Verdict = tuple[str, tuple[tuple[str, str], ...]]
 #: words of the messages of a run stopped at its timeout

@@ -26,7 +26,7 @@ from unittest import mock
 
 import pytest
 
-from ipcgrader import __version__
+from ipcgrader import __version__, i18n
 from ipcgrader.batch.cluster import check_workers, describe_worker
 from ipcgrader.batch.executors import Graded, RunGate, grade_job
 from ipcgrader.batch.gradebook import Gradebook
@@ -35,6 +35,7 @@ from ipcgrader.batch.planning import Job, plan, setup_exercise
 from ipcgrader.batch.progress import PlainProgress
 from ipcgrader.batch.runner import run_batch
 from ipcgrader.batch.shipping import WorkerMismatch, grade_shipped, ship_exercise, ship_job
+from ipcgrader.cli import main
 from ipcgrader.cli.batch import cmd_batch
 from ipcgrader.cli.doctor import isolation_report
 from ipcgrader.loader import load_exercise
@@ -120,6 +121,50 @@ def test_a_worker_with_another_grader_refuses_the_task(tmp_path: Path) -> None:
     other = type(shipped)(**{**shipped.__dict__, "grader_version": "ipcgrader 0.0.1"})
     with pytest.raises(WorkerMismatch, match=r"planned with ipcgrader 0\.0\.1"):
         grade_shipped(other, ship_job(job), "b1")
+
+
+def test_a_worker_that_joined_later_is_refused_by_the_rule_of_connect(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ipcgrader.batch import shipping
+
+    monkeypatch.delenv("IPCGRADER_ISOLATION", raising=False)
+    monkeypatch.setattr(shipping, "_LEVELS", {})  # as in a worker process that just joined
+    basic_only = {"ipcgrader": __version__, "python": "3", "host": "late", "cores": 1,
+                  "isolation": {"chosen": "basic", "forced": "auto", "error": None}}  # fmt: skip
+    asked: list[str | None] = []
+
+    def info(level: str | None = None, measure_repeats: int = 0) -> dict[str, Any]:
+        asked.append(level)
+        forced = level or "auto"
+        return {**basic_only, "isolation": {**basic_only["isolation"], "forced": forced}}
+
+    monkeypatch.setattr(shipping, "worker_info", info)
+    job = _jobs(tmp_path)[0]
+    for_class = ship_exercise(job.exercise, autoload=False, students=2)
+    with pytest.raises(WorkerMismatch, match="has only the basic isolation level"):
+        grade_shipped(for_class, ship_job(job), "b1")
+    # asked for by name, basic is what the class gets there, and only for its own tasks:
+    # the worker's environment is left as it was (another batch may grade there too)
+    named = ship_exercise(job.exercise, autoload=False, isolation_level="basic", students=2)
+    assert grade_shipped(named, ship_job(job), "b1").result.submission == job.display
+    assert asked == [None, "basic"]
+    assert "IPCGRADER_ISOLATION" not in os.environ
+
+
+def test_doctor_scheduler_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with mock.patch.dict(sys.modules, {"distributed": None}):  # import fails as if absent
+        assert main(["doctor", "--scheduler", "tcp://127.0.0.1:9"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install 'ipcgrader[dask]'" in err
+    pytest.importorskip("distributed", reason="needs Dask: pip install 'ipcgrader[dask]'")
+    assert main(["doctor", "--scheduler", "tcp://127.0.0.1"]) == 2  # no port
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot reach the Dask scheduler at tcp://127.0.0.1" in err
+    argv = ["doctor", "--scheduler", "tcp://127.0.0.1:9", "--connect-timeout", "0.2"]
+    assert main(argv) == 2  # nobody listens there
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err + captured.out
 
 
 def test_workers_are_checked_and_described_on_connect() -> None:
@@ -250,7 +295,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
 
 
 def test_a_class_graded_on_a_cluster_has_the_rows_of_a_local_batch(
-    tmp_path: Path, cluster: Cluster
+    tmp_path: Path, cluster: Cluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
     address = cluster.start(workers=2)
     subs = tmp_path / "subs"
@@ -277,6 +322,19 @@ def test_a_class_graded_on_a_cluster_has_the_rows_of_a_local_batch(
     assert len((tmp_path / "dask" / "grades.csv").read_text().splitlines()) == 5
     code, printed = batch(*common, "--out", str(tmp_path / "dask"), "--scheduler", address)
     assert "0 graded, 4 unchanged" in printed  # resume works the same
+    # ipcgrade doctor on every worker of the same cluster, in both languages
+    assert main(["doctor", "--scheduler", address]) == 0
+    said = capsys.readouterr().out
+    assert said.count("worker tcp://127.0.0.1:") == 2, said
+    assert said.count("level used for every run:") == 2
+    assert said.count("    isolation levels on this host:") == 2  # under its worker
+    before = i18n.language()
+    try:
+        assert main(["doctor", "--scheduler", address, "--lang", "zh"]) == 0
+    finally:
+        i18n.set_language(before)
+    said = capsys.readouterr().out
+    assert said.count("隔离级别") >= 2 and said.count("每次运行使用的级别") == 2, said
 
 
 def test_a_worker_lost_mid_batch_costs_only_a_retry(tmp_path: Path, cluster: Cluster) -> None:

@@ -20,8 +20,10 @@ else:  # pragma: no cover - Python 3.10
 
 from conftest import EXERCISES
 
-CHAPTER = ["bounded_queue", "join_order", "lock_ticket", "mutex_print", "pipe_echo"]
-NEW = ["bounded_queue", "join_order", "mutex_print", "pipe_echo"]
+CHAPTER = [
+    "bounded_queue", "join_order", "lock_ticket", "mutex_print", "pipe_echo", "shared_tickets",
+]  # fmt: skip
+NEW = ["bounded_queue", "join_order", "mutex_print", "pipe_echo", "shared_tickets"]
 
 
 def _fake_plugin(root: Path) -> Path:

@@ -26,6 +26,7 @@ from ipcgrader.trace import (
     find_races,
     read_trace,
 )
+from ipcgrader.trace.analyses import last_accesses
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -40,6 +41,7 @@ def run(
     method: str = "fork",
     harness: bool = True,
     amplify: bool = False,
+    amplify_wait: str = "2",
     trace_file: Path | None = None,
 ) -> tuple[Trace, subprocess.CompletedProcess[str]]:
     """Run ``source`` as prog.py in a fresh folder holding data.json ({"count": 0})."""
@@ -68,7 +70,9 @@ def run(
         )
         if amplify:
             (meta / "amplify").mkdir()
-            env.update(IPCGRADER_AMPLIFY_DIR=str(meta / "amplify"), IPCGRADER_AMPLIFY_WAIT="2")
+            env.update(
+                IPCGRADER_AMPLIFY_DIR=str(meta / "amplify"), IPCGRADER_AMPLIFY_WAIT=amplify_wait
+            )
     done = subprocess.run(
         [sys.executable, "prog.py"],
         cwd=work,
@@ -408,6 +412,42 @@ def test_amplification_turns_an_unprotected_update_into_a_lost_update(
     assert find_races(trace, "data.json")
 
 
+def test_amplified_polls_find_nothing_until_a_taker_asks(tmp_path: Path) -> None:
+    # the producer has put and sent long before main() looks (0.3 s of real time), yet
+    # main's first looks find nothing: items are held until a taker asks for them
+    trace, done = run(
+        tmp_path,
+        """\
+        import multiprocessing as mp
+        import threading
+
+
+        def producer(q, conn):
+            for item in range(3):
+                q.put(item)
+            conn.send("a")
+
+
+        if __name__ == "__main__":
+            q = mp.Queue()
+            mine, theirs = mp.Pipe()
+            p = mp.Process(target=producer, args=(q, theirs))
+            p.start()
+            threading.Event().wait(0.3)
+            print(q.empty(), mine.poll())
+            print([q.get() for _ in range(3)], mine.recv())
+            p.join()
+        """,
+        amplify=True,
+        # a bound never reached: main() asks 0.3 s after the start, but on a loaded
+        # machine 2 s can pass before it runs again (then the items go through unheld)
+        amplify_wait="60",
+    )
+    assert done.stdout == "True False\n[0, 1, 2] a\n", done.stderr
+    looks = [(e.get("method"), e.get("empty"), e.line) for e in kinds(trace, "poll")]
+    assert looks == [("empty", True, 17), ("poll", True, 17)]
+
+
 def test_amplification_meets_when_the_lock_is_released_before_the_write(
     tmp_path: Path,
 ) -> None:
@@ -496,3 +536,67 @@ def test_values_arrays_and_manager_state_are_traced_as_shared_state(
     assert locked.complete, locked.problems
     assert find_races(locked, kind) == []
     assert atomicity_violations(locked, kind) == []
+    # what final_state judges: the value of the last access (the main's read after join)
+    key = {"Array": "0", "Manager.dict": "'count'"}.get(kind)
+    last = last_accesses(locked, kind, key)
+    assert [access.event.get("value") for access in last.values()] == [6]
+    assert {access.event.get("state") for access in last.values()} == {kind}
+
+
+MANAGER_UNDER_SPAWN = """\
+import multiprocessing as mp
+
+
+def work(counts, lock):
+    with lock:
+        counts["n"] = counts.get("n", 0) + 1
+
+
+if __name__ == "__main__":
+    manager = mp.Manager()
+    counts = manager.dict()
+    lock = mp.Lock()
+    workers = [mp.Process(target=work, args=(counts, lock)) for _ in range(2)]
+    for p in workers:
+        p.start()
+    for p in workers:
+        p.join()
+"""
+
+
+def test_a_manager_starts_under_spawn_in_a_graded_run(ipcgrade: Any, tmp_path: Path) -> None:
+    """A graded run is forked from a warm interpreter that imported multiprocessing.managers
+    before the harness replaced threading.RLock: the Manager's registry, pickled by
+    reference for its spawned server, must still pickle; final_state reads the counter."""
+    exercise = tmp_path / "counter"
+    exercise.mkdir()
+    (exercise / "prog.py").write_text(MANAGER_UNDER_SPAWN, encoding="utf-8")
+    (exercise / "exercise.toml").write_text(
+        textwrap.dedent(
+            """\
+            id = "counter"
+            title = "counter"
+            entry = ["prog.py"]
+            start_methods = ["spawn"]
+
+            [[scenarios]]
+            id = "run"
+
+              [[scenarios.expect]]
+              kind = "exit_code"
+
+              [[scenarios.expect]]
+              kind = "final_state"
+              state = "Manager.dict"
+              key = "n"
+              expected = 2
+
+              [[scenarios.expect]]
+              kind = "no_race"
+              file = "Manager.dict"
+            """
+        ),
+        encoding="utf-8",
+    )
+    result = ipcgrade(exercise, timeout=60)
+    assert result.status.value == "passed", {c.id: c.message for c in result.checks}

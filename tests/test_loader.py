@@ -25,6 +25,9 @@ id = "run"
 """
 
 
+_STATE = 'kind = "final_state"\n  state = '
+
+
 def _exercise(tmp_path: Path, text: str) -> Path:
     folder = tmp_path / "tiny"
     folder.mkdir(exist_ok=True)
@@ -72,6 +75,32 @@ def test_lock_ticket_spec_loads() -> None:
         (('entry = ["prog.py"]', 'entry = ["src/prog.py"]'), "entry: Value error"),
         (('id = "run"', 'id = "run"\nstart_methods = ["thread"]'), "start_methods[0]"),
         (('id = "run"', 'id = "run"\ntimeout = -1'), "timeout: Input should be greater than 0"),
+        # final_state: a kind of shared state, a key only where there are keys
+        (
+            ('kind = "exit_code"', 'kind = "final_state"\n  state = "Counter"\n  expected = 0'),
+            "expect[0].state: Input should be 'Value', 'Array'",
+        ),
+        (
+            (
+                'kind = "exit_code"',
+                'kind = "final_state"\n  state = "Value"\n  key = 0\n  expected = 1',
+            ),
+            "a Value has no key",
+        ),
+        (
+            (
+                'kind = "exit_code"',
+                'kind = "final_state"\n  state = "Array"\n  key = "a"\n  expected = 1',
+            ),
+            "the key of an Array element is its index",
+        ),
+        (
+            (
+                'kind = "exit_code"',
+                'kind = "final_state"\n  state = "Value"\n  expected = "sold + 1"',
+            ),
+            "sold",
+        ),
     ],
 )
 def test_invalid_spec_names_field(tmp_path: Path, change: tuple[str, str], expected: str) -> None:

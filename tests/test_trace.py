@@ -454,3 +454,46 @@ def test_a_poll_that_ends_a_loop_while_the_producer_runs_can_miss_an_item() -> N
     # ended on the sentinel, or drained only after the producer was joined: nothing missed
     assert missed_polls(_poller(False, "sentinel")) == []
     assert missed_polls(_poller(True, "empty")) == []
+
+
+def _pipe_reader(last: str) -> Trace:
+    """Main (pid 1) starts a server (pid 2) on end 1 of pipe P1.1 that answers on it, and
+    reads end 0 until ``last``: a ``poll()`` that found nothing, a ``recv``, or a poll that
+    found nothing followed by a recv once main has sent again (``poll-send-recv``)."""
+    ev = Recorder()
+    ev(1, "proc", role="main")
+    ev(1, "pipe_new", "P1.1", line=20, duplex=True)
+    ev(1, "start", child=2, name="Process-1")
+    ev(2, "proc", role="forked")
+    ev(2, "run", name="Process-1", target="echo_server")
+    ev(1, "send", "P1.1", line=25, end=0)
+    ev(2, "recv", "P1.1", line=9, end=1)
+    ev(2, "recv_done", "P1.1", line=9, end=1, outcome="ok")
+    ev(2, "send", "P1.1", line=14, end=1)
+    if last == "poll":
+        ev(1, "poll", "P1.1", line=26, end=0, method="poll", timeout=0.0, empty=True)
+    elif last == "poll-send-recv":
+        ev(1, "poll", "P1.1", line=26, end=0, method="poll", timeout=0.0, empty=True)
+        ev(1, "send", "P1.1", line=25, end=0)
+        ev(1, "poll", "P1.1", line=26, end=0, method="poll", timeout=0.0, empty=False)
+        ev(1, "recv", "P1.1", line=27, end=0)
+        ev(1, "recv_done", "P1.1", line=27, end=0, outcome="ok")
+    else:
+        ev(1, "recv", "P1.1", line=26, end=0)
+        ev(1, "recv_done", "P1.1", line=26, end=0, outcome="ok")
+    # main's own send after the look goes to the other end: it is not a reply
+    ev(1, "send", "P1.1", line=28, end=0)
+    ev(2, "exit", code=0, exc=None)
+    ev(1, "join", child=2)
+    ev(1, "joined", child=2, exitcode=0)
+    ev(1, "exit", code=None, exc=None)
+    return ev.trace()
+
+
+def test_a_pipe_poll_that_ends_reading_while_the_sender_runs_can_miss_a_message() -> None:
+    from ipcgrader.trace.analyses import missed_polls
+
+    assert [(e.line, e.get("end")) for e in missed_polls(_pipe_reader("poll"))] == [(26, 0)]
+    assert missed_polls(_pipe_reader("recv")) == []
+    # `if conn.poll(): print(conn.recv())` after each send: the first poll moved on
+    assert [e.line for e in missed_polls(_pipe_reader("poll-send-recv"))] == [26]

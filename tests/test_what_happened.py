@@ -43,6 +43,14 @@ STARTER_PASSES: dict[str, dict[str, str]] = {
         "compete-spawn.output_count": "task() prints its end line (only the lock is missing)",
     },
     "pipe_echo": {},
+    "shared_tickets": {
+        "memory.children_ok": "the buyers run buy() and end normally",
+        "memory.finishes": "the buyers do their work and end",
+        "manager.children_ok": "the buyers run buy() and end normally",
+        "manager.finishes": "the buyers do their work and end",
+        "sold-out.stdout_count": "buy() checks left[train] > 0: nobody buys a sold-out ticket",
+        "sold-out.final_state": "buy() writes nothing when no ticket is left",
+    },
 }
 
 #: exercise -> check id -> why it may pass on a do-nothing submission: none may.

@@ -58,7 +58,9 @@ def ipcgrader_configure_run(
         boards.mkdir(exist_ok=True)
         env["IPCGRADER_WAITS"] = str(boards)
         request.waits_dir = boards
-        if options.amplify and exercise.shared_files:
+        # shared files and shared state (Values, Arrays, Manager state) meet there; queue
+        # and pipe items wait for asks
+        if options.amplify:
             meeting = meta_dir / AMPLIFY_DIR
             meeting.mkdir(exist_ok=True)
             env["IPCGRADER_AMPLIFY_DIR"] = str(meeting)

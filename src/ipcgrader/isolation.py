@@ -325,12 +325,15 @@ def levels() -> list[Level]:
     ]
 
 
-def chosen_level() -> str:
-    """The level runs use: ``IPCGRADER_ISOLATION`` if set, else the strongest available.
+def chosen_level(wanted: str | None = None) -> str:
+    """The level runs use: ``wanted`` if given (a batch's ``--isolation`` on a worker),
+    else ``IPCGRADER_ISOLATION`` if set, else the strongest available.
 
     Raises :class:`IsolationError` for an unknown or unavailable level that was asked for.
     """
-    wanted = os.environ.get(ENV_VAR, "auto").strip().lower() or "auto"
+    if wanted is None:
+        wanted = os.environ.get(ENV_VAR, "auto")
+    wanted = wanted.strip().lower() or "auto"
     if wanted == "auto":
         if bwrap_path() is not None:
             return "bwrap"

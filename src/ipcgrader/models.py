@@ -135,7 +135,8 @@ class TraceOptions(Strict):
     amplify: bool = Field(
         False,
         description="workers that read a shared file without a lock wait there for each "
-        "other (bounded), so an unprotected read-modify-write really loses an update",
+        "other (bounded), so an unprotected read-modify-write really loses an update; queue "
+        "and pipe items wait for a taker to ask, so a polling loop really misses them",
     )
     amplify_wait_s: float = Field(0.3, ge=0, le=5, description="bound of that wait")
     atomic_writes: bool = Field(

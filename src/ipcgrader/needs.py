@@ -16,6 +16,7 @@ from ipcgrader.i18n import _
 from ipcgrader.models import Expectation, Fact, ObservedNeed
 from ipcgrader.results import RunRecord, Verdict
 from ipcgrader.trace import trace_of
+from ipcgrader.trace.events import Event
 
 #: Trace event kinds that are a child's own work (not its start, end or sleeps).
 WORK_KINDS = frozenset(
@@ -24,6 +25,16 @@ WORK_KINDS = frozenset(
         "poll",
     }
 )  # fmt: skip
+
+
+def _is_work(event: Event) -> bool:
+    """Whether ``event`` is the child doing its work. A line on stderr counts only when the
+    student's code wrote it: the traceback multiprocessing prints for a child that crashed
+    (no frame of the student's on the stack while it is written) is no work done, and a
+    check that needs work must not pass on a child that only died."""
+    if event.kind not in WORK_KINDS:
+        return False
+    return event.kind != "err" or event.file is not None
 
 
 def _fact(fact: Fact, run: RunRecord) -> Verdict | None:
@@ -45,7 +56,7 @@ def _fact(fact: Fact, run: RunRecord) -> Verdict | None:
         return Verdict(
             False, _("no child process ran your code in this run, so there was nothing to check")
         )
-    if any(e.kind in WORK_KINDS for w in workers for e in w.events):
+    if any(_is_work(e) for w in workers for e in w.events):
         return None
     return Verdict(
         False,

@@ -34,6 +34,7 @@ BUILTIN_PLUGINS = (
     "ipcgrader.checks.portability",
     "ipcgrader.checks.ipc_trace",
     "ipcgrader.checks.trace_checks",
+    "ipcgrader.checks.state_checks",
     "ipcgrader.reporters.terminal",
     "ipcgrader.reporters.json_report",
     "ipcgrader.reporters.junit",

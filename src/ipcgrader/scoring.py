@@ -67,7 +67,9 @@ def scenario_words(scenario: Scenario, methods: Sequence[str]) -> str:
     when they are not just the usual fork ("1 ticket, 4 buyers; also under spawn")."""
     name = scenario.name or scenario.id
     others = [m for m in methods if m != "fork"]
-    if not others:
+    if not others or all(m in name for m in others):
+        # a name that already says its start method ("main() under spawn", "spawn 启动方式下
+        # 的 main()") is not told it again
         return name
     listed = ", ".join(others)
     if "fork" in methods:

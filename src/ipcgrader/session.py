@@ -66,6 +66,9 @@ class Options:
     #: entered around every sandboxed run; batch grading passes one gate to all its gradings
     #: to cap the runs made at once across the batch, and it may raise to abort a grading
     run_gate: AbstractContextManager[object] | None = None
+    #: the isolation level of every run (None: ``IPCGRADER_ISOLATION``, else the strongest);
+    #: a cluster worker gets the batch's own, without changing its environment
+    isolation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -141,8 +144,8 @@ def driver_folder(exercise_dir: Path, driver: Path) -> Path:
 #: no language): said here, from its kind and parameters.
 _HARNESS_MESSAGES = {
     "syntax_error": N_("SyntaxError: {reason}"),
-    "import_error": N_("importing {module}.py raised {error}"),
-    "missing_function": N_("{module}.py has no function {function}()"),
+    "import_error": N_("importing {file} raised {error}"),
+    "missing_function": N_("{file} has no function {function}()"),
     "exited_early": N_("your code called sys.exit({code}) before the driver was done"),
 }
 
@@ -151,8 +154,13 @@ def _harness_message(data: dict[str, Any]) -> str:
     template = _HARNESS_MESSAGES.get(str(data.get("kind")))
     params = data.get("params")
     if template is not None and isinstance(params, dict):
+        values = {k: str(v) for k, v in params.items()}
+        if "module" in values:
+            # the file by its whole name, as a placeholder value of its own: naming the
+            # student's file as handed in (session._as_handed_in) then holds in every language
+            values["file"] = f"{values['module']}.py"
         try:
-            return _(template).format(**{k: str(v) for k, v in params.items()})
+            return _(template).format(**values)
         except (KeyError, IndexError, ValueError):
             pass
     return str(data["message"])
@@ -244,7 +252,7 @@ class Grader:
                     exercise=self.exercise, scenario=scenario, request=request, meta_dir=meta
                 )
             with self.options.run_gate or nullcontext():
-                outcome = sandbox.run(request, meta, warm=self.warm)
+                outcome = sandbox.run(request, meta, level=self.options.isolation, warm=self.warm)
             files: dict[str, bytes | None] = {}
             for name in self.collected_files(scenario):
                 files[name] = read_own_file(work, name)

@@ -64,7 +64,13 @@ def escaped_exceptions(
         line_no: int | None = None
         functions: list[str] = []
         index += 1
-        while index < len(lines) and (lines[index].startswith(" ") or not lines[index]):
+        while index < len(lines) and (
+            lines[index].startswith(" ") or not lines[index] or _interleaved(lines[index])
+        ):
+            # two children that crash at once print their tracebacks line by line into
+            # the same stderr: another's "Process ...:" and "Traceback ..." lines may sit
+            # among these frames, and the exception line comes after them all
+            child = child or lines[index].startswith("Process ")
             match = _FRAME.match(lines[index])
             if match:
                 functions.append(match["func"] or "")
@@ -91,6 +97,17 @@ def escaped_exceptions(
             Escaped(head.strip(), detail.strip(), file, line_no, func, child, tuple(functions))
         )
     return found
+
+
+_PROCESS_HEADER = re.compile(r"^Process [\w.-]+:$")
+
+
+def _interleaved(line: str) -> bool:
+    """A traceback's first line, or multiprocessing's "Process Process-2:" above it: part
+    of another process's traceback, never an exception line."""
+    return line.startswith("Traceback (most recent call last):") or bool(
+        _PROCESS_HEADER.match(line)
+    )
 
 
 def _is_student(path: str, student_files: set[str] | None, folder: str | None) -> bool:

@@ -118,7 +118,9 @@ def drive(student, count, maxsize, pause_after=3):
         outcome=result.outcome,
         exception=result.exception,
         where=result.where,
-        received=received if result.outcome == "returned" else probe.taken,
+        # what drain() returned: nothing when it did not return (raised, or still running),
+        # whatever it had taken from the queue by then (that is in ``taken``)
+        received=received,
         returned_type=type(returned).__name__,
         has_none=None in received,
         taken=len(probe.taken),

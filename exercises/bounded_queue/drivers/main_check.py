@@ -8,20 +8,52 @@ Queue.get(), Process.start() and Process.join() are wrapped (in the main process
 - a join() of a live producer before main() got the sentinel, while a queue main() made is
   full, is a deadlock for certain: the producer waits for room that only a get() can make,
   and main() is in join(). The driver records it, stops the processes and exits with
-  status 1 instead of hanging until the timeout;
+  status 1 instead of hanging until the timeout. Not for a producer main() terminated or
+  killed (multiprocessing joins it at exit: on a loaded machine it may take a while to
+  die, with the queue still full);
 - a blocking get() while no child is alive any more waits for items that cannot come
-  (the producer ended without its sentinel): recorded, stopped, status 1.
+  (the producer ended without its sentinel, or main() asks for more after it): recorded,
+  stopped, status 1. The student's blocking get() stays one blocking get() (the trace
+  records what the student wrote, never a poll of ours): a watchdog thread sees that no
+  child is left and wakes it with a marker of the driver's own, never handed to main().
 """
 
 import multiprocessing
 import multiprocessing.process
 import multiprocessing.queues
+import multiprocessing.reduction
 import os
-import queue
 import sys
+import threading
 
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))
-from bq_probe import Observations, until_producers_meet_full  # noqa: E402
+from bq_probe import Observations, until_producers_meet_full, wait  # noqa: E402
+
+#: what the watchdog sends to wake a get() that waits for items no process can put
+WAKE = "ipcgrader: no producer is left"
+
+
+def wake_when_starved(q, done):
+    """Until ``done`` is set: once no child process has been alive for three looks in a row
+    (0.15 s), write WAKE straight into ``q``'s pipe (not through put(): nothing of the
+    student's queue is used or traced) and return True. False when ``done`` came first."""
+    misses = 0
+    while not done.is_set():
+        misses = 0 if multiprocessing.active_children() else misses + 1
+        if misses >= 3:
+            data = multiprocessing.reduction.ForkingPickler.dumps(WAKE)
+            q._sem.acquire(False)  # as put() does: the get() that takes WAKE releases it
+            lock = getattr(q, "_wlock", None)
+            # (bounded: a writer killed while it wrote would hold it for ever)
+            locked = lock is not None and lock.acquire(timeout=1.0)
+            try:
+                q._writer.send_bytes(data)
+            finally:
+                if locked:
+                    lock.release()
+            return True
+        wait(0.05)
+    return False
 
 
 def stop(seen, **facts):
@@ -44,12 +76,15 @@ def drive(student):
     gets = [0]
     sentinel, queues = [False], []
     started, joined = set(), set()
-    seen.set(started=0, joined=0, gets=0, deadlock=False, starved=False)
+    seen.set(started=0, joined=0, gets=0, deadlock=False, starved=False, got_sentinel=False)
 
     real_init = multiprocessing.queues.Queue.__init__
     real_get = multiprocessing.queues.Queue.get
     real_start = multiprocessing.process.BaseProcess.start
     real_join = multiprocessing.process.BaseProcess.join
+    real_terminate = multiprocessing.process.BaseProcess.terminate
+    real_kill = multiprocessing.process.BaseProcess.kill
+    ended = set()  # children main() terminated or killed: they end without a get
 
     def settle(q):
         until_producers_meet_full(q, multiprocessing.active_children())
@@ -62,16 +97,15 @@ def drive(student):
         if not block or timeout is not None:
             item = real_get(self, block, timeout)
         else:
-            misses = 0
-            while True:
-                alive = bool(multiprocessing.active_children())
-                try:
-                    item = real_get(self, True, 0.05)
-                    break
-                except queue.Empty:
-                    misses = 0 if alive else misses + 1
-                if misses >= 3:
-                    stop(seen, starved=True, gets=gets[0])
+            done = threading.Event()
+            watchdog = threading.Thread(target=wake_when_starved, args=(self, done), daemon=True)
+            watchdog.start()
+            try:
+                item = real_get(self)
+            finally:
+                done.set()
+            if isinstance(item, str) and item == WAKE:
+                stop(seen, starved=True, gets=gets[0], got_sentinel=sentinel[0])
         gets[0] += 1
         sentinel[0] = sentinel[0] or item is None
         return item
@@ -90,7 +124,7 @@ def drive(student):
     def join(self, timeout=None):
         if os.getpid() != me:
             return real_join(self, timeout)
-        if timeout is None and not sentinel[0]:
+        if timeout is None and not sentinel[0] and id(self) not in ended:
             while self.exitcode is None:
                 real_join(self, 0.05)
                 if self.exitcode is None and any(q.full() for q in queues):
@@ -100,7 +134,17 @@ def drive(student):
             joined.add(id(self))
             seen.set(joined=len(joined), gets=gets[0])
 
+    def terminate(self):
+        ended.add(id(self))
+        real_terminate(self)
+
+    def kill(self):
+        ended.add(id(self))
+        real_kill(self)
+
     multiprocessing.queues.Queue.__init__ = init
+    multiprocessing.process.BaseProcess.terminate = terminate
+    multiprocessing.process.BaseProcess.kill = kill
     multiprocessing.queues.Queue.get = get
     multiprocessing.process.BaseProcess.start = start
     multiprocessing.process.BaseProcess.join = join

@@ -7,7 +7,8 @@ instead of hanging the run, and recorded:
 
 - main() waits in recv() on an end it also gave to the server: both processes read the
   same end, and what main() sent went to the other end, which nobody reads;
-- main() waits in recv() or join() while the server can no longer answer or end.
+- main() waits in recv() or join() while the server can no longer answer or end (a server
+  started by fork holds a copy of main()'s end: closing it in main() is no EOF there).
 """
 
 import multiprocessing
@@ -31,7 +32,7 @@ def drive(student):
     made, handed, used = [], set(), set()
     sent_none = [False]
     started, joined = set(), set()
-    seen.set(shared_end=False, deadlock="", started=0)
+    seen.set(shared_end=False, deadlock="", started=0, inherited_end=False)
 
     real_pipe = multiprocessing.connection.Pipe
     connection = multiprocessing.connection._ConnectionBase
@@ -88,12 +89,17 @@ def drive(student):
 
     def join(self, timeout=None):
         # only a server that was neither sent None nor had its client end closed can be
-        # waiting for ever; one that was told to stop gets all the time it needs
-        told = sent_none[0] or all(c.closed for c in made if id(c) not in handed)
+        # waiting for ever; one that was told to stop gets all the time it needs. Closing
+        # the client end tells a forked server nothing: fork gave it a copy of every end
+        # main() had made, that one too, and an end is closed only once all its copies
+        # are, so its recv() never raises EOFError
+        closed = all(c.closed for c in made if id(c) not in handed)
+        forked = getattr(getattr(self, "_popen", None), "method", None) == "fork"
+        told = sent_none[0] or (closed and not forked)
         if os.getpid() == me and timeout is None and self.is_alive() and not told:
             real_join(self, GRACE_S)
             if self.exitcode is None:
-                stop(deadlock="join")
+                stop(deadlock="join", inherited_end=closed and forked)
         real_join(self, timeout)
         if os.getpid() == me and self.exitcode is not None:
             joined.add(id(self))

@@ -1,6 +1,7 @@
 """pipe_echo: the student's echo_server(conn) in a child process; this process is the
 client. A reply is awaited until it comes or the server process has ended (then it is
-recorded as missing); a server still running 3 s after it was sent None did not stop."""
+recorded as missing); a server still running 3 s after it was sent None did not stop, nor
+did one that ended with an exception (a non-zero exit code) when it got None."""
 
 import multiprocessing
 import os
@@ -37,13 +38,15 @@ def drive(student, words):
     except OSError:
         pass
     process.join(3.0)
-    stopped = process.exitcode is not None
-    if not stopped:
+    ended = process.exitcode is not None
+    if not ended:
         process.kill()
         process.join()
+    crashed = ended and process.exitcode != 0
     seen.set(
         replies=replies,
-        stopped_on_none=stopped,
+        # a server that died of an exception on None did not stop because it got None
+        stopped_on_none=ended and not crashed,
         exitcode=process.exitcode,
-        crashed=stopped and process.exitcode != 0,
+        crashed=crashed,
     )

@@ -67,6 +67,54 @@ def _distributed() -> Any:
     return distributed
 
 
+def connect(address: str, timeout: float = CONNECT_TIMEOUT_S) -> Any:
+    """A ``distributed.Client`` of the scheduler at ``address``, once a worker has joined
+    it (each wait at most ``timeout`` seconds). Raises :class:`ClusterError`."""
+    distributed = _distributed()
+    try:
+        # a malformed address is said at once (the Client would complain again when
+        # collected, with a traceback)
+        distributed.comm.get_address_host_port(address)
+        client = distributed.Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ClusterError(
+            _("cannot reach the Dask scheduler at {address}: {error}").format(
+                address=address, error=exc
+            )
+        ) from exc
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except TimeoutError as exc:
+        client.close()
+        raise ClusterError(
+            _("no Dask worker joined the scheduler at {address} in {seconds} s").format(
+                address=address, seconds=timeout
+            )
+        ) from exc
+    return client
+
+
+def workers_report(
+    address: str, timeout: float = CONNECT_TIMEOUT_S, measure_repeats: int = 0
+) -> dict[str, dict[str, Any]]:
+    """``ipcgrade doctor --scheduler``: what every worker of the cluster at ``address``
+    says about itself (:func:`~ipcgrader.batch.shipping.worker_info`, its isolation
+    report timed with ``measure_repeats`` runs per level), by worker address. Raises
+    :class:`ClusterError`."""
+    client = connect(address, timeout)
+    try:
+        info: dict[str, dict[str, Any]] = client.run(worker_info, None, measure_repeats)
+    except (OSError, TimeoutError) as exc:
+        raise ClusterError(
+            _("cannot reach the Dask scheduler at {address}: {error}").format(
+                address=address, error=exc
+            )
+        ) from exc
+    finally:
+        client.close()
+    return info
+
+
 def describe_worker(address: str, info: dict[str, Any]) -> str:
     """One line about a worker: versions, cores and the isolation level its runs get."""
     isolation = info["isolation"]
@@ -151,24 +199,8 @@ class DaskExecutor:
         """Connect to the scheduler at ``address``, wait for a worker, check every worker
         (for a batch of ``students``, runs at ``isolation_level`` if given); return the
         executor and a line per worker. Raises :class:`ClusterError`."""
-        distributed = _distributed()
+        client = connect(address)
         try:
-            client = distributed.Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise ClusterError(
-                _("cannot reach the Dask scheduler at {address}: {error}").format(
-                    address=address, error=exc
-                )
-            ) from exc
-        try:
-            try:
-                client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_S)
-            except TimeoutError as exc:
-                raise ClusterError(
-                    _("no Dask worker joined the scheduler at {address} in {seconds} s").format(
-                        address=address, seconds=CONNECT_TIMEOUT_S
-                    )
-                ) from exc
             workers: dict[str, dict[str, Any]] = client.run(worker_info, isolation_level)
             problems = check_workers(workers, students)
             if problems:
@@ -177,7 +209,7 @@ class DaskExecutor:
             client.close()
             raise
         lines = [describe_worker(a, info) for a, info in sorted(workers.items())]
-        shipped = {s.id: ship_exercise(s, autoload, isolation_level) for s in setups}
+        shipped = {s.id: ship_exercise(s, autoload, isolation_level, students) for s in setups}
         return cls(client, shipped), lines
 
     def submit(self, job: Job) -> Future[Graded]:

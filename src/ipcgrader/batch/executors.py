@@ -103,8 +103,9 @@ class Graded:
     run_time_s: float = 0.0
 
 
-def grade_job(job: Job, gate: RunGate) -> Graded:
-    """Grade one job, its runs let through ``gate``; never raises.
+def grade_job(job: Job, gate: RunGate, isolation: str | None = None) -> Graded:
+    """Grade one job, its runs let through ``gate`` (at the ``isolation`` level if given);
+    never raises.
 
     Its verdict counts as it is, however busy the machine: a deadlocked run is stopped as
     soon as it is (not by the clock), a spinning one by the CPU it used (not the wall time
@@ -115,6 +116,7 @@ def grade_job(job: Job, gate: RunGate) -> Graded:
         timeout=setup.options.timeout,
         limits=setup.options.limits,
         run_gate=gate,
+        isolation=isolation,
     )
     runs: list[RunRecord] = []
     try:

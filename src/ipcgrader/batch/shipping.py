@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ipcgrader import __version__, isolation, sandbox
+from ipcgrader import __version__, sandbox
 from ipcgrader.batch.executors import RUNS_PER_CORE, BatchAborted, Graded, RunGate, grade_job
 from ipcgrader.batch.gradebook import Fingerprint
 from ipcgrader.batch.inputs import extract_archive
@@ -61,6 +61,9 @@ class ShippedExercise:
     language: str
     #: ``--isolation`` given to the client: the workers' runs get it too
     isolation: str | None = None
+    #: students in the batch: a worker with only the basic level refuses a class (as the
+    #: client refuses the workers it sees at connect, and a local batch refuses the host)
+    students: int = 1
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,10 @@ def _zip(files: dict[str, bytes]) -> bytes:
 
 
 def ship_exercise(
-    setup: ExerciseSetup, autoload: bool | None, isolation_level: str | None = None
+    setup: ExerciseSetup,
+    autoload: bool | None,
+    isolation_level: str | None = None,
+    students: int = 1,
 ) -> ShippedExercise:
     """Pack ``setup``'s folder (caches and hidden files left out) for a worker."""
     directory = setup.loaded.directory
@@ -107,6 +113,7 @@ def ship_exercise(
         grader_version=setup.grader_version,
         language=language(),
         isolation=isolation_level,
+        students=students,
     )
 
 
@@ -132,6 +139,8 @@ _EXERCISES: dict[tuple[str, bool | None], ExerciseSetup] = {}
 _GATES: dict[str, RunGate] = {}
 #: batch id -> its gradings in progress in this worker process
 _ACTIVE: dict[str, int] = {}
+#: (--isolation asked for, a class?) -> (the level this worker's runs get, why it refuses)
+_LEVELS: dict[tuple[str | None, bool], tuple[str | None, str | None]] = {}
 
 
 def _scratch() -> Path:
@@ -197,7 +206,7 @@ def grade_shipped(exercise: ShippedExercise, job: ShippedJob, batch: str) -> Gra
     problem is a result (as in a local batch), so the task is safe to run again.
     """
     setup = _exercise(shipped=exercise)
-    _ask_isolation(exercise.isolation)
+    level = _level_here(exercise)
     with _LOCK:
         _ACTIVE[batch] = _ACTIVE.get(batch, 0) + 1
     try:
@@ -207,7 +216,7 @@ def grade_shipped(exercise: ShippedExercise, job: ShippedJob, batch: str) -> Gra
         ):
             folder = _unpack(job.archive, Path(work, "submission"))
             local = Job(job.student, setup, folder, job.display, job.fingerprint, job.problem)
-            return grade_job(local, _gate(batch))
+            return grade_job(local, _gate(batch), level)
     finally:
         with _LOCK:
             _ACTIVE[batch] -= 1
@@ -236,24 +245,48 @@ def stop_batch(batch: str) -> None:
     threading.Thread(target=kill, name="ipcgrade-stop", daemon=True).start()
 
 
-def _ask_isolation(level: str | None) -> None:
-    """The client's ``--isolation``, for every run of this worker process (the level is
-    read from the environment, as in a local batch)."""
-    if level is not None:
-        os.environ[isolation.ENV_VAR] = level
+def _level_here(exercise: ShippedExercise) -> str | None:
+    """The isolation level this worker's runs of ``exercise`` get: the client's
+    ``--isolation`` if given, else the worker's own, passed to each run (the worker's
+    environment is left as it is: another batch may be grading here too). Raises
+    :class:`WorkerMismatch` when this worker may not grade the batch, by the rule the
+    client applies at connect (:func:`~ipcgrader.batch.cluster.check_workers`): so a
+    worker that joined the cluster later is refused alike, once, with the same words."""
+    from ipcgrader.batch.cluster import check_workers
+
+    key = (exercise.isolation, exercise.students > 1)
+    with _LOCK:
+        if key not in _LEVELS:
+            info = worker_info(exercise.isolation)
+            problems = check_workers({_worker_address(): info}, exercise.students)
+            _LEVELS[key] = (info["isolation"]["chosen"], problems[0] if problems else None)
+        level, refusal = _LEVELS[key]
+    if refusal is not None:
+        raise WorkerMismatch(refusal)
+    return level
 
 
-def worker_info(isolation_level: str | None = None) -> dict[str, Any]:
+def _worker_address() -> str:
+    """This Dask worker's address (its host name outside a worker)."""
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().address)
+    except (ImportError, ValueError):
+        return platform.node()
+
+
+def worker_info(isolation_level: str | None = None, measure_repeats: int = 0) -> dict[str, Any]:
     """What the client checks and reports about a worker host (run there by the client),
-    with the client's ``--isolation`` applied first."""
+    at the client's ``--isolation`` if given (``ipcgrade doctor --scheduler``: its runs
+    timed ``measure_repeats`` times per level)."""
     from ipcgrader.cli.doctor import isolation_report
 
-    _ask_isolation(isolation_level)
     return {
         "ipcgrader": __version__,
         "python": platform.python_version(),
         "host": platform.node(),
         "cores": default_jobs(),
         "pid": os.getpid(),
-        "isolation": isolation_report(),
+        "isolation": isolation_report(measure_repeats, wanted=isolation_level),
     }

@@ -19,6 +19,23 @@ _SHARED_LOCK_HINT = N_(
 )
 
 
+def state_name(state: str, key: str | None = None) -> str:
+    """A kind of shared state (and one key or index of it) as a student reads it."""
+    if state == "Value":
+        return _("the multiprocessing.Value")
+    if state == "Manager.Value":
+        return _("the Manager().Value")
+    if state == "Array":
+        if key is None:
+            return _("the multiprocessing.Array")
+        return _("element {key} of the multiprocessing.Array").format(key=key)
+    if state == "Manager.dict":
+        if key is None:
+            return _("the Manager().dict()")
+        return _("key {key} of the Manager().dict()").format(key=key)
+    return state
+
+
 def _at(line: int | None) -> str:
     return _("line {line}").format(line=line) if line else _("a line outside your files")
 
@@ -40,6 +57,7 @@ def _created(trace: Trace, tag: str) -> str:
 
 
 def _lines(file: str, read: Access | None, write: Access | None) -> str:
+    file = state_name(file)
     if read is not None and write is not None:
         return _("{file} is read at {read} and written at {write}").format(
             file=file, read=_at(read.line), write=_at(write.line)
@@ -121,7 +139,7 @@ def race(trace: Trace, file: str, races: list[Race], consequence: str | None) ->
             "(at {write}): two processes can both read the same value before either writes "
             "it back; {consequence}."
         ).format(
-            file=file,
+            file=state_name(file),
             read=_at(read.line),
             write=_at(write.line if write else None),
             consequence=what,
@@ -202,7 +220,9 @@ def atomicity(
         message = _(
             "{file} is read at {read} holding the lock but written at {write} after it was "
             "released; {consequence}."
-        ).format(file=file, read=_at(read.line), write=_at(write.line), consequence=what)
+        ).format(
+            file=state_name(file), read=_at(read.line), write=_at(write.line), consequence=what
+        )
     else:
         message = _(
             "{lines} under two different locks, so neither keeps others out; {consequence}."

@@ -301,12 +301,28 @@ class PipeEnds(TraceExpectation):
 
 
 def missed_poll_found(event: Event) -> Diagnostic:
-    """A poll that ended a loop while a producer could still put, at its line."""
+    """A poll that ended a loop while a producer could still put (or send), at its line."""
+    if event.kind == "poll" and event.get("method") == "poll":
+        return Diagnostic(
+            kind="poll_can_miss",
+            file=event.file,
+            line=event.line,
+            # the place is the finding's own file and line: the message does not repeat it
+            message=_(
+                "poll() found nothing to receive here and the process stopped reading this "
+                "end of the pipe, while the process at the other end was still running: a "
+                "message it had not sent yet at that moment is never received"
+            ),
+            hint=_(
+                "poll() only tells whether a message is there at this instant. Receive with "
+                "recv(), which waits, until the other end sends its last message (None)."
+            ),
+        )
+    where = event.where or _("your program")
     if event.kind == "poll":
         what = _("{method}() found the queue empty").format(method=event.get("method"))
     else:
         what = _("a get() that does not wait raised queue.Empty")
-    where = event.where or _("your program")
     return Diagnostic(
         kind="poll_can_miss",
         file=event.file,
@@ -325,19 +341,22 @@ def missed_poll_found(event: Event) -> Diagnostic:
 
 class NoMissedPoll(TraceExpectation):
     """No process stops taking from a queue on an empty look (``empty()``, ``qsize()``,
-    ``get_nowait()``, ``get(timeout=...)``) while a producer could still put: judged from
-    start/join order, so the verdict does not depend on who was faster."""
+    ``get_nowait()``, ``get(timeout=...)``), nor stops reading a pipe end on a ``poll()``
+    that found nothing, while a producer could still put or send: judged from start/join
+    order, so the verdict does not depend on who was faster."""
 
     kind: Literal["no_missed_poll"]
     default_name: ClassVar[str] = N_("stops on the sentinel, not on an empty queue")
 
     def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
         """Fail at the first poll that can miss an item."""
-        takes = [e for e in trace.events if e.kind in ("get", "poll") and e.obj in trace.objects]
+        takes = [
+            e for e in trace.events if e.kind in ("get", "poll", "recv") and e.obj in trace.objects
+        ]
         if not takes:
             return Verdict(
                 not trace.complete,
-                _("no process took anything from a queue, so there was nothing to judge"),
+                _("no process took anything from a queue or pipe, so there was nothing to judge"),
             )
         found = missed_polls(trace)
         if not found:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ipcgrader import isolation, sandbox
-from ipcgrader.cli.common import Parser, add_language_argument
+from ipcgrader.cli.common import Parser, add_language_argument, error
 from ipcgrader.i18n import _
 
 
@@ -63,15 +63,17 @@ def measure(level: str, repeats: int = 5) -> float:
     return cost(level, repeats)[0]
 
 
-def isolation_report(measure_repeats: int = 0) -> dict[str, Any]:
+def isolation_report(measure_repeats: int = 0, wanted: str | None = None) -> dict[str, Any]:
     """What ``ipcgrade doctor`` finds on this host, as data (a batch on a cluster runs it on
     every worker): the level runs get (``chosen``, or None and ``error`` saying why when
     the one asked for cannot be had), its ``layers`` (name -> what it protects), the uid
     student code runs as (``run_uid``, None: the grader's), what the level does not
     protect (``caveat``), ``warnings``, and every level (``levels``: ``name``,
     ``available``, ``detail``, and with ``measure_repeats`` > 0 ``ms_per_run`` and
-    ``cpu_ms_per_run``); also ``root``, ``uid``, ``python`` and ``forced`` (the
-    ``IPCGRADER_ISOLATION`` asked for, or auto). Plain data: it crosses a network."""
+    ``cpu_ms_per_run``); also ``root``, ``uid``, ``python``, ``bwrap_installed`` and
+    ``forced`` (the level asked for: ``wanted``, else ``IPCGRADER_ISOLATION``, or auto).
+    Plain data: it crosses a network."""
+    forced = wanted if wanted is not None else os.environ.get(isolation.ENV_VAR, "auto")
     report: dict[str, Any] = {
         "chosen": None,
         "error": None,
@@ -83,7 +85,8 @@ def isolation_report(measure_repeats: int = 0) -> dict[str, Any]:
         "root": os.geteuid() == 0,
         "uid": os.geteuid(),
         "python": f"{sys.executable} ({sys.version.split()[0]})",
-        "forced": os.environ.get(isolation.ENV_VAR, "auto").strip() or "auto",
+        "forced": forced.strip().lower() or "auto",
+        "bwrap_installed": shutil.which("bwrap") is not None,
     }
     for level in isolation.levels():
         entry: dict[str, Any] = {
@@ -96,7 +99,7 @@ def isolation_report(measure_repeats: int = 0) -> dict[str, Any]:
             entry["ms_per_run"], entry["cpu_ms_per_run"] = round(wall, 1), round(cpu, 1)
         report["levels"].append(entry)
     try:
-        chosen = isolation.chosen_level()
+        chosen = isolation.chosen_level(wanted)
     except isolation.IsolationError as exc:
         report["error"] = str(exc)
         return report
@@ -119,19 +122,66 @@ def isolation_report(measure_repeats: int = 0) -> dict[str, Any]:
 
 
 def cmd_doctor(argv: Sequence[str]) -> int:
-    """Print the isolation levels this host supports and the layers runs get."""
+    """Print the isolation levels this host supports and the layers runs get (with
+    --scheduler: those of every worker of a Dask cluster)."""
     parser = Parser(prog="ipcgrade doctor", description=cmd_doctor.__doc__)
     parser.add_argument(
-        "--measure", action="store_true", help="time a supervised empty run at each level"
+        "--measure", action="store_true", help=_("time a supervised empty run at each level")
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help=_("check every worker of the Dask cluster of this scheduler instead of this host"),
+    )
+    parser.add_argument(
+        "--connect-timeout",
+        metavar="S",
+        type=float,
+        default=30.0,
+        help=_("with --scheduler: seconds to wait for the scheduler, then for a worker"),
     )
     add_language_argument(parser)
     args = parser.parse_args(argv)
-    report = isolation_report(measure_repeats=9 if args.measure else 0)
-    print(_("python: {python}").format(python=report["python"]))
+    repeats = 9 if args.measure else 0
+    if args.scheduler:
+        return _doctor_cluster(args.scheduler, args.connect_timeout, repeats)
+    return print_report(isolation_report(measure_repeats=repeats))
+
+
+def _doctor_cluster(address: str, timeout: float, repeats: int) -> int:
+    """Each worker's report, under a line that names it; 2 when the cluster cannot be
+    reached or a worker cannot grade (another ipcgrader, a level it cannot have)."""
+    from ipcgrader.batch.cluster import ClusterError, check_workers, describe_worker, workers_report
+
+    try:
+        workers = workers_report(address, timeout, repeats)
+    except ClusterError as exc:
+        error(str(exc), prog="ipcgrade doctor")
+        return 2
+    code = 0
+    for worker, info in sorted(workers.items()):
+        print(describe_worker(worker, info))
+        code = max(code, print_report(info["isolation"], indent="    "))
+        if info["isolation"]["chosen"] is None:
+            continue  # said above
+        for problem in check_workers({worker: info}):  # another ipcgrader there
+            print("    " + _("error: {error}").format(error=problem))
+            code = 2
+    return code
+
+
+def print_report(report: dict[str, Any], indent: str = "") -> int:
+    """Print what :func:`isolation_report` found (a worker's: under ``indent``); 2 when the
+    level asked for cannot be had there, else 0."""
+
+    def say(line: str) -> None:
+        print(indent + line)
+
+    say(_("python: {python}").format(python=report["python"]))
     uid = report["uid"]
     who = "root" if uid == 0 else _("uid {uid}").format(uid=uid)
-    print(_("grader runs as: {who}").format(who=who))
-    print(_("isolation levels on this host:"))
+    say(_("grader runs as: {who}").format(who=who))
+    say(_("isolation levels on this host:"))
     for level in report["levels"]:
         mark = _("yes") if level["available"] else _("no")
         timing = ""
@@ -141,28 +191,28 @@ def cmd_doctor(argv: Sequence[str]) -> int:
             )
         # a level's detail is a marked sentence ("always available") or what the probe
         # found (a command line, a path): _() leaves the latter as it is
-        print(f"  {mark:<3} {level['name']:<11} {_(level['detail'])}{timing}")
+        say(f"  {mark:<3} {level['name']:<11} {_(level['detail'])}{timing}")
     chosen = report["chosen"]
     if chosen is None:
-        print(_("error: {error}").format(error=report["error"]))
+        say(_("error: {error}").format(error=report["error"]))
         return 2
     forced = report["forced"]
     if forced == "auto":
         how = _("chosen automatically")
     else:
         how = _("set by {variable}").format(variable=isolation.ENV_VAR)
-    print(_("level used for every run: {level} ({how})").format(level=chosen, how=how))
+    say(_("level used for every run: {level} ({how})").format(level=chosen, how=how))
     for layer, text in report["layers"].items():
-        print(f"  - {layer}: {_(text)}")
+        say(f"  - {layer}: {_(text)}")
     if report["run_uid"] is not None:
-        print(_("student code runs as uid {uid}").format(uid=report["run_uid"]))
-    print(_("not protected at this level: {caveat}").format(caveat=report["caveat"]))
+        say(_("student code runs as uid {uid}").format(uid=report["run_uid"]))
+    say(_("not protected at this level: {caveat}").format(caveat=report["caveat"]))
     for warning in report["warnings"]:
-        print(_("warning: {warning}").format(warning=warning))
-    if shutil.which("bwrap") is None:
-        print(_("hint: install bubblewrap (e.g. apt-get install bubblewrap) for the bwrap level"))
+        say(_("warning: {warning}").format(warning=warning))
+    if not report.get("bwrap_installed", shutil.which("bwrap") is not None):
+        say(_("hint: install bubblewrap (e.g. apt-get install bubblewrap) for the bwrap level"))
     limits = sandbox.DEFAULT_LIMITS
-    print(
+    say(
         _(
             "default limits: {memory_mb} MiB, {cpu_s} s CPU, {processes} processes, "
             "{output_bytes} output bytes, {file_bytes} file bytes, {open_files} open files"

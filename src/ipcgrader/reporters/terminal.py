@@ -70,7 +70,7 @@ class TerminalReporter:
         check: CheckResult,
         grouped: bool,
         findings: list[Diagnostic],
-        seen: set[str],
+        before: str | None,
     ) -> list[str]:
         refs = finding_refs(check, findings)
         mark = self._paint(check.status, _MARKS[check.status])
@@ -90,16 +90,29 @@ class TerminalReporter:
         message = check.message.strip()
         if any(findings[n - 1].message.strip() in message for n in refs):
             return lines  # the finding it points at says it
-        if message and message in seen:
+        if message and message == before:
+            # the same words as the check just above: said once; a message that only
+            # appeared somewhere earlier is said again (a reader cannot look it up)
             lines.extend(wrap(_("(as above)"), self.columns, body))
             return lines
         if message:
-            seen.add(message)
             lines.extend(self._paragraphs(message, body))
         if check.hint and not refs:
             label = _("hint: ")
             lines.extend(wrap(check.hint, self.columns, body + label))
         return lines
+
+    @staticmethod
+    def _said(check: CheckResult, findings: list[Diagnostic]) -> str | None:
+        """The message :meth:`_check` wrote under ``check`` (directly or as "(as above)"),
+        None when it wrote none."""
+        if check.status is Status.passed:
+            return None
+        message = check.message.strip()
+        refs = finding_refs(check, findings)
+        if not message or any(findings[n - 1].message.strip() in message for n in refs):
+            return None
+        return message
 
     def _finding(self, number: int, diagnostic: Diagnostic) -> list[str]:
         where = place(diagnostic)
@@ -126,7 +139,6 @@ class TerminalReporter:
             lines.extend(self._paint(Status.error, line) for line in wrap(text, self.columns))
             return "\n".join(lines) + "\n"
         findings = list(result.diagnostics)
-        seen: set[str] = set()
         for (_scenario, words), checks in groupby(
             result.checks, key=lambda c: (c.scenario, c.scenario_name)
         ):
@@ -134,8 +146,10 @@ class TerminalReporter:
             if grouped:
                 lines.append("")
                 lines.extend(wrap(words or "", self.columns))
+            before: str | None = None  # the message of the check just above, if it was said
             for check in checks:
-                lines.extend(self._check(check, grouped, findings, seen))
+                lines.extend(self._check(check, grouped, findings, before))
+                before = self._said(check, findings)
         if findings:
             lines.append("")
             lines.append(_("What we found in your code:"))

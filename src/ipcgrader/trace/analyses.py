@@ -152,6 +152,31 @@ def accesses(trace: Trace, file: str) -> list[Access]:
     return found
 
 
+def state_key(obj: str | None) -> str | None:
+    """The key or index in an object of shared state's tag, as the program wrote it
+    (``'count'``, ``0``), or None for a Value (``D1@addr['count']`` gives ``'count'``)."""
+    if obj is None or not obj.endswith("]") or "[" not in obj:
+        return None
+    return obj[obj.index("[") + 1 : -1]
+
+
+def last_accesses(trace: Trace, state: str, key: str | None = None) -> dict[str, Access]:
+    """Per object of the kind of shared state ``state`` (and key or index ``key``, as
+    :func:`state_key` gives it; None: every one but slices), its last read or write by the
+    trace's clock. Its ``value`` is what the object held then: the read returned it, or the
+    write stored it."""
+    last: dict[str, Access] = {}
+    for access in accesses(trace, state):
+        obj = access.event.obj or ""
+        found = state_key(obj)
+        if (found != key) if key is not None else (found or "").startswith("slice("):
+            continue
+        seen = last.get(obj)
+        if seen is None or (access.event.t, access.event.seq) >= (seen.event.t, seen.event.seq):
+            last[obj] = access
+    return last
+
+
 def read_modify_writes(found: list[Access]) -> list[tuple[Access | None, Access]]:
     """Each write with the read that feeds it: the last read of the file by the same thread
     before the write and after its previous write (None for a blind write)."""
@@ -314,47 +339,81 @@ def crashed_children(trace: Trace) -> list[ProcessInfo]:
 
 
 def unused_locks(trace: Trace) -> list[LockInfo]:
-    """Process locks that were created but never acquired by anyone."""
+    """Process locks that were created but never acquired by anyone. The lock a Value or
+    Array makes for itself is not one: it is there for ``get_lock()``, if wanted."""
     acquired = {e.obj for e in trace.events if e.kind == "acquire"}
     return [
         info
         for tag, info in trace.locks.items()
-        if tag not in acquired and info.process_shared and not info.is_file_lock
+        if tag not in acquired
+        and info.process_shared
+        and not info.is_file_lock
+        and not info.kind.endswith(".get_lock()")
     ]
 
 
-def missed_polls(trace: Trace) -> list[Event]:
-    """Polls that ended a process's use of a queue while an item could still come.
+def _inbox(event: Event) -> tuple[str, int] | None:
+    """Where an event's item goes or comes from: a queue (end -1) or a pipe end. A send on
+    one end of a pipe arrives at the other."""
+    if event.obj is None:
+        return None
+    end = event.get("end")
+    if end is None:
+        return event.obj, -1
+    return event.obj, 1 - int(end) if event.kind == "send" else int(end)
 
-    For each process and queue it takes from, its last look at the queue: a ``get`` that
-    raised ``Empty`` (``get_nowait()``, ``get(block=False)``, ``get(timeout=...)``) or an
-    ``empty()``/``qsize()`` that found it empty. When another process puts into that queue
-    at a point that start/join does not order before this look, the loop stopped while a
-    producer could still put: an item put later is missed. A loop that ends on a sentinel
-    from a blocking ``get()``, or that drains only after joining the producers, is not.
-    The verdict does not depend on timing: such a loop always ends on an empty look.
+
+def missed_polls(trace: Trace) -> list[Event]:
+    """Polls that ended a process's use of a queue or pipe end while an item could still
+    come, in the order they happened.
+
+    For each process and queue (or pipe end) it takes from, its last look there: a ``get``
+    that raised ``Empty`` (``get_nowait()``, ``get(block=False)``, ``get(timeout=...)``),
+    an ``empty()``/``qsize()`` that found the queue empty, or a pipe's ``poll()`` that
+    found nothing. A pipe reader that goes on to send after a ``poll()`` that found
+    nothing (``if conn.poll(): print(conn.recv())`` after each request) has moved on too:
+    that look is judged as well. When another process puts into that queue (sends to that
+    end) at a point that start/join does not order before the look, the reader stopped
+    while a producer could still put: an item put later is missed. A loop that ends on a
+    sentinel from a blocking ``get()``/``recv()``, or that drains only after joining the
+    producers, is not. The verdict does not depend on timing: such a loop always ends on
+    an empty look.
     """
-    found = []
-    puts: dict[str, list[Event]] = {}
+    found: dict[tuple[int, int], Event] = {}
+    puts: dict[tuple[str, int], list[Event]] = {}
     for event in trace.events:
-        if event.kind == "put" and event.obj is not None:
-            puts.setdefault(event.obj, []).append(event)
+        if event.kind in ("put", "send"):
+            inbox = _inbox(event)
+            if inbox is not None:
+                puts.setdefault(inbox, []).append(event)
+
+    def judge(look: Event) -> None:
+        inbox = _inbox(look)
+        if inbox is not None and any(
+            put.pid != look.pid and not trace.happens_before(put, look)
+            for put in puts.get(inbox, [])
+        ):
+            found[(look.pid, look.seq)] = look
+
     for process in trace.processes.values():
-        last: dict[str, Event] = {}
+        last: dict[tuple[str, int], Event] = {}
+        unanswered: dict[str, Event] = {}  # a pipe poll that found nothing, by pipe
         for event in process.events:
             if event.obj is None or event.obj not in trace.objects:
                 continue
-            if event.kind in ("get_done", "poll"):
-                last[event.obj] = event
-        for tag, event in last.items():
-            empty = (event.kind == "get_done" and event.get("outcome") == "Empty") or (
+            if event.obj in unanswered and event.kind in ("send", "recv", "poll"):
+                look = unanswered.pop(event.obj)
+                if event.kind == "send":
+                    judge(look)  # moved on without reading what may still come
+            if event.kind == "poll" and event.get("method") == "poll" and event.get("empty"):
+                unanswered[event.obj] = event
+            if event.kind in ("get_done", "poll", "recv_done"):
+                inbox = _inbox(event)
+                if inbox is not None:
+                    last[inbox] = event
+        for event in last.values():
+            if (event.kind == "get_done" and event.get("outcome") == "Empty") or (
                 event.kind == "poll" and event.get("empty") is True
-            )
-            if not empty:
-                continue
-            if any(
-                put.pid != event.pid and not trace.happens_before(put, event)
-                for put in puts.get(tag, [])
             ):
-                found.append(event)
-    return found
+                judge(event)
+    return sorted(found.values(), key=lambda e: (e.t, e.pid, e.seq))

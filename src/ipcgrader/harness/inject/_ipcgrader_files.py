@@ -27,11 +27,13 @@ _tracing = False
 _replacing = False
 _amplify_dir: str | None = None
 _amplify_wait = 0.0
-#: per shared file: meetings so far; reads not yet followed by a write, and those of them
-#: made under a protecting lock (they meet when that lock is released before the write)
-_meetings: dict[int, int] = {}
-_stale: set[int] = set()
-_stale_locked: dict[int, str] = {}
+#: per shared file or object of shared state (its key: the file's index, or ``v`` and a
+#: checksum of the Value's, Array's or dict's tag): meetings so far; reads not yet followed
+#: by a write, and those of them made under a protecting lock (they meet when it is
+#: released before the write)
+_meetings: dict[str, int] = {}
+_stale: set[str] = set()
+_stale_locked: dict[str, str] = {}
 _settle_pending = False
 _real_sleep: Any = None
 
@@ -168,13 +170,20 @@ def _accessed(found: tuple[str, int], op: str, mode: str | None, frame: FrameTyp
     name, index = found
     # the calling context tells a helper's read for a look from the same read for an update
     _rec.emit(op, name, frame, mode=mode, stack=_rec.student_stack(frame))
+    amplify(str(index), name, op, frame, later=True)
+
+
+def amplify(key: str, name: str, op: str, frame: FrameType | None, later: bool = False) -> None:
+    """After a recorded read or write of shared state ``name`` (``key``: a name for the
+    meeting files): let an unprotected read meet the other workers' (below). ``later``:
+    the read is not done yet (a file is read after its ``open``), meet at the next event."""
     if op == "write":
-        _stale.discard(index)
-        _stale_locked.pop(index, None)
+        _stale.discard(key)
+        _stale_locked.pop(key, None)
     elif _amplify_dir is not None and _rec.role() != "main":
         # not contextlib.suppress (start-up cost); amplification is best effort
         try:  # noqa: SIM105
-            _before_read(index, name, frame)
+            _before_read(key, name, frame, later)
         except Exception:
             pass
 
@@ -254,32 +263,35 @@ def _mark(entry: str) -> None:
     os.close(os.open(os.path.join(_amplify_dir, entry), os.O_CREAT | os.O_WRONLY, 0o600))
 
 
-def _before_read(index: int, name: str, frame: FrameType) -> None:
-    """At this worker's next event after its n-th unprotected read of the file (the read is
-    done by then), mark its arrival and wait until every running worker has made its n-th
-    such read too. They have then all read the old value before any of them can write it
-    back: an unprotected read-modify-write loses updates in every run, the same way.
+def _before_read(key: str, name: str, frame: FrameType | None, later: bool) -> None:
+    """After this worker's n-th unprotected read of the file (at its next event when the
+    read is not done yet), mark its arrival and wait until every running worker has made its
+    n-th such read too. They have then all read the old value before any of them can write
+    it back: an unprotected read-modify-write loses updates in every run, the same way.
 
-    Not marked here: this runs before the file is even opened, and a worker marked as
-    arrived but preempted before its read could read what another wrote meanwhile.
+    A file is not marked at its ``open``: a worker marked as arrived but preempted before its
+    read could read what another wrote meanwhile.
 
     A read under a protecting lock meets later, if at all: when that lock is released
     before the value is written back (:func:`_after_release`)."""
-    _stale.add(index)
+    _stale.add(key)
     if _protected():
-        _stale_locked[index] = name
+        _stale_locked[key] = name
         return
-    _stale_locked.pop(index, None)
-    _rec.before_next_event.append(lambda kind: _meet(index, name, frame))
+    _stale_locked.pop(key, None)
+    if later:
+        _rec.before_next_event.append(lambda kind: _meet(key, name, frame))
+    else:
+        _meet(key, name, frame)
 
 
-def _meet(index: int, name: str, frame: FrameType | None) -> None:
+def _meet(key: str, name: str, frame: FrameType | None) -> None:
     """Mark this worker's arrival at its next meeting on the file and wait, at most
     ``_amplify_wait``, until every running worker has arrived there too. Unprotected reads
     and releases of a lock over an unwritten read count as one series per file: both leave
     a worker holding a value of the file that others can change meanwhile."""
-    generation = _meetings[index] = _meetings.get(index, 0) + 1
-    prefix = f"{index}-{generation}-"
+    generation = _meetings[key] = _meetings.get(key, 0) + 1
+    prefix = f"{key}-{generation}-"
     _mark(f"{prefix}{_rec.pid()}")
     began = _rec._monotonic()
     deadline = began + _amplify_wait
@@ -304,9 +316,9 @@ def _after_release() -> None:
     if _stale_locked and not _protected():
         # amplification is best effort
         try:
-            for index, name in sorted(_stale_locked.items()):
-                del _stale_locked[index]
-                _meet(index, name, None)
+            for key, name in sorted(_stale_locked.items()):
+                del _stale_locked[key]
+                _meet(key, name, None)
         except Exception:
             pass
         return
@@ -344,7 +356,8 @@ def install(
     if atomic:
         _atomic_writes()
     if tracing:
-        sys.addaudithook(_audit)
+        if names:
+            sys.addaudithook(_audit)
         if amplify_dir:
             _amplify_dir, _amplify_wait = amplify_dir, amplify_wait
             import _ipcgrader_mp

@@ -12,6 +12,7 @@ import sys
 
 import _ipcgrader_mp as mp
 import _ipcgrader_trace as trace
+import _ipcgrader_turns as turns
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -78,7 +79,17 @@ def _patch_queue_class(
     if real_start is not None:
 
         def _start_thread(self: Any) -> None:
-            real_start(self)
+            tag = self.__dict__.get(_TAG)
+            send = getattr(self, "_send_bytes", None)
+            if tag is None or send is None or not turns.active():
+                real_start(self)
+            else:
+                # the feeder makes each item visible: it waits there for a taker's ask
+                self._send_bytes = _held_send(send, tag)
+                try:
+                    real_start(self)
+                finally:
+                    self._send_bytes = send
             # the feeder waits only for this process's puts or the queue's readers
             trace.helper_thread(getattr(getattr(self, "_thread", None), "native_id", None))
 
@@ -100,10 +111,34 @@ def _patch_queue_class(
         real_look = cls.__dict__.get(method)
         if real_look is not None:
             setattr(cls, method, _traced_look(method, real_look))
+    simple = cls.__name__ == "SimpleQueue"
     if real_put is not None:
-        cls.put = _traced_call("put", real_put, full)
+        cls.put = _traced_call("put", real_put, full, simple)
     if real_get is not None:
-        cls.get = _traced_call("get", real_get, empty)
+        cls.get = _traced_call("get", real_get, empty, simple)
+
+
+def _waits(block: Any, timeout: Any) -> bool:
+    """Whether a get (or a pipe's poll) with these arguments waits for an item."""
+    if not block:
+        return False
+    try:
+        return timeout is None or timeout > 0
+    except TypeError:
+        return True  # the real call will complain
+
+
+def _held_send(send: Any, inbox: str) -> Any:
+    """``send`` that first waits, at ``inbox``, for a taker to ask for the item."""
+
+    def held(data: Any) -> Any:
+        marked = turns.hold(inbox)
+        try:
+            return send(data)
+        finally:
+            turns.let_through(inbox, marked)
+
+    return held
 
 
 def _traced_look(method: str, real: Any) -> Any:
@@ -111,8 +146,10 @@ def _traced_look(method: str, real: Any) -> Any:
     that found nothing and ended a loop can miss an item not put yet)."""
 
     def look(self: Any) -> Any:
-        result = real(self)
         tag = self.__dict__.get(_TAG)
+        if tag is not None:
+            turns.before_look(tag)
+        result = real(self)
         if tag is not None:
             trace.emit(
                 "poll",
@@ -121,6 +158,7 @@ def _traced_look(method: str, real: Any) -> Any:
                 method=method,
                 empty=not result if method == "qsize" else bool(result),
             )
+            turns.asked(tag, look=True)
         return result
 
     look.__name__ = method
@@ -128,7 +166,7 @@ def _traced_look(method: str, real: Any) -> Any:
     return look
 
 
-def _traced_call(kind: str, real: Any, refusal: type[BaseException]) -> Any:
+def _traced_call(kind: str, real: Any, refusal: type[BaseException], simple: bool = False) -> Any:
     def call(self: Any, *args: Any, **kwargs: Any) -> Any:
         tag = self.__dict__.get(_TAG)
         if tag is None:
@@ -137,7 +175,19 @@ def _traced_call(kind: str, real: Any, refusal: type[BaseException]) -> Any:
         block = rest[0] if rest else kwargs.get("block", True)
         timeout = rest[1] if len(rest) > 1 else kwargs.get("timeout")
         trace.emit(kind, tag, None, block=bool(block), timeout=timeout)
-        slot = trace.blocking(bool(block) and timeout is None)
+        # a get that waits asks for an item before it waits; one that does not, after
+        look = kind == "get" and not _waits(block, timeout)
+        marked = False
+        if look:
+            turns.before_look(tag)
+        elif kind == "get":
+            turns.asked(tag, look=False)
+        elif kind == "put" and simple:
+            marked = turns.hold(tag)  # a SimpleQueue writes the item itself
+        untimed = bool(block) and timeout is None
+        slot = trace.blocking(untimed)
+        if untimed:
+            turns.waiting(True)
         try:
             result = real(self, *args, **kwargs)
         except refusal:
@@ -148,6 +198,11 @@ def _traced_call(kind: str, real: Any, refusal: type[BaseException]) -> Any:
             raise
         finally:
             trace.unblocked(slot)
+            if untimed:
+                turns.waiting(False)
+            if look:
+                turns.asked(tag, look=True)
+            turns.let_through(tag, marked)
         trace.emit(f"{kind}_done", tag, None, outcome="ok")
         return result
 
@@ -170,7 +225,7 @@ def _patch_connection(module: ModuleType) -> None:
     package = os.path.dirname(module.__file__ or "") + os.sep
     real_pipe = module.Pipe
     base = module._ConnectionBase
-    real_send, real_recv = base.send, base.recv
+    real_send, real_recv, real_poll = base.send, base.recv, base.poll
 
     def Pipe(duplex: bool = True) -> Any:
         ends = real_pipe(duplex)
@@ -188,6 +243,9 @@ def _patch_connection(module: ModuleType) -> None:
             return real_send(self, obj)  # type: ignore[no-any-return]
         pipe, _, end = tag.partition(":")
         trace.emit("send", pipe, None, end=int(end or 0))
+        # what is sent on one end arrives at the other: wait there for its reader to ask
+        inbox = f"{pipe}:{1 - int(end or 0)}"
+        marked = turns.hold(inbox)
         slot = trace.blocking(True)
         try:
             real_send(self, obj)
@@ -196,8 +254,31 @@ def _patch_connection(module: ModuleType) -> None:
             raise
         finally:
             trace.unblocked(slot)
+            turns.let_through(inbox, marked)
         trace.emit("send_done", pipe, None, end=int(end or 0), outcome="ok")
         return None
+
+    def poll(self: Any, timeout: Any = 0.0) -> Any:
+        tag = self.__dict__.get(_TAG)
+        if tag is None:
+            return real_poll(self, timeout)
+        pipe, _, end = tag.partition(":")
+        waits = _waits(True, timeout)
+        if waits:
+            turns.asked(tag, look=False)
+        else:
+            turns.before_look(tag)
+        result = real_poll(self, timeout)
+        # only the student's own polls are judged (a driver waiting in a loop of timed
+        # polls inside its recv() is no reader that can miss a message)
+        if trace.is_student_file(sys._getframe(1).f_code.co_filename):
+            trace.emit(
+                "poll", pipe, None, end=int(end or 0), method="poll", timeout=timeout,
+                empty=not result,
+            )  # fmt: skip
+        if not waits:
+            turns.asked(tag, look=True)
+        return result
 
     def recv(self: Any) -> Any:
         tag = self.__dict__.get(_TAG)
@@ -205,7 +286,9 @@ def _patch_connection(module: ModuleType) -> None:
             return real_recv(self)
         pipe, _, end = tag.partition(":")
         trace.emit("recv", pipe, None, end=int(end or 0))
+        turns.asked(tag, look=False)
         slot = trace.blocking(True)
+        turns.waiting(True)
         try:
             result = real_recv(self)
         except BaseException as exc:
@@ -213,6 +296,7 @@ def _patch_connection(module: ModuleType) -> None:
             raise
         finally:
             trace.unblocked(slot)
+            turns.waiting(False)
         trace.emit("recv_done", pipe, None, end=int(end or 0), outcome="ok")
         return result
 
@@ -226,7 +310,7 @@ def _patch_connection(module: ModuleType) -> None:
         return _rebuild_connection, (rebuild, args, tag)
 
     setattr(module, "Pipe", Pipe)  # noqa: B010 - mypy: ModuleType has no Pipe
-    base.send, base.recv = send, recv
+    base.send, base.recv, base.poll = send, recv, poll
     if real_reduce is not None and hasattr(module, "Connection"):
         module.reduction.register(module.Connection, reduce_connection)
 

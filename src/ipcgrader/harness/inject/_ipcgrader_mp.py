@@ -16,6 +16,7 @@ import os
 import sys
 
 import _ipcgrader_trace as trace
+import _ipcgrader_turns as turns
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -128,14 +129,17 @@ def _patch_process(module: ModuleType) -> None:
         )
         for hook in trace.start_hooks:
             hook(self.pid, target)
+        turns.started_child()
 
     def join(self: Any, timeout: float | None = None) -> None:
         child = self.pid
         trace.emit("join", None, None, child=child, timeout=timeout)
         slot = trace.blocking(timeout is None)
+        turns.waiting(True)  # a joining process asks no queue for items meanwhile
         try:
             real_join(self, timeout)
         finally:
+            turns.waiting(False)
             trace.unblocked(slot)
         trace.emit("joined", None, None, child=child, exitcode=self.exitcode)
 
@@ -222,6 +226,8 @@ def _creator(lock: Any, module: ModuleType) -> tuple[FrameType | None, str] | No
                 frame = frame.f_back  # (the harness's own wrappers, e.g. Condition's)
                 continue
             return None
+        if filename.endswith("_ipcgrader_state.py"):
+            return None  # a Value's or Array's own lock: tagged as its get_lock() there
         return frame, kind
     return None
 
@@ -338,6 +344,13 @@ def install() -> None:
     import _ipcgrader_ipc as ipc
     import _ipcgrader_state as state
     import _ipcgrader_waits as waits
+
+    amplify = os.environ.get("IPCGRADER_AMPLIFY_DIR")
+    if amplify:
+        # queue and pipe polls: an item is visible once a taker asks for it
+        wait = float(os.environ.get("IPCGRADER_AMPLIFY_WAIT") or 0)
+        turns.install(amplify, wait, trace.role() == "main")
+        trace.exit_hooks.append(turns.ended)
 
     def managers(module: ModuleType) -> None:
         ipc._patch_managers(module)

@@ -2,18 +2,23 @@
 ``Array``, ``Manager().dict()`` and ``Manager().Value``. Standard library only.
 
 Each access is a ``read`` or ``write`` event like a shared file's, with ``state`` saying
-what kind of object it is and ``obj`` naming the very object (and the key or index), so
-the same race and atomicity analyses judge them. A ``Value``'s own lock (``get_lock()``,
-which multiprocessing makes for itself) is traced as a lock, so that
-``with counter.get_lock(): counter.value += 1`` counts as protected. The event is recorded
-before the wrapper takes that lock for the single access: one ``.value`` read is atomic,
-a read and a write are two steps.
+what kind of object it is, ``obj`` naming the very object (and the key or index), the
+student's ``stack``, and ``value``: what the read returned, what the write stores (when it
+is short), so the same race and atomicity analyses judge them and ``final_state`` can say
+what the object held at the end. A ``Value``'s own lock (``get_lock()``, which
+multiprocessing makes for itself) is traced as a lock, so that
+``with counter.get_lock(): counter.value += 1`` counts as protected. A write is recorded
+before the wrapper takes that lock for the single access, a read once it returned: one
+``.value`` read is atomic, a read and a write are two steps. Amplification treats an
+unprotected read like one of a shared file (``_ipcgrader_files.amplify``).
 """
 
 from __future__ import annotations
 
 import sys
+import zlib
 
+import _ipcgrader_files as files
 import _ipcgrader_mp as mp
 import _ipcgrader_trace as trace
 
@@ -26,6 +31,34 @@ if TYPE_CHECKING:
 def _key(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+#: the longest value (as JSON-like text) an event carries; longer ones are left out
+_MAX_VALUE = 200
+_NO_VALUE = object()
+
+
+def _shown(value: Any) -> Any:
+    """``value`` as an event field, or ``_NO_VALUE`` when it is too long to record."""
+    if isinstance(value, bytes):
+        value = repr(value)
+    elif isinstance(value, (list, tuple)):
+        value = [_shown(v) for v in value]
+        if any(v is _NO_VALUE for v in value):
+            return _NO_VALUE
+    elif not isinstance(value, (bool, int, float, str)) and value is not None:
+        value = repr(value)
+    return _NO_VALUE if len(repr(value)) > _MAX_VALUE else value
+
+
+def _access(op: str, obj: str, state: str, value: Any, frame: Any) -> None:
+    """Record one access of shared state (with ``value`` when it is short) and let
+    amplification see it: all elements of one Array or keys of one dict meet together."""
+    shown = _shown(value)
+    extra = {} if shown is _NO_VALUE else {"value": shown}
+    trace.emit(op, obj, frame, state=state, stack=trace.student_stack(frame), **extra)
+    container = obj.partition("[")[0]
+    files.amplify(f"v{zlib.crc32(container.encode()):08x}", obj, op, frame)
 
 
 # --- multiprocessing.Value and Array ------------------------------------------------------
@@ -72,36 +105,49 @@ def _patch_sharedctypes(module: ModuleType) -> None:
 
     setattr(module, "Value", Value)  # noqa: B010 - a module attribute mypy cannot see
     setattr(module, "Array", Array)  # noqa: B010
-    prop = module.Synchronized.value
-    real_get, real_set = prop.fget, prop.fset
+
+    def raw(self: Any, do: Any, *args: Any) -> Any:
+        """``do(*args)`` under the object's own lock, taken without tracing: one access is
+        one event, not four, and the lock a Value makes for itself is no lock the student
+        released (their ``with v.get_lock():`` is traced as usual)."""
+        semlock = getattr(getattr(self, "_lock", None), "_semlock", None)
+        if semlock is None:
+            with self:
+                return do(*args)
+        semlock.acquire()
+        try:
+            return do(*args)
+        finally:
+            semlock.release()
 
     def get_value(self: Any) -> Any:
+        value = raw(self, getattr, self._obj, "value")
         tag = _state_tag(self)
         if tag is not None:
-            trace.emit("read", tag, None, state="Value")
-        return real_get(self)
+            _access("read", tag, "Value", value, sys._getframe(1))
+        return value
 
     def set_value(self: Any, value: Any) -> None:
         tag = _state_tag(self)
         if tag is not None:
-            trace.emit("write", tag, None, state="Value")
-        real_set(self, value)
+            _access("write", tag, "Value", value, sys._getframe(1))
+        raw(self, setattr, self._obj, "value", value)
 
     module.Synchronized.value = property(get_value, set_value)
     array = module.SynchronizedArray
-    real_getitem, real_setitem = array.__getitem__, array.__setitem__
 
     def __getitem__(self: Any, index: Any) -> Any:
+        value = raw(self, self._obj.__getitem__, index)
         tag = _state_tag(self)
         if tag is not None:
-            trace.emit("read", f"{tag}[{_key(index)}]", None, state="Array")
-        return real_getitem(self, index)
+            _access("read", f"{tag}[{_key(index)}]", "Array", value, sys._getframe(1))
+        return value
 
     def __setitem__(self: Any, index: Any, value: Any) -> None:
         tag = _state_tag(self)
         if tag is not None:
-            trace.emit("write", f"{tag}[{_key(index)}]", None, state="Array")
-        real_setitem(self, index, value)
+            _access("write", f"{tag}[{_key(index)}]", "Array", value, sys._getframe(1))
+        raw(self, self._obj.__setitem__, index, value)
 
     array.__getitem__, array.__setitem__ = __getitem__, __setitem__
 
@@ -119,15 +165,23 @@ def _patch_manager_state(module: ModuleType) -> None:
     real_get = dict_proxy.get
 
     def __getitem__(self: Any, key: Any) -> Any:
-        trace.emit("read", f"{proxy_tag(self)}[{_key(key)}]", None, state="Manager.dict")
-        return real_dget(self, key)
+        obj = f"{proxy_tag(self)}[{_key(key)}]"
+        try:
+            value = real_dget(self, key)
+        except BaseException:
+            _access("read", obj, "Manager.dict", _NO_VALUE, sys._getframe(1))
+            raise
+        _access("read", obj, "Manager.dict", value, sys._getframe(1))
+        return value
 
     def get(self: Any, key: Any, *default: Any) -> Any:
-        trace.emit("read", f"{proxy_tag(self)}[{_key(key)}]", None, state="Manager.dict")
-        return real_get(self, key, *default)
+        value = real_get(self, key, *default)
+        _access("read", f"{proxy_tag(self)}[{_key(key)}]", "Manager.dict", value, sys._getframe(1))
+        return value
 
     def __setitem__(self: Any, key: Any, value: Any) -> None:
-        trace.emit("write", f"{proxy_tag(self)}[{_key(key)}]", None, state="Manager.dict")
+        obj = f"{proxy_tag(self)}[{_key(key)}]"
+        _access("write", obj, "Manager.dict", value, sys._getframe(1))
         real_dset(self, key, value)
 
     dict_proxy.__getitem__, dict_proxy.__setitem__, dict_proxy.get = __getitem__, __setitem__, get
@@ -136,11 +190,12 @@ def _patch_manager_state(module: ModuleType) -> None:
     real_vget, real_vset = value_proxy.get, value_proxy.set
 
     def vget(self: Any) -> Any:
-        trace.emit("read", proxy_tag(self), None, state="Manager.Value")
-        return real_vget(self)
+        value = real_vget(self)
+        _access("read", proxy_tag(self), "Manager.Value", value, sys._getframe(1))
+        return value
 
     def vset(self: Any, value: Any) -> None:
-        trace.emit("write", proxy_tag(self), None, state="Manager.Value")
+        _access("write", proxy_tag(self), "Manager.Value", value, sys._getframe(1))
         real_vset(self, value)
 
     value_proxy.get, value_proxy.set = vget, vset

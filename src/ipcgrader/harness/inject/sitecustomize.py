@@ -19,7 +19,8 @@ by fork children. It is configured by environment variables that the grader sets
 - ``IPCGRADER_WAITS``: the folder of the processes' wait boards (deadlock detection, see
   ``_ipcgrader_trace``);
 - ``IPCGRADER_AMPLIFY_DIR`` and ``IPCGRADER_AMPLIFY_WAIT``: race amplification's meeting
-  folder and how long a process waits there at most (seconds).
+  folder and how long a process waits there at most (seconds); queue and pipe items wait
+  there for a taker's ask too (``_ipcgrader_turns``).
 
 Output is made line-atomic in every run (``_ipcgrader_output``). The other modules: the
 recorder (``_ipcgrader_trace``), shared files and amplification (``_ipcgrader_files``),
@@ -83,8 +84,10 @@ def _install() -> None:
     if factor:
         _dilate_sleep(float(factor), trace)
     shared = [name for name in env.get("IPCGRADER_SHARED", "").split(os.pathsep) if name]
-    atomic = env.get("IPCGRADER_ATOMIC_WRITES") == "1"
-    if shared and (atomic or trace is not None):
+    atomic = env.get("IPCGRADER_ATOMIC_WRITES") == "1" and bool(shared)
+    amplify = trace is not None and bool(env.get("IPCGRADER_AMPLIFY_DIR"))
+    # amplification also serves shared state that is not a file (a Value, a Manager dict)
+    if (shared and (atomic or trace is not None)) or amplify:
         import _ipcgrader_files
 
         _ipcgrader_files.install(

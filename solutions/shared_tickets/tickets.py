@@ -1,0 +1,27 @@
+# 抢票系统，共享内存版 — reference solution: one lock around the whole purchase.
+from multiprocessing import Process, Lock, Array, Value
+import os
+import time
+import random
+
+
+def buy(left, sold, train, lock):
+    """购票: buy one ticket on `train` if any is left, and count it in `sold`."""
+    with lock:  # the check, both decrements and the count: one step
+        if left[train] > 0:
+            time.sleep(random.randint(1, 3))
+            left[train] -= 1
+            sold.value += 1
+            print(f'{os.getpid()}购买成功')
+
+
+if __name__ == '__main__':
+    mutex = Lock()
+    left = Array('i', [2, 2])  # 2 trains, 2 tickets each
+    sold = Value('i', 0)
+    buyers = [Process(target=buy, args=(left, sold, i % 2, mutex)) for i in range(6)]
+    for p in buyers:
+        p.start()
+    for p in buyers:
+        p.join()
+    print(f'余票 {left[:]}，共售出 {sold.value} 张')
