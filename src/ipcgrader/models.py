@@ -189,6 +189,9 @@ class Expectation(Strict):
     #: check with the reason, before ``evaluate`` is called. Kinds that judge how a run
     #: ended (exit status, finishing in time) set it to False.
     needs_complete_run: ClassVar[bool] = True
+    #: How a kind with ``needs_complete_run = False`` treats a run that did not end
+    #: normally, for the reference (docs/authoring.md); None: judged as any run.
+    when_stopped: ClassVar[str | None] = None
 
     #: True for kinds whose expressions may use names the loader cannot know in advance
     #: (``json_value``: the keys of a driver's observations): only their form is checked.

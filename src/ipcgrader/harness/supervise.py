@@ -12,8 +12,10 @@ the run is stopped) kills whatever is left: outside a namespace it is a child su
 orphans (a grandchild that called ``setsid``, say) are re-parented to it and found.
 
 It also judges hangs as they happen. A run whose every live process sleeps in an untimed
-wait the harness traces (a lock, a join, a queue, a pipe: each process publishes those on
-its wait board, see ``_ipcgrader_trace``), unchanged across two samples, can never wake up:
+wait the harness traces (a lock, a join, a queue, a pipe, an Event, a Condition, a
+Barrier: each process publishes those on its wait board, see ``_ipcgrader_trace``; a
+Manager's server is a service that acts only on requests), unchanged across two samples,
+can never wake up:
 it is stopped at once as ``deadlock``. A run that keeps computing is stopped as
 ``cpu_budget`` once all its processes together (the dead ones too) used up its CPU budget.
 The wall timeout stays, as the last resort.
