@@ -396,3 +396,18 @@ def test_a_childs_crash_read_from_stderr_and_from_the_trace_is_one_finding() -> 
     ]
     assert merged[0].checks == ("compete.no_exception", "compete.children_ok")
     assert merged[0].hint == "run it once"
+
+
+def test_starting_many_processes_is_no_endless_loop() -> None:
+    """Item F: a main that started 44 of 100 buyers at one line when the CPU budget ran out
+    is not "a loop that never ends?"."""
+    from test_trace import Recorder
+
+    from ipcgrader.trace import diagnose_hang
+
+    ev = Recorder()
+    ev(1, "proc", role="main")
+    for pid in range(2, 46):
+        ev(1, "start", child=pid, line=42)
+    (found,) = [d for d in diagnose_hang(ev.trace()) if d.line == 42]
+    assert "never ends" not in found.message and "last step" in found.message
