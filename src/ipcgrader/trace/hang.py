@@ -291,11 +291,11 @@ def _diagnose_running(item: Blocked) -> Diagnostic:
             kind="hang_running",
             file=event.file,
             line=event.line,
+            # no count in the words: it differs from run to run, the loop does not
             message=_(
                 "still running when the run was stopped, not waiting for a lock, a join, a "
-                "queue or a pipe: it had come back to this line {n} times. A loop that never "
-                "ends?"
-            ).format(n=rounds),
+                "queue or a pipe: it kept coming back to this line. A loop that never ends?"
+            ),
             hint=_("Check the condition that should end the loop."),
         )
     return Diagnostic(
