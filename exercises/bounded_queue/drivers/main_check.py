@@ -33,13 +33,24 @@ from bq_probe import Observations, until_producers_meet_full, wait  # noqa: E402
 WAKE = "ipcgrader: no producer is left"
 
 
+#: held by whoever reaps children here (active_children(), join(), exitcode): two threads
+#: waiting for the same child race, and the loser's join() returns with no exit code
+REAPING = threading.RLock()
+
+
 def wake_when_starved(q, done):
     """Until ``done`` is set: once no child process has been alive for three looks in a row
     (0.15 s), write WAKE straight into ``q``'s pipe (not through put(): nothing of the
     student's queue is used or traced) and return True. False when ``done`` came first."""
     misses = 0
     while not done.is_set():
-        misses = 0 if multiprocessing.active_children() else misses + 1
+        alive = True  # a join() in progress reaps: this look is skipped, never waited for
+        if REAPING.acquire(blocking=False):
+            try:
+                alive = bool(multiprocessing.active_children())
+            finally:
+                REAPING.release()
+        misses = 0 if alive else misses + 1
         if misses >= 3:
             data = multiprocessing.reduction.ForkingPickler.dumps(WAKE)
             q._sem.acquire(False)  # as put() does: the get() that takes WAKE releases it
@@ -63,9 +74,10 @@ def stop(seen, **facts):
     semaphores); nothing is printed, the observations say what happened.
     """
     seen.set(**facts)
-    for child in multiprocessing.active_children():
-        child.kill()
-        child.join()
+    with REAPING:
+        for child in multiprocessing.active_children():
+            child.kill()
+            child.join()
     raise SystemExit(1)
 
 
@@ -87,7 +99,9 @@ def drive(student):
     ended = set()  # children main() terminated or killed: they end without a get
 
     def settle(q):
-        until_producers_meet_full(q, multiprocessing.active_children())
+        with REAPING:
+            children = multiprocessing.active_children()
+        until_producers_meet_full(q, children)
 
     def get(self, block=True, timeout=None):
         if os.getpid() != me:
@@ -124,15 +138,16 @@ def drive(student):
     def join(self, timeout=None):
         if os.getpid() != me:
             return real_join(self, timeout)
-        if timeout is None and not sentinel[0] and id(self) not in ended:
-            while self.exitcode is None:
-                real_join(self, 0.05)
-                if self.exitcode is None and any(q.full() for q in queues):
-                    stop(seen, deadlock=True, gets=gets[0])
-        real_join(self, timeout)
-        if self.exitcode is not None:
-            joined.add(id(self))
-            seen.set(joined=len(joined), gets=gets[0])
+        with REAPING:
+            if timeout is None and not sentinel[0] and id(self) not in ended:
+                while self.exitcode is None:
+                    real_join(self, 0.05)
+                    if self.exitcode is None and any(q.full() for q in queues):
+                        stop(seen, deadlock=True, gets=gets[0])
+            real_join(self, timeout)
+            if self.exitcode is not None:
+                joined.add(id(self))
+                seen.set(joined=len(joined), gets=gets[0])
 
     def terminate(self):
         ended.add(id(self))
