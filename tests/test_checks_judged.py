@@ -51,7 +51,9 @@ def test_json_value_compares_an_expression_of_observations_and_params() -> None:
     assert check.evaluate(run_with({"received": [0, 1, 2]}, params={"count": 3})).passed is True
     verdict = check.evaluate(run_with({"received": [0]}, params={"count": 3}))
     assert verdict.passed is False
-    assert verdict.message == "received is [0], expected [0, 1, 2]"
+    assert verdict.message == (
+        "what the grader observed of your code (received) was [0], but it should be [0, 1, 2]"
+    )
 
 
 @pytest.mark.parametrize(
@@ -105,9 +107,9 @@ def test_literal_strings_and_fill() -> None:
 def test_incomplete_runs_fail_unless_observations_are_judged() -> None:
     observed = {"deadlock": True, "gets": 0}
     strict = value(value="deadlock", expected=False)
-    assert strict.evaluate(run_with(observed, returncode=1)).message == (
-        "the program exited with status 1"
-    )
+    verdict = strict.evaluate(run_with(observed, returncode=1))
+    assert verdict.message == "not judged: the program exited with status 1"
+    assert verdict.passed is False and verdict.stopped
     lenient = value(
         value="deadlock",
         expected=False,

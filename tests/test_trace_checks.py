@@ -165,3 +165,27 @@ def test_a_race_that_did_not_oversell_still_fails_naming_the_lines(
     # findings name the file as handed in (no_lock.py, graded as ticket.py; issue 11)
     assert (race.file, race.line) == ("no_lock.py", 25)
     assert "read at line 20 and written at line 25" in race.message
+
+
+def test_a_stopped_run_is_judged_on_what_happened_before_the_stop() -> None:
+    """Issue 11 feedback, item 2: workers seen running at once did so (concurrent passes on
+    a cut trace); what the stop kept a check from seeing is said, not "incomplete"."""
+    from ipcgrader.checks.trace_checks import ChildrenJoined, Concurrent
+
+    safe = buyers("arwx").lines
+    cut = safe[: next(i for i, line in enumerate(safe) if '"exit"' in line)]
+    stopped = record(cut, stopped="deadlock")
+    stopped.outcome.reason = "deadlock"
+    concurrent = Concurrent.model_validate({"kind": "concurrent"})
+    assert concurrent.evaluate(stopped).passed is True
+    verdict = NO_RACE.evaluate(stopped)
+    assert verdict.passed is None
+    assert "a deadlock" in verdict.message and "no two processes had raced on ticket.json" in (
+        verdict.message
+    )
+    assert "incomplete" not in verdict.message
+    joined = ChildrenJoined.model_validate({"kind": "children_joined"}).evaluate(stopped)
+    assert joined.passed is None and "where the joins are" in joined.message
+    # a worker that never started before the stop is not "only 1 worker ran"
+    one = [line for line in cut if '"pid": 3' not in line and '"child": 3' not in line]
+    assert concurrent.evaluate(record(one, stopped="deadlock")).passed is None

@@ -151,3 +151,71 @@ def test_warm_can_be_turned_off(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     with sandbox.warm_runner() as runner:
         outcome = run("print('hi')", tmp_path, "basic", runner)
     assert outcome.stdout == "hi\n" and not outcome.warm
+
+
+#: What a spawn child sees of how it started, with what its parent changed first.
+SPAWN_PROBE = """
+import json, os, resource, signal, sys
+import multiprocessing as mp
+
+def child(queue, fail):
+    if fail:
+        raise ValueError("from the child")
+    queue.put({
+        "parent": os.getppid() == int(os.environ["PARENT"]),
+        "group": os.getpgid(0) == os.getpgid(os.getppid()),
+        "argv": sys.argv, "orig": sys.orig_argv[1:], "name": __name__,
+        "path": [os.path.basename(sys.path[0]), sys.path[1]],
+        "cwd": os.path.basename(os.getcwd()), "umask": os.umask(0o22),
+        "signals": [str(signal.getsignal(s)) for s in (signal.SIGTERM, signal.SIGUSR1,
+                    signal.SIGINT, signal.SIGPIPE)],
+        "mask": sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, [])),
+        "nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[0], "nice": os.nice(0),
+        "fds": sorted(os.listdir("/proc/self/fd")), "env": os.environ.get("SET_LATER"),
+        "exec": b"spawn_main" in open("/proc/self/cmdline", "rb").read(),
+    })
+
+if __name__ == "__main__":
+    os.environ["SET_LATER"], os.environ["PARENT"] = "yes", str(os.getpid())
+    os.mkdir("sub")
+    os.chdir("sub")
+    os.umask(0o077)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGUSR1, lambda *_: None)
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR2])
+    resource.setrlimit(resource.RLIMIT_NOFILE, (100, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+    os.nice(1)
+    try:
+        os.wait()
+    except ChildProcessError:
+        print("no child to wait for")
+    mp.set_start_method("spawn")
+    queue = mp.Queue()
+    for fail in (False, True):
+        p = mp.Process(target=child, args=(queue, fail))
+        p.start()
+        p.join()
+        print(p.exitcode)
+    seen = queue.get(timeout=20)
+    made = seen.pop("exec")
+    print(json.dumps(seen, sort_keys=True))
+    sys.stderr.write("exec\\n" if made else "template\\n")
+"""
+
+
+def test_a_spawn_child_from_the_template_sees_an_exec(level: str, tmp_path: Path) -> None:
+    """Under a grader-forced spawn, a warm run's spawn children come from its template
+    (not exec), and see what exec would have given them after their parent's changes."""
+    env = {"IPCGRADER_START_METHOD": "spawn"}
+    cold = run(SPAWN_PROBE, tmp_path / "cold", level, None, env=env)
+    with sandbox.warm_runner() as runner:
+        hot = run(SPAWN_PROBE, tmp_path / "warm", level, runner, env=env)
+    assert (cold.warm, hot.warm) == (False, True)
+    assert hot.stdout == cold.stdout, (hot.stderr, cold.stderr)
+    assert hot.stdout.splitlines()[:3] == ["no child to wait for", "0", "1"]
+    assert (hot.peak_processes, hot.leftovers) == (cold.peak_processes, cold.leftovers)
+    folder = str(tmp_path / "warm" / "work")
+    made = hot.stderr.replace(folder, "F").replace("template\n", "exec\n")
+    assert made == cold.stderr.replace(str(tmp_path / "cold" / "work"), "F")
+    assert "ValueError: from the child" in hot.stderr
+    assert cold.stderr.endswith("exec\n") and hot.stderr.endswith("template\n")

@@ -14,13 +14,16 @@ import os
 from pathlib import Path
 
 from ipcgrader import hookimpl
+from ipcgrader.i18n import _
 from ipcgrader.models import Exercise, Scenario
-from ipcgrader.results import RunRecord
+from ipcgrader.results import Diagnostic, RunRecord
 from ipcgrader.sandbox import HARNESS_DIR, RunRequest, precompile
 from ipcgrader.trace import (
     TRACE_ARTIFACT,
     TRACE_FILE,
     WAIT_FOR_ARTIFACT,
+    Event,
+    Trace,
     diagnose_hang,
     read_trace,
     wait_for_graph,
@@ -83,8 +86,48 @@ def ipcgrader_run_finished(
         # sys.stdout.buffer would otherwise lose lines for the checks that use these.
         if lines and len(lines) == len(captured.splitlines()):
             record.artifacts[key] = lines
+    chosen = chosen_start_method(trace)
+    if chosen is not None and record.start_method and chosen.get("method") != record.start_method:
+        record.diagnostics.append(start_method_changed(chosen, record.start_method))
+        # the run is labelled by the start method it really had ("failed only under ...")
+        record.start_method = str(chosen.get("method"))
     if record.outcome.stopped in HANGS:
         deadlocked = record.outcome.stopped == "deadlock"
         if deadlocked:
             record.artifacts[WAIT_FOR_ARTIFACT] = wait_for_graph(trace).as_dict()
         record.diagnostics.extend(diagnose_hang(trace, deadlocked=deadlocked))
+
+
+def chosen_start_method(trace: Trace) -> Event | None:
+    """The main process's last ``set_start_method()`` call of the student's own code that
+    took effect (the ``start_method`` event, with the student's line), if any. Calls made
+    by multiprocessing itself (a spawn child's bootstrap) have no line of the student's."""
+    chosen = None
+    for event in trace.events:
+        if event.kind != "start_method" or event.file is None:
+            continue
+        process = trace.processes.get(event.pid)
+        if process is not None and process.role == "main":
+            chosen = event
+    return chosen
+
+
+def start_method_changed(event: Event, planned: str) -> Diagnostic:
+    """The student's ``set_start_method()`` made a run meant for ``planned`` start its
+    processes another way: their call wins (as in ``python prog.py``), and this says so."""
+    where = event.where or _("your program")
+    return Diagnostic(
+        kind="start_method_set",
+        file=event.file,
+        line=event.line,
+        message=_(
+            "at {where}, set_start_method('{method}') makes your processes start by "
+            "{method}, so the runs meant to show your program under {planned} ran under "
+            "{method} instead: how it works under {planned} was not seen"
+        ).format(where=where, method=event.get("method"), planned=planned),
+        hint=_(
+            "A program that works under every start method needs no set_start_method() "
+            "call: create the processes, locks and queues in main() and hand them to the "
+            "processes in args=(...)."
+        ),
+    )

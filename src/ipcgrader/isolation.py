@@ -224,31 +224,52 @@ def runtime_mounts() -> tuple[Mount, ...]:
     return tuple(found)
 
 
-def _covered(path: Path, by: list[Path]) -> bool:
-    return any(path == other or path.is_relative_to(other) for other in by)
+def _under(path: str, folder: str) -> bool:
+    """Whether ``path`` is ``folder`` or inside it (both absolute and normalized)."""
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def _covered(path: str, by: list[str]) -> bool:
+    return any(_under(path, other) for other in by)
+
+
+def _parents(path: str) -> list[str]:
+    """The folders ``path`` is in, the root excluded."""
+    found = []
+    parent = os.path.dirname(path)
+    while parent not in ("/", ""):
+        found.append(parent)
+        parent = os.path.dirname(parent)
+    return found
+
+
+def _depth(path: str) -> int:
+    return 1 if path == "/" else path.count("/") + 1
 
 
 def view_of(writable: Sequence[Path], readable: Sequence[Path], shm_bytes: int) -> list[Mount]:
     """The mounts of a run's own filesystem, parents first: the runtime and ``readable``
     (files or folders: the harness, a declared driver) read-only, ``writable`` (its run and
     meta folders) writable, a private /tmp and /dev/shm of ``shm_bytes`` each, its /proc."""
+    # made for every run: plain strings, not pathlib (which cost a run milliseconds here)
     mounts: list[Mount] = [m for m in runtime_mounts() if m[0] == "symlink"]
-    shown: list[Path] = []
-    bound = [Path(m[2]) for m in runtime_mounts() if m[0] == "ro"]
-    for path in [*bound, *(Path(os.path.abspath(p)) for p in readable)]:
+    shown: list[str] = []
+    bound = [str(Path(m[2])) for m in runtime_mounts() if m[0] == "ro"]
+    for path in [*bound, *(os.path.abspath(p) for p in readable)]:
         # never the whole host; a folder already shown is not shown twice
-        if path.parent != path and path.exists() and not _covered(path, shown):
-            shown = [p for p in shown if not p.is_relative_to(path)] + [path]
-    mounts += [("ro", str(p), str(p), 0) for p in shown]
+        if path != "/" and os.path.exists(path) and not _covered(path, shown):
+            shown = [p for p in shown if not _under(p, path)] + [path]
+    mounts += [("ro", p, p, 0) for p in shown]
     mounts += [("rw", str(p), str(p), 0) for p in writable]
     # the folders on the way to each, made world-readable (bubblewrap would copy the host's
     # modes: /root's 0700 would keep the runtime in it from the student's uid)
-    bound = [Path(m[1]) for m in mounts]
-    ways = {a for p in bound for a in p.parents if a.parent != a and not _covered(a, bound)}
-    mounts += [("dir", str(a), "", 0) for a in sorted(ways)]
+    targets = {str(Path(m[1])) for m in mounts}
+    # a folder is on the way unless it is a mount or inside one
+    ways = {a for p in targets for a in _parents(p) if not targets.intersection([a, *_parents(a)])}
+    mounts += [("dir", a, "", 0) for a in sorted(ways, key=lambda a: a.split("/"))]
     mounts += [("tmpfs", "/tmp", "", shm_bytes), ("dev", "/dev", "", shm_bytes)]
     mounts.append(("proc", "/proc", "", 0))
-    return sorted(mounts, key=lambda m: len(Path(m[1]).parts))
+    return sorted(mounts, key=lambda m: _depth(str(Path(m[1]))))
 
 
 def bwrap_args(view: Sequence[Mount], privileges: Sequence[str]) -> list[str]:

@@ -6,12 +6,12 @@ import sys
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pluggy
 from pydantic import ValidationError
 
-from ipcgrader.models import Exercise, build_exercise_model
+from ipcgrader.models import Exercise, Expectation, build_exercise_model
 from ipcgrader.plugins import PluginError, expectation_kinds, load_exercise_plugin
 from ipcgrader.spec_checks import check_exercise
 
@@ -102,9 +102,38 @@ def plugin_problem(exc: BaseException, directory: Path) -> str:
     return f"line {line}: {text}" if line is not None else text
 
 
-def exercise_model(pm: pluggy.PluginManager) -> type[Exercise]:
-    """The Exercise model with every expectation kind the manager knows."""
-    return build_exercise_model(list(expectation_kinds(pm)))
+def exercise_model(pm: pluggy.PluginManager, data: Any = None) -> type[Exercise]:
+    """The Exercise model with every expectation kind the manager knows; given the parsed
+    ``data`` of an exercise.toml that names only known kinds, with those kinds alone
+    (validation then builds only their models: the others are never used)."""
+    kinds = list(expectation_kinds(pm))
+    named = _named_kinds(data)
+    if named is not None:
+        names = {_kind_name(kind): kind for kind in kinds}
+        if named and named <= set(names):
+            return build_exercise_model([k for n, k in names.items() if n in named])
+    return build_exercise_model(kinds)
+
+
+def _kind_name(kind: type[Expectation]) -> str:
+    return str(get_args(kind.model_fields["kind"].annotation)[0])
+
+
+def _named_kinds(data: Any) -> set[str] | None:
+    """The ``kind`` of every expectation in ``data``; None unless each has one."""
+    named: set[str] = set()
+    scenarios = data.get("scenarios") if isinstance(data, dict) else None
+    if not isinstance(scenarios, list):
+        return None
+    for scenario in scenarios:
+        expect = scenario.get("expect", []) if isinstance(scenario, dict) else None
+        if not isinstance(expect, list):
+            return None
+        for item in expect:
+            if not (isinstance(item, dict) and isinstance(item.get("kind"), str)):
+                return None
+            named.add(item["kind"])
+    return named
 
 
 def load_exercise(exercise_dir: str | Path, pm: pluggy.PluginManager) -> LoadedExercise:
@@ -131,7 +160,7 @@ def load_exercise(exercise_dir: str | Path, pm: pluggy.PluginManager) -> LoadedE
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(spec_path, [f"cannot be read: {exc}"]) from exc
     try:
-        spec = exercise_model(pm).model_validate(data)
+        spec = exercise_model(pm, data).model_validate(data)
     except ValidationError as exc:
         raise SpecError(spec_path, validation_problems(exc, data)) from exc
     except PluginError as exc:

@@ -25,7 +25,12 @@ from pydantic import (
     model_validator,
 )
 
+from ipcgrader.entry_points import skip_pydantic_plugin_scan
 from ipcgrader.i18n import LANGUAGES, _, localized
+
+# the first model below makes pydantic look for its plugins: skip the scan of every
+# installed distribution when none declares any (a third of the command's start-up imports)
+skip_pydantic_plugin_scan()
 
 if TYPE_CHECKING:
     from ipcgrader.results import RunRecord, Verdict
@@ -73,7 +78,9 @@ LocalText = Annotated[
 class Strict(BaseModel):
     """Base of every spec model: unknown keys are errors, values are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # built when first used: a command builds only the models of what it uses (the kinds
+    # an exercise names, not every kind every plugin registered)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Visibility(str, Enum):
@@ -182,6 +189,9 @@ class Expectation(Strict):
     #: check with the reason, before ``evaluate`` is called. Kinds that judge how a run
     #: ended (exit status, finishing in time) set it to False.
     needs_complete_run: ClassVar[bool] = True
+    #: How a kind with ``needs_complete_run = False`` treats a run that did not end
+    #: normally, for the reference (docs/authoring.md); None: judged as any run.
+    when_stopped: ClassVar[str | None] = None
 
     #: True for kinds whose expressions may use names the loader cannot know in advance
     #: (``json_value``: the keys of a driver's observations): only their form is checked.

@@ -19,6 +19,7 @@ from typing import Protocol, get_args
 import pluggy
 
 from ipcgrader import PROJECT_NAME, hookspecs
+from ipcgrader.entry_points import may_declare
 from ipcgrader.models import Expectation
 from ipcgrader.results import ExerciseResult
 
@@ -148,7 +149,7 @@ def get_plugin_manager(
         pm.register(importlib.import_module(name), name=name)
     if autoload is None:
         autoload = not os.environ.get(DISABLE_AUTOLOAD_ENV)
-    if autoload:
+    if autoload and may_declare(PROJECT_NAME):  # importlib.metadata only if some may
         pm.load_setuptools_entrypoints(PROJECT_NAME)
     for plugin in plugins:
         pm.register(plugin)

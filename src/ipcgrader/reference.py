@@ -128,7 +128,7 @@ def reference_markdown(kinds: list[type[Expectation]]) -> str:
         name = kind_name(model)
         flags = []
         if not model.needs_complete_run:
-            flags.append("judged even when the run did not end normally")
+            flags.append(model.when_stopped or "judged even when the run did not end normally")
         if model.open_names:
             flags.append("its expressions may also use the names the driver observed")
         out += [f'### kind = "{name}"', "", _doc(model), ""]

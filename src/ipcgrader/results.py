@@ -112,6 +112,18 @@ class Verdict:
     passed: bool | None
     message: str = ""
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    #: failed only because the run did not end normally (``message`` says how it ended):
+    #: the check's own failure message and hint would claim what never happened
+    stopped: bool = False
+
+
+def stopped_verdict(problem: str) -> Verdict:
+    """The verdict of a check that the run's abnormal end kept from being judged: it fails
+    (nothing it scores happened) and says how the run ended (``problem``, from
+    :meth:`RunRecord.problem`), never what the check would claim had it been judged."""
+    return Verdict(
+        False, _("not judged: the program {problem}").format(problem=problem), stopped=True
+    )
 
 
 @dataclass
@@ -248,12 +260,19 @@ def _limit_problem(reason: str | None, run: RunRecord) -> str | None:
         )
     if reason == "cpu_budget":
         budget = limits.run_cpu_s
-        if budget is None:
+        used = run.outcome.run_cpu_s
+        if budget is None or used is None:
             return _("kept computing until its CPU budget was used up and was stopped")
-        return _(
-            "kept computing: its processes used more than {seconds:g} s of CPU time "
-            "together (a loop that never ends?) and it was stopped"
-        ).format(seconds=budget)
+        # what was measured, not a guess at why: an endless loop and a correct program
+        # with many more processes than the task asks for both end up here
+        n = _processes_started(run)
+        return ngettext(
+            "was stopped when its {n} process had used {used:.2f} s of CPU time, more than "
+            "the {budget:g} s this run may use",
+            "was stopped when its {n} processes had used {used:.2f} s of CPU time together, "
+            "more than the {budget:g} s this run may use",
+            n,
+        ).format(n=n, used=used, budget=budget)
     if reason == "memory":
         if limits.memory_mb:
             return _("ran out of memory (limit {mb} MiB per process)").format(mb=limits.memory_mb)
@@ -269,6 +288,14 @@ def _limit_problem(reason: str | None, run: RunRecord) -> str | None:
             )
         return _("used all its CPU time and was killed")
     return None
+
+
+def _processes_started(run: RunRecord) -> int:
+    """How many processes the run had: every one its trace saw, else the most at once."""
+    processes = getattr(run.artifacts.get("trace"), "processes", None)
+    if isinstance(processes, dict) and processes:
+        return len(processes)
+    return max(1, run.outcome.peak_processes)
 
 
 _SIGNAL_MEANINGS = {

@@ -43,6 +43,8 @@ _SUPERVISOR_CODE = (
 )
 #: Environment variable whose value marks every process of one run (fallback sweep).
 RUN_MARKER = "IPCGRADER_RUN"
+#: The run's start method, as the grader sets it for the harness (``sitecustomize.py``).
+START_METHOD_ENV = "IPCGRADER_START_METHOD"
 
 #: CPU budget of one run (all its processes) when the exercise sets none. Hook for
 #: ``ipcgrade check``: it may record the reference solution's CPU per scenario and set
@@ -402,6 +404,9 @@ def run(
         # a warm run's supervisor makes its namespaces and builds its filesystem itself,
         # at bwrap as at namespaces (the same view, from the same list)
         warm_config = {**config, "loopback": level != "basic"}
+        # spawn children of a run the grader makes under spawn come from a template
+        # (harness/spawner.py) instead of each starting an interpreter
+        warm_config["spawn_template"] = request.env.get(START_METHOD_ENV) == "spawn"
         _supervisor_command(request, meta_dir, warm.level_of(level), limits, warm_config)
         with open(meta_dir / "supervisor.log", "wb") as log:
             started_run = warm.start(request.argv, warm_config, level, log.fileno())

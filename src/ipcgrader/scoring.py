@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ipcgrader.checks.explain import GIVEN_LOCK_NEVER_ACQUIRED
 from ipcgrader.i18n import Text, _, join, ngettext
 from ipcgrader.models import Exercise, Expectation, Scenario
 from ipcgrader.needs import unmet
@@ -14,6 +15,7 @@ from ipcgrader.results import (
     RunRecord,
     Status,
     Verdict,
+    stopped_verdict,
 )
 
 #: Module-name prefix of an exercise folder's plugin.py (see plugins.load_exercise_plugin).
@@ -42,7 +44,7 @@ def judge(expectation: Expectation, run: RunRecord) -> Verdict:
     if expectation.needs_complete_run:
         problem = run.problem()
         if problem is not None:
-            return Verdict(False, _("the program {problem}").format(problem=problem))
+            return stopped_verdict(problem)
     try:
         verdict = expectation.evaluate(run)
         if verdict.passed:
@@ -140,13 +142,16 @@ def score_check(
     failed = [(run, v) for run, v in verdicts if v.passed is False]
     unknown = [(run, v) for run, v in verdicts if v.passed is None]
     parts: list[str] = []
+    verdict = Verdict(True)
     if not runs:
         status = Status.error
         parts.append(_("no run of this scenario was made"))
     elif failed:
         status = Status.failed
-        verdict = failed[0][1]
-        if expectation.message:
+        # a failure of the check's own comes first: one only because a run was stopped
+        # says how that run ended and claims nothing of what the check looks for
+        verdict = min((v for _r, v in failed), key=lambda v: v.stopped)
+        if expectation.message and not verdict.stopped:
             parts.append(expectation.message)
         if verdict.diagnostics and not isinstance(verdict.message, Text):
             # a check's verdict quoting its finding: keep the finding's source, so the
@@ -178,7 +183,7 @@ def score_check(
         score=expectation.points if status is Status.passed else 0.0,
         max_score=expectation.points,
         message=join(parts) if status is not Status.passed else "",
-        hint=expectation.hint if status is not Status.passed else None,
+        hint=expectation.hint if status is Status.failed and not verdict.stopped else None,
         visibility=expectation.visibility.value,
         scenario=scenario.id,
         kind=expectation.kind,
@@ -232,34 +237,65 @@ def merge_diagnostics(records: list[RunRecord]) -> list[Diagnostic]:
             index = seen[key]
             checks = tuple(dict.fromkeys((*merged[index].checks, *diagnostic.checks)))
             merged[index] = merged[index].model_copy(update={"checks": checks})
-    return _one_unused_lock(merged)
+    return _one_crash(_one_unused_lock(merged))
 
 
-#: Findings of one mistake that may be found with and without a place: a lock a driver
-#: hands over has none, the same lock created by the student's main program has one.
-_PLACELESS_DUPLICATES = ("lock_never_acquired",)
+def _given(diagnostic: Diagnostic) -> bool:
+    """A finding of a lock the exercise handed over, said where it was needed."""
+    source = diagnostic.i18n.get("message")
+    return (
+        diagnostic.kind == "lock_never_acquired"
+        and isinstance(source, dict)
+        and source.get("msg") == GIVEN_LOCK_NEVER_ACQUIRED
+    )
 
 
 def _one_unused_lock(found: list[Diagnostic]) -> list[Diagnostic]:
-    """Drop a placeless finding when the same kind was also found with a place (it is the
-    same mistake, seen from a driven run), giving its checks to the placed one."""
-    kept: list[Diagnostic] = []
-    for kind in _PLACELESS_DUPLICATES:
-        placed = [i for i, d in enumerate(found) if d.kind == kind and d.file]
-        if not placed:
+    """A lock that is never acquired is one mistake, however many runs saw it: a driven run
+    sees the lock the exercise hands over (said where it was needed), the student's own main
+    program sees the lock it makes (said where it is made). Keep one finding, the made one
+    when there is one, with the checks of all."""
+    unused = [d for d in found if d.kind == "lock_never_acquired"]
+    made = [d for d in unused if d.file and not _given(d)]
+    keep = made[0] if made else next((d for d in unused if d.file), None)
+    if keep is None:
+        return found
+    # the same lock found where it is made is kept each time it was found at another line
+    dropped = [d for d in unused if d is not keep and (_given(d) or not d.file)]
+    if not dropped:
+        return found
+    checks = tuple(dict.fromkeys((*keep.checks, *(c for d in dropped for c in d.checks))))
+    return [
+        keep.model_copy(update={"checks": checks}) if d is keep else d
+        for d in found
+        if not any(d is x for x in dropped)
+    ]
+
+
+def _one_crash(found: list[Diagnostic]) -> list[Diagnostic]:
+    """A child's crash read from stderr (``no_exception``, whose check quotes it) and the
+    same crash read from the trace (``child_crashed``, at the same line) are one finding:
+    the first is kept, with the checks of both and the trace's hint."""
+    quoted: dict[tuple[str | None, int | None], int] = {
+        (d.file, d.line): i
+        for i, d in enumerate(found)
+        if d.kind == "uncaught_exception" and d.file and d.line
+    }
+    merged: dict[int, Diagnostic] = {}
+    dropped: set[int] = set()
+    for i, crash in enumerate(found):
+        j = quoted.get((crash.file, crash.line)) if crash.kind == "child_crashed" else None
+        if j is None:
             continue
-        placeless = [d for d in found if d.kind == kind and not d.file]
-        if not placeless:
-            continue
-        first = found[placed[0]]
-        checks = tuple(dict.fromkeys((*first.checks, *(c for d in placeless for c in d.checks))))
-        found = [
-            first.model_copy(update={"checks": checks}) if i == placed[0] else d
-            for i, d in enumerate(found)
-            if not (d.kind == kind and not d.file)
-        ]
-    kept.extend(found)
-    return kept
+        kept = merged.get(j, found[j])
+        update: dict[str, object] = {"checks": tuple(dict.fromkeys((*kept.checks, *crash.checks)))}
+        if kept.hint is None and crash.hint is not None:
+            update["hint"] = crash.hint
+            if "hint" in crash.i18n:
+                update["i18n"] = {**kept.i18n, "hint": crash.i18n["hint"]}
+        merged[j] = kept.model_copy(update=update)
+        dropped.add(i)
+    return [merged.get(i, d) for i, d in enumerate(found) if i not in dropped]
 
 
 def overall_status(checks: list[CheckResult], max_score: float) -> Status:

@@ -169,26 +169,39 @@ def race(trace: Trace, file: str, races: list[Race], consequence: str | None) ->
     ]
 
 
-def unused_locks_found(trace: Trace) -> list[Diagnostic]:
-    """Locks that were made (by the student or handed to them) but never acquired."""
+#: The finding of a lock handed to the student's code (by an exercise's driver) that it never
+#: acquires: said where the lock was needed, since the lock was made outside their files.
+GIVEN_LOCK_NEVER_ACQUIRED = N_(
+    "your code is given a lock but never acquires it, also not here where it is needed: a "
+    "lock protects nothing until a process holds it"
+)
+
+
+def unused_locks_found(trace: Trace, needed: Access | None = None) -> list[Diagnostic]:
+    """Locks that were made (by the student or handed to them) but never acquired: at the
+    line that made it, or (a lock made outside the student's files) at ``needed``, the
+    access the lock should have guarded."""
     found = []
     for info in unused_locks(trace):
         created = info.created
+        file: str | None
+        line: int | None
         if created is not None and created.line:
             message = _(
                 "the {kind} created here is never acquired: a lock protects nothing until a "
                 "process holds it"
             ).format(kind=info.kind)
+            file, line = created.file, created.line
         else:
-            message = _(
-                "your code is given a lock but never acquires it: a lock protects nothing "
-                "until a process holds it"
-            )
+            message = _(GIVEN_LOCK_NEVER_ACQUIRED)
+            where = needed.event if needed is not None else created
+            file = where.file if where is not None else None
+            line = where.line if where is not None else None
         found.append(
             Diagnostic(
                 kind="lock_never_acquired",
-                file=created.file if created is not None else None,
-                line=created.line if created is not None else None,
+                file=file,
+                line=line,
                 message=message,
                 hint=_("Use it: `with lock:` around the code that reads and writes the file."),
             )

@@ -27,7 +27,7 @@ from ipcgrader.expr import ExpressionError, evaluate, resolve
 from ipcgrader.i18n import N_, Text, _
 from ipcgrader.models import Expectation, LocalText, Strict
 from ipcgrader.plugins import KindRegistry
-from ipcgrader.results import RunRecord, Verdict
+from ipcgrader.results import RunRecord, Verdict, stopped_verdict
 
 Compare = Literal["eq", "ne", "lt", "le", "gt", "ge", "between", "approx"]
 _WORDS = {
@@ -170,11 +170,11 @@ class JsonValue(Expectation):
         """Load the observations, evaluate ``value`` and compare; explain a failure."""
         problem = run.problem()
         if problem is not None and not self.judge_incomplete:
-            return Verdict(False, _("the program {problem}").format(problem=problem))
+            return stopped_verdict(problem)
         observed = load_observations(run, self.file)
         if observed is None:
             if problem is not None:
-                return Verdict(False, _("the program {problem}").format(problem=problem))
+                return stopped_verdict(problem)
             return Verdict(
                 None, _("the driver left no JSON object in {file}").format(file=self.file)
             )
@@ -188,10 +188,8 @@ class JsonValue(Expectation):
             actual = evaluate(self.value, names)
         except ExpressionError as exc:
             if problem is not None:
-                return Verdict(
-                    False,
-                    self._explanation(names) or _("the program {problem}").format(problem=problem),
-                )
+                explained = self._explanation(names)
+                return Verdict(False, explained) if explained else stopped_verdict(problem)
             return Verdict(
                 None,
                 _("cannot compute {value!r} from {file}: {error}").format(
@@ -218,9 +216,12 @@ class JsonValue(Expectation):
                 want = f"{shown(expected)} ± {tolerance:g}"
             else:
                 want = _(_WORDS[self.compare]).format(value=shown(expected))
-            detail = _("{value} is {actual}, expected {expected}").format(
-                value=self.value, actual=shown(actual), expected=want
-            )
+            # TRANSLATORS: {value} is the name of what an exercise's driver observed
+            # ("received", "pattern"); {actual} and {expected} are values
+            detail = _(
+                "what the grader observed of your code ({value}) was {actual}, but it should "
+                "be {expected}"
+            ).format(value=self.value, actual=shown(actual), expected=want)
             if problem is not None:
                 detail = _("{detail}; the program {problem}").format(detail=detail, problem=problem)
         return Verdict(False, detail)

@@ -19,7 +19,7 @@ from ipcgrader.checks import explain
 from ipcgrader.i18n import N_, _, ngettext
 from ipcgrader.models import Exercise, Expectation, Fact, LocalText, Scenario
 from ipcgrader.plugins import KindRegistry
-from ipcgrader.results import Diagnostic, RunRecord, Verdict
+from ipcgrader.results import STUDENT_VISIBLE, Diagnostic, RunRecord, Verdict
 from ipcgrader.scoring import check_ids
 from ipcgrader.trace import (
     ProcessInfo,
@@ -45,12 +45,25 @@ class TraceExpectation(Expectation):
     """Base of expectations judged on a run's trace: fetches the trace and calls
     :meth:`judge_trace`.
 
-    A run that was stopped (timeout) or lost part of its trace is still judged on what was
-    recorded: a finding there is real and fails the check, but the absence of one proves
-    nothing, so it is "could not check", never a pass.
+    A run that was stopped (a deadlock, its CPU budget, a timeout) or lost part of its
+    trace is still judged on what was recorded: a finding there is real and fails the check,
+    but the absence of one proves nothing, so it is "could not check" saying what it could
+    not see (:meth:`undecided`), never a pass. A kind whose pass holds on any part of a run
+    (two workers seen running at once) sets :attr:`pass_holds_when_cut`; one whose failure
+    may only mean the run had not got that far yet (fewer workers than expected) clears
+    :attr:`fail_holds_when_cut`.
     """
 
     needs_complete_run: ClassVar[bool] = False
+    when_stopped: ClassVar[str | None] = (
+        "judged on what happened before a run that did not end normally was stopped: a "
+        "finding made before the stop counts; when none was made, the check reads "
+        '"could not check" and says what the stop kept it from seeing'
+    )
+    #: a passing verdict on the part of a run before it was stopped holds for the whole run
+    pass_holds_when_cut: ClassVar[bool] = False
+    #: a failing verdict on the part of a run before it was stopped holds for the whole run
+    fail_holds_when_cut: ClassVar[bool] = True
 
     def evaluate(self, run: RunRecord) -> Verdict:
         """Judge the run's trace; "could not check" without a complete trace."""
@@ -60,14 +73,32 @@ class TraceExpectation(Expectation):
         if trace is None:
             return Verdict(None, "this run was not traced (trace.enabled = false)")
         verdict = self.judge_trace(trace, run)
-        if trace.complete or verdict.passed is False:
+        holds = (verdict.passed is False and self.fail_holds_when_cut) or (
+            verdict.passed is True and self.pass_holds_when_cut
+        )
+        if trace.complete or holds:
             return verdict
-        reason = trace.problems[0] if run.outcome.stopped is None else run.problem()
+        problem = run.problem()
+        if problem is None:  # not stopped: a process's trace was cut (it was killed?)
+            return Verdict(
+                None,
+                _("the trace of this run is incomplete: {problem}").format(
+                    problem=trace.problems[0]
+                ),
+                verdict.diagnostics,
+            )
         return Verdict(
             None,
-            _("the trace of this run is incomplete: {problem}").format(problem=reason),
+            _(
+                "the program {problem}; up to then, {undecided}, and what it would have "
+                "done after that is unknown"
+            ).format(problem=problem, undecided=self.undecided()),
             verdict.diagnostics,
         )
+
+    def undecided(self) -> str:
+        """What a run stopped before it ended did not show, for "could not check"."""
+        return _("nothing this check looks for had happened")
 
     def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
         """Judge a complete trace. Subclasses must implement this."""
@@ -97,6 +128,10 @@ class NoRace(TraceExpectation):
     consequence: LocalText | None = _CONSEQUENCE
     default_name: ClassVar[str] = N_("no race on the shared file")
 
+    def undecided(self) -> str:
+        """No race was seen (yet)."""
+        return _("no two processes had raced on {file}").format(file=self.file)
+
     def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
         """Fail with an explanation of the first race found."""
         workers = {process.pid for process in trace.workers()}
@@ -108,7 +143,9 @@ class NoRace(TraceExpectation):
         if not races:
             return Verdict(True)
         found = explain.race(trace, self.file, races, self.consequence)
-        found.extend(explain.unused_locks_found(trace))
+        first = races[0]
+        needed = first.first if not first.first.held else first.second
+        found.extend(explain.unused_locks_found(trace, needed))
         return Verdict(False, found[0].message, found)
 
 
@@ -123,6 +160,10 @@ class AtomicUpdate(TraceExpectation):
     )
     consequence: LocalText | None = _CONSEQUENCE
     default_name: ClassVar[str] = N_("read and write back under one lock")
+
+    def undecided(self) -> str:
+        """Every update seen (if any) was atomic."""
+        return _("every update of {file} it made was under one lock").format(file=self.file)
 
     def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
         """Fail with an explanation of the first read-modify-write that is not atomic."""
@@ -141,6 +182,12 @@ class Concurrent(TraceExpectation):
     kind: Literal["concurrent"]
     min_workers: int = Field(2, ge=2, description="how many worker processes must run")
     default_name: ClassVar[str] = N_("workers run at the same time")
+    pass_holds_when_cut: ClassVar[bool] = True  # workers seen running at once did so
+    fail_holds_when_cut: ClassVar[bool] = False  # the others might have started later
+
+    def undecided(self) -> str:
+        """No two workers had been seen running at once."""
+        return _("no two worker processes had run at the same time")
 
     def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
         """Fail when fewer workers ran than expected or every pair was ordered by join."""
@@ -178,6 +225,10 @@ class ChildrenOk(TraceExpectation):
     default_needs: ClassVar[tuple[Fact, ...]] = ("work",)
     default_name: ClassVar[str] = N_("no child process crashes")
 
+    def undecided(self) -> str:
+        """No child had crashed."""
+        return _("no child process had crashed")
+
     def _expected_end(self, process: ProcessInfo) -> bool:
         exception = process.exception
         if exception is not None:
@@ -207,6 +258,10 @@ class ChildrenJoined(TraceExpectation):
     kind: Literal["children_joined"]
     default_needs: ClassVar[tuple[Fact, ...]] = ("workers",)
     default_name: ClassVar[str] = N_("every child process is joined")
+
+    def undecided(self) -> str:
+        """The joins come at the end, which a stopped run did not reach."""
+        return _("it had not reached the end of the program, where the joins are")
 
     def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
         """Fail naming the line that started a child the program never joined."""
@@ -275,6 +330,24 @@ def ipcgrader_exercise_loaded(exercise: Exercise, exercise_dir: Path) -> None:
                 )
 
 
+#: Kinds of the findings that say why a run was stopped (:func:`ipcgrader.trace.diagnose_hang`).
+_STOP_KINDS = ("deadlock", "hang_")
+
+
+def _point_at_stop(record: RunRecord, check: str, expectation: Expectation) -> None:
+    """A check the run's stop kept from being judged points at the findings that say why
+    the run stopped ("see 1"). Only a visible check does: a finding the grader made on its
+    own is shown to everyone, and one tied only to hidden checks would be withheld."""
+    if expectation.visibility.value != STUDENT_VISIBLE:
+        return
+    record.diagnostics[:] = [
+        d.model_copy(update={"checks": (*d.checks, check)})
+        if d.kind.startswith(_STOP_KINDS) and check not in d.checks
+        else d
+        for d in record.diagnostics
+    ]
+
+
 @hookimpl(trylast=True)
 def ipcgrader_run_finished(
     exercise: Exercise, scenario: Scenario, record: RunRecord, meta_dir: Path
@@ -285,17 +358,21 @@ def ipcgrader_run_finished(
     that a hidden check's findings stay hidden (:func:`ipcgrader.results.student_diagnostics`).
     """
     ids = check_ids(exercise)
+    stopped = record.problem() is not None
     for index, expectation in enumerate(scenario.expect):
-        if expectation.needs_complete_run and record.problem() is not None:
+        check = ids[(scenario.id, index)]
+        if expectation.needs_complete_run and stopped:
+            _point_at_stop(record, check, expectation)
             continue
         try:
             verdict = expectation.evaluate(record)
         except Exception:
             continue
-        check = ids[(scenario.id, index)]
         record.diagnostics.extend(
             d.model_copy(update={"checks": (*d.checks, check)}) for d in verdict.diagnostics
         )
+        if stopped and (verdict.stopped or verdict.passed is None):
+            _point_at_stop(record, check, expectation)
     # every crash of a child at its line, whether or not a check of this scenario asks
     trace = trace_of(record)
     if trace is not None:

@@ -12,8 +12,10 @@ the run is stopped) kills whatever is left: outside a namespace it is a child su
 orphans (a grandchild that called ``setsid``, say) are re-parented to it and found.
 
 It also judges hangs as they happen. A run whose every live process sleeps in an untimed
-wait the harness traces (a lock, a join, a queue, a pipe: each process publishes those on
-its wait board, see ``_ipcgrader_trace``), unchanged across two samples, can never wake up:
+wait the harness traces (a lock, a join, a queue, a pipe, an Event, a Condition, a
+Barrier: each process publishes those on its wait board, see ``_ipcgrader_trace``; a
+Manager's server is a service that acts only on requests), unchanged across two samples,
+can never wake up:
 it is stopped at once as ``deadlock``. A run that keeps computing is stopped as
 ``cpu_budget`` once all its processes together (the dead ones too) used up its CPU budget.
 The wall timeout stays, as the last resort.
@@ -96,6 +98,11 @@ def run_processes(me: int) -> list[int]:
             found.append(child)
             frontier.append(child)
     return found
+
+
+def students(me: int, helpers: set[int]) -> list[int]:
+    """The processes of the run but the supervisor and the warm runner's ``helpers``."""
+    return [pid for pid in run_processes(me) if pid not in helpers]
 
 
 #: Processes multiprocessing starts for itself; they end on their own when the main process
@@ -277,7 +284,9 @@ class BecomeMain(BaseException):
     (``zygote.py``), which then runs the student's program in this very process."""
 
 
-def confine_child(config: dict[str, object], out_w: int, err_w: int) -> None:
+def confine_child(
+    config: dict[str, object], out_w: int, err_w: int, keep: int | None = None
+) -> None:
     """In the forked child, before any student code: own process group, rlimits, no
     capabilities, stdin at end of file, stdout and stderr on the capture pipes, the run's
     folder, no other file descriptor."""
@@ -302,18 +311,28 @@ def confine_child(config: dict[str, object], out_w: int, err_w: int) -> None:
     os.dup2(out_w, 1)
     os.dup2(err_w, 2)
     os.chdir(str(config["cwd"]))
-    os.closerange(3, 1 << 16)
+    if keep is None:
+        os.closerange(3, 1 << 16)
+    else:
+        os.closerange(3, keep)
+        os.closerange(keep + 1, 1 << 16)
 
 
-def start_child(config: dict[str, object], out_w: int, err_w: int) -> int:
-    """Fork and exec the student's command; return its pid. In a warm run the child
-    raises :class:`BecomeMain` instead of exec."""
+def start_child(config: dict[str, object], out_w: int, err_w: int) -> tuple[int, set[int]]:
+    """Fork and exec the student's command; return its pid and the pids of the run's
+    processes that are not the student's. In a warm run the child raises
+    :class:`BecomeMain` instead of exec; with ``spawn_template``, it makes its spawn
+    template first (``spawner.py``) and says its pid on a pipe."""
+    report_r = report_w = None
+    if config.get("warm") and config.get("spawn_template"):
+        report_r, report_w = os.pipe()
     pid = os.fork()
     if pid:
-        return pid
+        return pid, _template_of(report_r, report_w)
     try:
-        confine_child(config, out_w, err_w)
+        confine_child(config, out_w, err_w, report_w)
         if config.get("warm"):
+            config["template_fd"] = report_w
             raise BecomeMain
         argv = [str(a) for a in config["argv"]]  # type: ignore[attr-defined]
         env = {str(k): str(v) for k, v in dict(config["env"]).items()}  # type: ignore[call-overload]
@@ -326,6 +345,26 @@ def start_child(config: dict[str, object], out_w: int, err_w: int) -> int:
         finally:
             os._exit(127)
     raise AssertionError("unreachable")
+
+
+def _template_of(report_r: int | None, report_w: int | None) -> set[int]:
+    """The pid the student's main process reports for its template (written before any
+    student code runs: the student cannot forge it)."""
+    if report_r is None or report_w is None:
+        return set()
+    os.close(report_w)
+    data = b""
+    try:
+        while True:
+            chunk = os.read(report_r, 32)
+            if not chunk or len(data) > 32:
+                break
+            data += chunk
+    except OSError:
+        pass
+    finally:
+        os.close(report_r)
+    return {int(data)} if data.strip().isdigit() and int(data) > 0 else set()
 
 
 def reap(main_pid: int, state: dict[str, float | None]) -> None:
@@ -412,7 +451,7 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     started = time.monotonic()
-    main_pid = start_child(config, out_w, err_w)
+    main_pid, helpers = start_child(config, out_w, err_w)
     # First record of the answer: should we die before the end, the grader can still kill
     # the student's process group (outside a namespace its id is this pid).
     os.write(1, marshal.dumps({"child": main_pid, "pid1": me == 1}))
@@ -434,7 +473,7 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
         if duration is None and now >= deadline:
             stopped, stopped_t = "timeout", now
             break
-        if linger_until is not None and (now >= linger_until or not run_processes(me)):
+        if linger_until is not None and (now >= linger_until or not students(me, helpers)):
             break
         # Only SIGCHLD wakes us early; output is collected at each poll.
         ready, _, _ = select.select([wake_r], [], [], max(0.0, min(POLL_S, deadline - now)))
@@ -454,7 +493,7 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
             duration = now - started
             linger_until = min(now + LINGER_S, deadline)
         if now >= next_count:
-            pids = run_processes(me)
+            pids = students(me, helpers)
             peak = max(peak, len(pids))
             if len(pids) > max_procs:
                 stopped = "processes"
@@ -475,7 +514,7 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
     if duration is None:
         duration = time.monotonic() - started
     reap(main_pid, state)
-    leftovers = left_running(run_processes(me)) if stopped is None else 0
+    leftovers = left_running(students(me, helpers)) if stopped is None else 0
     kill_all(me, main_pid, state, grace if stopped else 0.0)
     for capture in captures:  # every writer is gone: read to the end
         capture.pump()

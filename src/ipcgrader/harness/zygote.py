@@ -15,7 +15,9 @@ then makes each run it is asked for::
                                         would have done, then the program as ``__main__``
 
 so a run costs three forks instead of starting two interpreters, and the student's code
-still runs only after every layer of the run's isolation is in place.
+still runs only after every layer of the run's isolation is in place. In a run made under
+spawn, the student's main process also forks a template its spawn children are made from
+(``spawner.py``); such a child comes back here and runs its ``python -c`` command.
 
 A request is one datagram: the marshalled ``{"config": ..., "namespaces": bool}`` with two
 file descriptors, the answer pipe and the supervisor's log. The reply is the leader's pid
@@ -35,10 +37,11 @@ import socket
 import sys
 
 try:
-    from . import confine, fsview, supervise
+    from . import confine, fsview, spawner, supervise
 except ImportError:  # imported from its own folder, as the sandbox does
     import confine  # type: ignore[import-not-found, no-redef]
     import fsview  # type: ignore[import-not-found, no-redef]  # noqa: F401  (warm for runs)
+    import spawner  # type: ignore[import-not-found, no-redef]
     import supervise  # type: ignore[import-not-found, no-redef]
 
 TYPE_CHECKING = False
@@ -55,7 +58,7 @@ MARKER_ENV = "IPCGRADER_RUN"
 MARKER_SLOT = 48
 #: This module and the supervisor's: not the student's to see (a ``supervise.py`` of theirs
 #: must import as theirs).
-_OWN_MODULES = ("zygote", "supervise", "confine", "fsview")
+_OWN_MODULES = ("zygote", "supervise", "confine", "fsview", "spawner")
 #: What Python sets at start-up that a forked process must set again.
 _STARTUP_SIGNALS: dict[int, Callable[[int, FrameType | None], Any] | int] = {
     signal.SIGINT: signal.default_int_handler,
@@ -81,7 +84,9 @@ def _warm_up() -> set[str]:
     import multiprocessing.context
 
     cold = set(sys.modules)
-    # what the driver, the student's program and its children import next
+    # what the driver, the student's program and its children import next (ctypes: each
+    # run's marker, and spawn templates)
+    import ctypes  # noqa: F401
     import importlib.util  # noqa: F401
     import json  # noqa: F401
     import multiprocessing.connection
@@ -232,6 +237,19 @@ def become_main(config: dict[str, object], extra: set[str]) -> str:
     argv = [str(a) for a in config["argv"]]  # type: ignore[attr-defined]
     env = {str(k): str(v) for k, v in dict(config["env"]).items()}  # type: ignore[call-overload]
     _write_marker(env.get(MARKER_ENV, ""))
+    for name in _OWN_MODULES:
+        sys.modules.pop(name, None)
+    report = config.get("template_fd")
+    if isinstance(report, int):
+        # the interpreter as it is here is what a spawn child starts as (spawner.py): a
+        # copy of it, made now, makes this run's spawn children; the supervisor is told
+        # its pid (it is not one of the student's processes)
+        template = 0
+        offset = spawner.tid_offset()
+        if offset is not None and not _shadowed({os.getcwd()}, extra):
+            template = spawner.start(offset, extra, _shadowed)
+        os.write(report, b"%d" % template)
+        os.close(report)
     os.environ.clear()
     os.environ.update(env)
     sys.argv = argv[1:]
@@ -239,8 +257,6 @@ def become_main(config: dict[str, object], extra: set[str]) -> str:
     script = argv[1]
     sys.path[0] = os.path.dirname(os.path.realpath(script))
     sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))
-    for name in _OWN_MODULES:
-        sys.modules.pop(name, None)
     if _shadowed({sys.path[0], os.getcwd()}, extra):
         for name in extra:
             sys.modules.pop(name, None)
@@ -296,8 +312,44 @@ def run_script(script: str) -> None:
         raise SystemExit(1) from None
 
 
+def run_command(code: str) -> None:
+    """Run ``code`` as ``python -c`` does (a spawn child made by the template)."""
+    import builtins
+
+    namespace = sys.modules["__main__"].__dict__
+    namespace.clear()
+    namespace.update(
+        __name__="__main__",
+        __doc__=None,
+        __package__=None,
+        __loader__=sys.modules["_frozen_importlib"].BuiltinImporter,
+        __spec__=None,
+        __annotations__={},
+        __builtins__=builtins,
+    )
+    try:
+        exec(compile(code, "<string>", "exec", dont_inherit=True), namespace)
+    except SystemExit:
+        raise
+    except BaseException as exc:
+        traceback = exc.__traceback__
+        if traceback is not None and traceback.tb_frame.f_code is run_command.__code__:
+            traceback = traceback.tb_next
+        sys.excepthook(type(exc), exc.with_traceback(traceback), traceback)
+        raise SystemExit(1) from None
+
+
 def main() -> None:
-    """The zygote's whole life; in a run's student main process, that program's."""
+    """The zygote's whole life; in a run's student main process, that program's; in a
+    spawn child made by a template, that child's."""
     extra = _warm_up()
     config = serve()
-    run_script(become_main(config, extra))
+    code: str | None = None
+    try:
+        script = become_main(config, extra)
+    except spawner.Spawned as spawned:
+        code = spawned.code
+    if code is not None:
+        run_command(code)  # outside the handler: no exception is being handled
+    else:
+        run_script(script)

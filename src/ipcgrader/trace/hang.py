@@ -233,34 +233,17 @@ def diagnose_hang(trace: Trace, *, deadlocked: bool = False) -> list[Diagnostic]
         elif item.waits_in == "running":
             if event.file is None or event.kind == "sleep":
                 continue  # nothing to point at, or merely starved of CPU in a short sleep
-            found.append(
-                Diagnostic(
-                    kind="hang_running",
-                    file=event.file,
-                    line=event.line,
-                    message=_(
-                        "still running when the time was up, not waiting for a lock, a join, "
-                        "a queue or a pipe: it kept running after this line. A loop that "
-                        "never ends?"
-                    ),
-                    hint=_("Check the condition that should end the loop."),
-                )
-            )
+            found.append(_diagnose_running(item))
         elif event.file is None:
             continue  # blocked in the exercise's own driver: the workers tell the story
         elif item.waits_in == "join":
-            found.append(
-                Diagnostic(
-                    kind="hang_join",
-                    file=event.file,
-                    line=event.line,
-                    message=_("stuck here: join() waits for a child process that never ends"),
-                )
-            )
+            found.append(_diagnose_join(item, by_pid))
         elif item.waits_in in ("get", "put"):
             found.append(_diagnose_queue(trace, item))
         elif item.waits_in == "wait":
             found.append(_diagnose_wait(trace, item))
+        elif item.waits_in == "recv" and _inherited_end(trace, item):
+            found.append(_diagnose_inherited_end(trace, item))
         else:
             found.append(
                 Diagnostic(
@@ -285,6 +268,164 @@ def diagnose_hang(trace: Trace, *, deadlocked: bool = False) -> list[Diagnostic]
                 )
             )
     return found
+
+
+#: How many traced steps at one line show that a process was going round a loop there.
+LOOP_EVIDENCE = 20
+#: Events of starting and ending processes: no evidence of a loop that never ends.
+_LIFECYCLE = frozenset({"start", "join", "joined", "terminate"})
+
+
+def _restart_loop(process: ProcessInfo) -> Diagnostic | None:
+    """A process that kept starting new children after joining earlier ones, many times:
+    the loop around start() and join() never ends, whatever it was doing at the stop. Said
+    at its first start() line, so every run that caught it says it the same way."""
+    events = process.events
+    starts = [e for e in events if e.kind == "start"]
+    first_joined = next((i for i, e in enumerate(events) if e.kind == "joined"), None)
+    # start, join, start again ... is also how children are run one after another on
+    # purpose: only many rounds of it are a loop
+    if first_joined is None or len(starts) < LOOP_EVIDENCE:
+        return None
+    if not any(e.kind == "start" for e in events[first_joined:]):
+        return None
+    where = next((e for e in starts if e.file and e.line), None)
+    if where is None:
+        return None
+    return Diagnostic(
+        kind="hang_restart_loop",
+        file=where.file,
+        line=where.line,
+        message=_(
+            "this process never ended: it kept starting new child processes here after "
+            "joining the earlier ones. Its children end; it is the loop around start() and "
+            "join() that never does"
+        ),
+        hint=_("Check the condition that should end the loop (a `while True:` needs a break)."),
+    )
+
+
+def _diagnose_running(item: Blocked) -> Diagnostic:
+    """A process that was computing when the run was stopped: a loop only when its trace
+    shows it going round one (many steps at its last line); otherwise where it was."""
+    event = item.event
+    restart = _restart_loop(item.process)
+    if restart is not None:
+        return restart
+    # starting many processes in a for loop is no loop that never ends (100 buyers)
+    rounds = sum(
+        1
+        for e in item.process.events
+        if (e.file, e.line) == (event.file, event.line) and e.kind not in _LIFECYCLE
+    )
+    if rounds >= LOOP_EVIDENCE:
+        return Diagnostic(
+            kind="hang_running",
+            file=event.file,
+            line=event.line,
+            # no count in the words: it differs from run to run, the loop does not
+            message=_(
+                "still running when the run was stopped, not waiting for a lock, a join, a "
+                "queue or a pipe: it kept coming back to this line. A loop that never ends?"
+            ),
+            hint=_("Check the condition that should end the loop."),
+        )
+    return Diagnostic(
+        kind="hang_running",
+        file=event.file,
+        line=event.line,
+        message=_(
+            "still working when the run was stopped, not waiting for a lock, a join, a queue "
+            "or a pipe: this line is the last step of it the grader saw"
+        ),
+    )
+
+
+def _diagnose_join(item: Blocked, by_pid: dict[int, Blocked]) -> Diagnostic:
+    """join() that had not returned: say what the awaited child was doing, and whether
+    this process kept starting and joining new children (a loop that never ends)."""
+    event = item.event
+    restart = _restart_loop(item.process)
+    if restart is not None:
+        return restart
+    child = by_pid.get(int(event.get("child") or 0))
+    if child is not None and child.waits_in == "running" and not child.event.line:
+        return Diagnostic(
+            kind="hang_join",
+            file=event.file,
+            line=event.line,
+            message=_(
+                "stuck here: join() waits for a child process that was still running when "
+                "the run was stopped"
+            ),
+        )
+    if child is not None and child.waits_in == "running":
+        return Diagnostic(
+            kind="hang_join",
+            file=event.file,
+            line=event.line,
+            message=_(
+                "stuck here: join() waits for a child process that was still running when "
+                "the run was stopped (its last step: {line})"
+            ).format(line=_line(child.event)),
+        )
+    if child is not None:
+        return Diagnostic(
+            kind="hang_join",
+            file=event.file,
+            line=event.line,
+            message=_(
+                "stuck here: join() waits for a child process that never ends: it is itself "
+                "stuck {waiting} at {line}"
+            ).format(waiting=_(_WAITS[child.waits_in]), line=_line(child.event)),
+        )
+    return Diagnostic(
+        kind="hang_join",
+        file=event.file,
+        line=event.line,
+        message=_("stuck here: join() waits for a child process that never ends"),
+    )
+
+
+def _inherited_end(trace: Trace, item: Blocked) -> bool:
+    """A recv() on a pipe whose ends were copied into processes forked after Pipe(): the
+    one waiting, or a child of the one that made it."""
+    made = trace.objects.get(item.event.obj or "")
+    if made is None:
+        return False
+    forked = [
+        p
+        for p in trace.processes.values()
+        if p.start is not None
+        and p.start.t >= made.t
+        # a forked process says so in its first event (a spawned one inherits no ends)
+        and any(e.kind == "proc" and e.get("role") == "forked" for e in p.events[:1])
+    ]
+    me = item.process
+    return any(p is me for p in forked) or (me.pid == made.pid and bool(forked))
+
+
+def _diagnose_inherited_end(trace: Trace, item: Blocked) -> Diagnostic:
+    """recv() waits for an end of file that cannot come: an inherited copy of the other end
+    is still open (under fork a child gets both ends of every pipe made before it)."""
+    event = item.event
+    return Diagnostic(
+        kind="hang_pipe_recv",
+        file=event.file,
+        line=event.line,
+        message=_(
+            "stuck here: recv() waits on a pipe{created} for a message or for the other end "
+            "to be closed, and neither comes. recv() raises EOFError only when every copy of "
+            "the other end is closed, and under fork each process started after Pipe() gets "
+            "a copy of both ends: this process, or another one, still holds a copy of the "
+            "other end that it never closed"
+        ).format(created=_created(trace, event)),
+        hint=_(
+            "Right after start(), let each process close() the end it does not use (the "
+            "parent the child's end, the child the parent's), or send an agreed last message "
+            "such as None and stop on it."
+        ),
+    )
 
 
 def _created(trace: Trace, event: Event) -> str:

@@ -102,6 +102,27 @@ class _Watcher:
         return None
 
 
+# --- multiprocessing: the student's own choice of start method -----------------------------
+
+
+def _patch_start_method(module: ModuleType) -> None:
+    """Record each ``set_start_method()`` call that took effect (``start_method`` event),
+    so the grader can tell a run meant for one start method that the student's code
+    switched to another (it is allowed to: the call works as in ``python prog.py``)."""
+    context = module.context
+    cls = context.DefaultContext
+    real = cls.set_start_method
+
+    def set_start_method(self: Any, method: Any, force: bool = False) -> None:
+        real(self, method, force)
+        trace.emit("start_method", None, None, method=method, force=bool(force))
+
+    set_start_method.__doc__ = real.__doc__
+    cls.set_start_method = set_start_method
+    # multiprocessing.set_start_method is the default context's method, bound at import
+    setattr(module, "set_start_method", context._default_context.set_start_method)  # noqa: B010
+
+
 # --- multiprocessing.process: start, join, the life of a child ----------------------------
 
 
@@ -363,6 +384,7 @@ def install() -> None:
 
     patches: dict[str, Callable[[ModuleType], None]] = {
         "signal": _patch_signal,
+        "multiprocessing": _patch_start_method,
         "multiprocessing.process": _patch_process,
         "multiprocessing.synchronize": synchronize,
         "multiprocessing.queues": ipc._patch_queues,
