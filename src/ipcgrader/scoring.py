@@ -237,7 +237,7 @@ def merge_diagnostics(records: list[RunRecord]) -> list[Diagnostic]:
             index = seen[key]
             checks = tuple(dict.fromkeys((*merged[index].checks, *diagnostic.checks)))
             merged[index] = merged[index].model_copy(update={"checks": checks})
-    return _one_unused_lock(merged)
+    return _one_crash(_one_unused_lock(merged))
 
 
 def _given(diagnostic: Diagnostic) -> bool:
@@ -270,6 +270,32 @@ def _one_unused_lock(found: list[Diagnostic]) -> list[Diagnostic]:
         for d in found
         if not any(d is x for x in dropped)
     ]
+
+
+def _one_crash(found: list[Diagnostic]) -> list[Diagnostic]:
+    """A child's crash read from stderr (``no_exception``, whose check quotes it) and the
+    same crash read from the trace (``child_crashed``, at the same line) are one finding:
+    the first is kept, with the checks of both and the trace's hint."""
+    quoted: dict[tuple[str | None, int | None], int] = {
+        (d.file, d.line): i
+        for i, d in enumerate(found)
+        if d.kind == "uncaught_exception" and d.file and d.line
+    }
+    merged: dict[int, Diagnostic] = {}
+    dropped: set[int] = set()
+    for i, crash in enumerate(found):
+        j = quoted.get((crash.file, crash.line)) if crash.kind == "child_crashed" else None
+        if j is None:
+            continue
+        kept = merged.get(j, found[j])
+        update: dict[str, object] = {"checks": tuple(dict.fromkeys((*kept.checks, *crash.checks)))}
+        if kept.hint is None and crash.hint is not None:
+            update["hint"] = crash.hint
+            if "hint" in crash.i18n:
+                update["i18n"] = {**kept.i18n, "hint": crash.i18n["hint"]}
+        merged[j] = kept.model_copy(update=update)
+        dropped.add(i)
+    return [merged.get(i, d) for i, d in enumerate(found) if i not in dropped]
 
 
 def overall_status(checks: list[CheckResult], max_score: float) -> Status:
