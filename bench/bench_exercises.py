@@ -1,10 +1,10 @@
 """Are verdicts the same on every grading? Grade each known variant many times and count flips.
 
 For every exercise given (default: bounded_queue, join_order, mutex_print, pipe_echo,
-shared_tickets), every variant in ``tests/submissions/<exercise>/`` and the reference solution are graded
-``--repeats`` times (default 50) with the exercise's own timeout (``--timeout`` to change it;
-the tests use 2 s), several gradings at once (``--jobs``) so that the machine is busy, as it
-is in a class's batch.
+shared_tickets), every variant in ``tests/submissions/<exercise>/`` and the reference
+solution are graded ``--repeats`` times (default 50) with the exercise's own timeout
+(``--timeout`` to change it; the tests use 2 s), several gradings at once (``--jobs``) so
+that the machine is busy, as it is in a class's batch.
 
 A grading's *verdict* is its status and the status of every check. A *flip* is a grading
 whose verdict differs from the variant's most frequent one; the report lists, per variant,

@@ -456,6 +456,49 @@ def test_a_poll_that_ends_a_loop_while_the_producer_runs_can_miss_an_item() -> N
     assert missed_polls(_poller(True, "empty")) == []
 
 
+def _spinner(after: str) -> Trace:
+    """A consumer (pid 3) spins on ``empty()`` of Q1.1 while a producer (pid 2) puts; the
+    run is stopped while the consumer runs (no exit event). ``after`` its last look: more
+    looks and sleeps (``looking``), the event cap (``lost``), or a printed line
+    (``moved_on``)."""
+    ev = Recorder()
+    ev(1, "proc", role="main")
+    ev(1, "queue_new", "Q1.1", line=30, queue="Queue", maxsize=0)
+    ev(1, "start", child=3, name="Process-1")
+    ev(1, "start", child=2, name="Process-2")
+    ev(3, "proc", role="forked")
+    ev(3, "run", name="Process-1", target="drain")
+    ev(2, "proc", role="forked")
+    ev(2, "run", name="Process-2", target="producer")
+    ev(3, "poll", "Q1.1", line=22, method="empty", empty=True)
+    ev(2, "put", "Q1.1", line=8, block=True, timeout=None)
+    ev(2, "put_done", "Q1.1", line=8, outcome="ok")
+    ev(3, "poll", "Q1.1", line=22, method="empty", empty=False)
+    ev(3, "get", "Q1.1", line=23, block=True, timeout=None)
+    ev(3, "get_done", "Q1.1", line=23, outcome="ok")
+    ev(3, "poll", "Q1.1", line=22, method="empty", empty=True)
+    if after == "looking":
+        ev(3, "sleep", seconds=0.1)
+        ev(3, "get", "Q1.1", line=23, block=False, timeout=None)
+    elif after == "lost":  # the loop reached the event cap: its last look is not known
+        ev(3, "lost")
+    else:
+        ev(3, "out", line=25, text="done")
+    ev(2, "put", "Q1.1", line=8, block=True, timeout=None)
+    ev(2, "put_done", "Q1.1", line=8, outcome="ok")
+    return ev.trace()
+
+
+def test_a_loop_stopped_while_it_still_looks_has_missed_nothing() -> None:
+    """A consumer spinning on empty() for ever never stopped taking: the run's stop
+    ended it mid-loop. One that went on to other work after its last look did stop."""
+    from ipcgrader.trace.analyses import missed_polls
+
+    assert missed_polls(_spinner("looking")) == []
+    assert missed_polls(_spinner("lost")) == []
+    assert [e.line for e in missed_polls(_spinner("moved_on"))] == [22]
+
+
 def _pipe_reader(last: str) -> Trace:
     """Main (pid 1) starts a server (pid 2) on end 1 of pipe P1.1 that answers on it, and
     reads end 0 until ``last``: a ``poll()`` that found nothing, a ``recv``, or a poll that

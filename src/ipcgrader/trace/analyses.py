@@ -412,8 +412,29 @@ def missed_polls(trace: Trace) -> list[Event]:
                 if inbox is not None:
                     last[inbox] = event
         for event in last.values():
-            if (event.kind == "get_done" and event.get("outcome") == "Empty") or (
+            empty = (event.kind == "get_done" and event.get("outcome") == "Empty") or (
                 event.kind == "poll" and event.get("empty") is True
-            ):
+            )
+            if empty and not _still_looking(process, event):
                 judge(event)
     return sorted(found.values(), key=lambda e: (e.t, e.pid, e.seq))
+
+
+#: what a loop that keeps looking at one queue or pipe end records, besides its looks
+_LOOKING = frozenset({"sleep", "get", "get_done", "poll", "recv", "recv_done"})
+
+
+def _still_looking(process: ProcessInfo, look: Event) -> bool:
+    """After ``look`` the process only went on looking at the same queue (or pipe end)
+    and sleeping, and it never ended on its own: it was stopped or killed while its loop
+    was still looking (a consumer spinning on ``empty()`` for ever). That loop did not
+    stop taking there, so it cannot miss an item there. Nor can it be said to have when the
+    process's events ran out (``lost``, a spinning loop reaches the cap): its last look
+    was not recorded."""
+    if process.exit is not None:
+        return False
+    return all(
+        e.kind == "lost" or (e.kind in _LOOKING and (e.kind == "sleep" or e.obj == look.obj))
+        for e in process.events
+        if e.seq > look.seq
+    )

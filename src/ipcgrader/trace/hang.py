@@ -276,10 +276,42 @@ LOOP_EVIDENCE = 20
 _LIFECYCLE = frozenset({"start", "join", "joined", "terminate"})
 
 
+def _restart_loop(process: ProcessInfo) -> Diagnostic | None:
+    """A process that kept starting new children after joining earlier ones, many times:
+    the loop around start() and join() never ends, whatever it was doing at the stop. Said
+    at its first start() line, so every run that caught it says it the same way."""
+    events = process.events
+    starts = [e for e in events if e.kind == "start"]
+    first_joined = next((i for i, e in enumerate(events) if e.kind == "joined"), None)
+    # start, join, start again ... is also how children are run one after another on
+    # purpose: only many rounds of it are a loop
+    if first_joined is None or len(starts) < LOOP_EVIDENCE:
+        return None
+    if not any(e.kind == "start" for e in events[first_joined:]):
+        return None
+    where = next((e for e in starts if e.file and e.line), None)
+    if where is None:
+        return None
+    return Diagnostic(
+        kind="hang_restart_loop",
+        file=where.file,
+        line=where.line,
+        message=_(
+            "this process never ended: it kept starting new child processes here after "
+            "joining the earlier ones. Its children end; it is the loop around start() and "
+            "join() that never does"
+        ),
+        hint=_("Check the condition that should end the loop (a `while True:` needs a break)."),
+    )
+
+
 def _diagnose_running(item: Blocked) -> Diagnostic:
     """A process that was computing when the run was stopped: a loop only when its trace
     shows it going round one (many steps at its last line); otherwise where it was."""
     event = item.event
+    restart = _restart_loop(item.process)
+    if restart is not None:
+        return restart
     # starting many processes in a for loop is no loop that never ends (100 buyers)
     rounds = sum(
         1
@@ -313,25 +345,9 @@ def _diagnose_join(item: Blocked, by_pid: dict[int, Blocked]) -> Diagnostic:
     """join() that had not returned: say what the awaited child was doing, and whether
     this process kept starting and joining new children (a loop that never ends)."""
     event = item.event
-    events = item.process.events
-    first_joined = next((i for i, e in enumerate(events) if e.kind == "joined"), None)
-    started = sum(1 for e in events if e.kind == "start")
-    # start, join, start again ... is also how children are run one after another on
-    # purpose: only many rounds of it are a loop
-    restarts = first_joined is not None and any(e.kind == "start" for e in events[first_joined:])
-    if restarts and started >= LOOP_EVIDENCE:
-        return Diagnostic(
-            kind="hang_restart_loop",
-            file=event.file,
-            line=event.line,
-            # no counts in the words: they differ from run to run, the mistake does not
-            message=_(
-                "this process never ended: it kept starting new child processes after "
-                "joining the earlier ones, and was in this join() when the run was stopped. "
-                "Its children end; it is the loop around start() and join() that never does"
-            ),
-            hint=_("Check the condition that should end the loop (a `while True:` needs a break)."),
-        )
+    restart = _restart_loop(item.process)
+    if restart is not None:
+        return restart
     child = by_pid.get(int(event.get("child") or 0))
     if child is not None and child.waits_in == "running" and not child.event.line:
         return Diagnostic(
