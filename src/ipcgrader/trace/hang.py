@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ipcgrader.i18n import N_, _, ngettext
+from ipcgrader.i18n import N_, _
 from ipcgrader.results import Diagnostic
 from ipcgrader.trace.analyses import Hold, final_holds
 from ipcgrader.trace.events import Event, ProcessInfo, Trace
@@ -649,14 +649,10 @@ def deadlock_diagnostic(graph: WaitForGraph) -> Diagnostic | None:
     if not graph.nodes:
         return None
     by_pid = {node.pid: node for node in graph.nodes}
-    counts: dict[str, int] = {}
-    for node in graph.nodes:
-        text = _waiting(node) + _holders(node, by_pid)
-        counts[text] = counts.get(text, 0) + 1
-    parts = [
-        ngettext("{what} (1 process)", "{what} ({count} processes)", n).format(count=n, what=t)
-        for t, n in counts.items()
-    ]
+    # Each distinct wait once, without how many processes were in it: that number follows
+    # the scenario (4 buyers or 6), and the same deadlock must read the same in every run
+    # so that it is said once (the wait-for graph keeps every process).
+    parts = list(dict.fromkeys(_waiting(node) + _holders(node, by_pid) for node in graph.nodes))
     # point at the cycle when there is one (the join waiting for it is only a bystander)
     cycle = [by_pid[pid] for pid in graph.cycle]
     first = next(
