@@ -27,19 +27,22 @@ import sys
 import threading
 
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))
-from bq_probe import Observations, until_producers_meet_full, wait  # noqa: E402
+from bq_probe import Observations, gone, until_producers_meet_full, wait  # noqa: E402
 
 #: what the watchdog sends to wake a get() that waits for items no process can put
 WAKE = "ipcgrader: no producer is left"
 
 
-def wake_when_starved(q, done):
-    """Until ``done`` is set: once no child process has been alive for three looks in a row
-    (0.15 s), write WAKE straight into ``q``'s pipe (not through put(): nothing of the
-    student's queue is used or traced) and return True. False when ``done`` came first."""
+def wake_when_starved(q, done, children):
+    """Until ``done`` is set: once none of ``children`` (pids) has been alive for three looks
+    in a row (0.15 s), write WAKE straight into ``q``'s pipe (not through put(): nothing of
+    the student's queue is used or traced) and return True. False when ``done`` came first.
+    Liveness is read from /proc, never by multiprocessing.active_children(): that reaps
+    children, and racing the main thread's join() for one would leave join() without an
+    exit code."""
     misses = 0
     while not done.is_set():
-        misses = 0 if multiprocessing.active_children() else misses + 1
+        misses = 0 if not all(gone(pid) for pid in children) else misses + 1
         if misses >= 3:
             data = multiprocessing.reduction.ForkingPickler.dumps(WAKE)
             q._sem.acquire(False)  # as put() does: the get() that takes WAKE releases it
@@ -76,6 +79,7 @@ def drive(student):
     gets = [0]
     sentinel, queues = [False], []
     started, joined = set(), set()
+    pids = []  # of the processes main() started, for the watchdog
     seen.set(started=0, joined=0, gets=0, deadlock=False, starved=False, got_sentinel=False)
 
     real_init = multiprocessing.queues.Queue.__init__
@@ -98,7 +102,10 @@ def drive(student):
             item = real_get(self, block, timeout)
         else:
             done = threading.Event()
-            watchdog = threading.Thread(target=wake_when_starved, args=(self, done), daemon=True)
+            children = list(pids)
+            watchdog = threading.Thread(
+                target=wake_when_starved, args=(self, done, children), daemon=True
+            )
             watchdog.start()
             try:
                 item = real_get(self)
@@ -118,6 +125,7 @@ def drive(student):
     def start(self):
         real_start(self)
         if os.getpid() == me:
+            pids.append(self.pid)
             started.add(id(self))
             seen.set(started=len(started))
 
