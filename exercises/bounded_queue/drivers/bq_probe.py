@@ -39,14 +39,6 @@ def _main_thread(pid):
     return fields[0].decode(), cpu
 
 
-def gone(pid):
-    """Whether process ``pid`` has ended (a zombie not reaped yet counts as ended). Read
-    from /proc: unlike Process.is_alive() it reaps nothing, so another thread may ask
-    while the main thread is in join()."""
-    state = _main_thread(pid)
-    return state is None or state[0] in "ZX"
-
-
 def blocked_or_gone(pid, interval=0.02):
     """Whether ``pid``'s main thread is ended, or sleeping and using no CPU for
     ``interval`` (blocked in a put on a full queue, say). A thread merely waiting its turn

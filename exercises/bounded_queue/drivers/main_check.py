@@ -27,22 +27,30 @@ import sys
 import threading
 
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))
-from bq_probe import Observations, gone, until_producers_meet_full, wait  # noqa: E402
+from bq_probe import Observations, until_producers_meet_full, wait  # noqa: E402
 
 #: what the watchdog sends to wake a get() that waits for items no process can put
 WAKE = "ipcgrader: no producer is left"
 
 
-def wake_when_starved(q, done, children):
-    """Until ``done`` is set: once none of ``children`` (pids) has been alive for three looks
-    in a row (0.15 s), write WAKE straight into ``q``'s pipe (not through put(): nothing of
-    the student's queue is used or traced) and return True. False when ``done`` came first.
-    Liveness is read from /proc, never by multiprocessing.active_children(): that reaps
-    children, and racing the main thread's join() for one would leave join() without an
-    exit code."""
+#: held by whoever reaps children here (active_children(), join(), exitcode): two threads
+#: waiting for the same child race, and the loser's join() returns with no exit code
+REAPING = threading.RLock()
+
+
+def wake_when_starved(q, done):
+    """Until ``done`` is set: once no child process has been alive for three looks in a row
+    (0.15 s), write WAKE straight into ``q``'s pipe (not through put(): nothing of the
+    student's queue is used or traced) and return True. False when ``done`` came first."""
     misses = 0
     while not done.is_set():
-        misses = 0 if not all(gone(pid) for pid in children) else misses + 1
+        alive = True  # a join() in progress reaps: this look is skipped, never waited for
+        if REAPING.acquire(blocking=False):
+            try:
+                alive = bool(multiprocessing.active_children())
+            finally:
+                REAPING.release()
+        misses = 0 if alive else misses + 1
         if misses >= 3:
             data = multiprocessing.reduction.ForkingPickler.dumps(WAKE)
             q._sem.acquire(False)  # as put() does: the get() that takes WAKE releases it
@@ -66,9 +74,10 @@ def stop(seen, **facts):
     semaphores); nothing is printed, the observations say what happened.
     """
     seen.set(**facts)
-    for child in multiprocessing.active_children():
-        child.kill()
-        child.join()
+    with REAPING:
+        for child in multiprocessing.active_children():
+            child.kill()
+            child.join()
     raise SystemExit(1)
 
 
@@ -79,7 +88,6 @@ def drive(student):
     gets = [0]
     sentinel, queues = [False], []
     started, joined = set(), set()
-    pids = []  # of the processes main() started, for the watchdog
     seen.set(started=0, joined=0, gets=0, deadlock=False, starved=False, got_sentinel=False)
 
     real_init = multiprocessing.queues.Queue.__init__
@@ -91,7 +99,9 @@ def drive(student):
     ended = set()  # children main() terminated or killed: they end without a get
 
     def settle(q):
-        until_producers_meet_full(q, multiprocessing.active_children())
+        with REAPING:
+            children = multiprocessing.active_children()
+        until_producers_meet_full(q, children)
 
     def get(self, block=True, timeout=None):
         if os.getpid() != me:
@@ -102,10 +112,7 @@ def drive(student):
             item = real_get(self, block, timeout)
         else:
             done = threading.Event()
-            children = list(pids)
-            watchdog = threading.Thread(
-                target=wake_when_starved, args=(self, done, children), daemon=True
-            )
+            watchdog = threading.Thread(target=wake_when_starved, args=(self, done), daemon=True)
             watchdog.start()
             try:
                 item = real_get(self)
@@ -125,22 +132,22 @@ def drive(student):
     def start(self):
         real_start(self)
         if os.getpid() == me:
-            pids.append(self.pid)
             started.add(id(self))
             seen.set(started=len(started))
 
     def join(self, timeout=None):
         if os.getpid() != me:
             return real_join(self, timeout)
-        if timeout is None and not sentinel[0] and id(self) not in ended:
-            while self.exitcode is None:
-                real_join(self, 0.05)
-                if self.exitcode is None and any(q.full() for q in queues):
-                    stop(seen, deadlock=True, gets=gets[0])
-        real_join(self, timeout)
-        if self.exitcode is not None:
-            joined.add(id(self))
-            seen.set(joined=len(joined), gets=gets[0])
+        with REAPING:
+            if timeout is None and not sentinel[0] and id(self) not in ended:
+                while self.exitcode is None:
+                    real_join(self, 0.05)
+                    if self.exitcode is None and any(q.full() for q in queues):
+                        stop(seen, deadlock=True, gets=gets[0])
+            real_join(self, timeout)
+            if self.exitcode is not None:
+                joined.add(id(self))
+                seen.set(joined=len(joined), gets=gets[0])
 
     def terminate(self):
         ended.add(id(self))
