@@ -213,7 +213,11 @@ def test_a_spawn_child_from_the_template_sees_an_exec(level: str, tmp_path: Path
     assert (cold.warm, hot.warm) == (False, True)
     assert hot.stdout == cold.stdout, (hot.stderr, cold.stderr)
     assert hot.stdout.splitlines()[:3] == ["no child to wait for", "0", "1"]
-    assert (hot.peak_processes, hot.leftovers) == (cold.peak_processes, cold.leftovers)
+    # The peak is sampled, so a short-lived child may be missed either way: what cannot
+    # flip is its bound (main, the resource tracker, one child at a time; the template is
+    # never counted) and that nothing is left over, the template included.
+    assert max(hot.peak_processes, cold.peak_processes) <= 3
+    assert (hot.leftovers, cold.leftovers) == (0, 0)
     folder = str(tmp_path / "warm" / "work")
     made = hot.stderr.replace(folder, "F").replace("template\n", "exec\n")
     assert made == cold.stderr.replace(str(tmp_path / "cold" / "work"), "F")
