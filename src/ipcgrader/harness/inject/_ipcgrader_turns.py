@@ -94,24 +94,33 @@ def asked(inbox: str, look: bool) -> None:
         entry[2] = entry[2] or int(look)
         if entry[0] < 0:
             entry[0] = os.open(os.path.join(_dir, f"t.{inbox}.{os.getpid()}"), _CREATE, 0o600)
+        # What each producer holds is read BEFORE the ask is written: read after, a producer
+        # may already have let that item through on this ask and hold its next one, which
+        # only a further ask can free (the look then waited its whole budget, in about one
+        # run of ten, and the outcome depended on it).
+        held = _held_now(inbox) if look else {}
         _write("", b"%d %d" % (entry[1], entry[2]), entry[0])
-        if look:
-            _until_let_through(inbox)
+        if held:
+            _until_let_through(inbox, held)
     except Exception:
         pass  # best effort: never break the student's program
 
 
-def _until_let_through(inbox: str) -> None:
-    assert _sleep is not None and _clock is not None
+def _held_now(inbox: str) -> dict[str, bytes]:
+    """Each live producer marked at ``inbox``: the item it holds (or decides on) now."""
     prefix = f"g.{inbox}."
     me = f"{prefix}{os.getpid()}"
-    # each producer held here: the item it holds now (a producer that holds its next item
-    # right after has let this one through)
-    held = {
+    return {
         n: _item(n)
         for n in os.listdir(_dir)
         if n.startswith(prefix) and n != me and _alive(int(n[len(prefix) :]))
     }
+
+
+def _until_let_through(inbox: str, held: dict[str, bytes]) -> None:
+    """Wait until each producer of ``held`` has let that item through (a producer that
+    holds its next item right after has let this one through)."""
+    assert _sleep is not None and _clock is not None
     began = _clock()
     try:
         while held and _looked.get(inbox, 0.0) + _clock() - began < _budget:
