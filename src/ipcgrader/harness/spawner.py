@@ -70,6 +70,12 @@ CLONE_CHILD_SETTID = 0x01000000
 _STARTUP_IGNORED = (signal.SIGPIPE, signal.SIGXFSZ)
 _RLIMITS = sorted(getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_"))
 _SPAWN_CODE = "from multiprocessing.spawn import spawn_main; spawn_main("
+#: How long a template-made child waits for its parent's turn (see :func:`open_gate`):
+#: about what starting a new interpreter takes, which is the head start a real spawn
+#: child gives its parent.
+GATE_S = 0.1
+#: The write end of the gate, in the main process that made the template (-1: open).
+_gate_w = -1
 
 
 class Spawned(BaseException):
@@ -203,6 +209,7 @@ class Template:
         self.group = group
         self.lock = allocate_lock()  # one request and its answer at a time
         self.startup: list[tuple[str, str]] = _startup(dict(os.environ))
+        self.gate = -1  # the read end of the gate (open_gate), given to each child
 
     def spawn(self, path: str | bytes, args: list[Any], passfds: Iterable[int]) -> int | None:
         """The pid of the spawn child ``args`` describes, made by the template; None
@@ -235,8 +242,11 @@ class Template:
                 "env": _c_environment(),
                 **_process_state(),
             }
+            gate = int(_gate_w >= 0 and self.gate >= 0)
+            request["gate"] = gate
             with self.lock:
-                socket.send_fds(self.sock, [marshal.dumps(request)], targets)
+                fds = [*targets, self.gate] if gate else targets
+                socket.send_fds(self.sock, [marshal.dumps(request)], fds)
                 pid = marshal.loads(self.sock.recv(64))
         except (OSError, EOFError, ValueError, TypeError):
             return None
@@ -266,6 +276,7 @@ def start(offset: int, extra: set[str], shadowed: Callable[[Iterable[str], set[s
     high = fcntl.fcntl(ours.fileno(), fcntl.F_DUPFD_CLOEXEC, max(3, min(soft, 1 << 16) - 1))
     ours.close()
     template = Template(socket.socket(fileno=high), pid, group)
+    _make_gate(template, soft)
     from multiprocessing import util
 
     real = util.spawnv_passfds
@@ -279,6 +290,47 @@ def start(offset: int, extra: set[str], shadowed: Callable[[Iterable[str], set[s
     util.spawnv_passfds = spawnv_passfds
     _hide_from_wait(pid)
     return pid
+
+
+def _make_gate(template: Template, soft: int) -> None:
+    """A real spawn child starts a new interpreter before it reads what its parent sent
+    (the lock it is given, ...): its parent has gone on meanwhile, e.g. returned from a
+    main() that made that lock and never joined (the child then finds the lock gone, in
+    every run). A child made by the template is ready at once, so whether it wins that race
+    would depend on timing. It therefore waits at a gate until its parent has had its turn:
+    the parent joins a process, or ends (the write end closes), or ``GATE_S`` has passed."""
+    global _gate_w
+    import fcntl
+
+    try:
+        read, write = os.pipe()
+        top = max(3, min(soft, 1 << 16) - 3)
+        template.gate = fcntl.fcntl(read, fcntl.F_DUPFD_CLOEXEC, top)
+        _gate_w = fcntl.fcntl(write, fcntl.F_DUPFD_CLOEXEC, top)
+        os.close(read)
+        os.close(write)
+    except OSError:
+        return
+    os.register_at_fork(after_in_child=_forget_gate)
+    # the harness (inject/_ipcgrader_mp.py, which cannot import this module) opens it
+    sys._ipcgrader_open_spawn_gate = open_gate  # type: ignore[attr-defined]
+
+
+def _forget_gate() -> None:
+    """In a fork child of the main process: its copy of the gate is not the parent's turn."""
+    global _gate_w
+    if _gate_w >= 0:
+        try:  # noqa: SIM105
+            os.close(_gate_w)
+        except OSError:
+            pass
+        _gate_w = -1
+
+
+def open_gate() -> None:
+    """The main process has had its turn (it joins a process): children waiting at the
+    gate go on, and later ones do not wait."""
+    _forget_gate()
 
 
 def _children() -> set[int]:
@@ -366,7 +418,9 @@ def _serve(
                 os._exit(0)
             try:
                 request = marshal.loads(data)
-                ok = len(fds) == len(request["targets"]) and _fits(request, mine, extra, shadowed)
+                ok = len(fds) == len(request["targets"]) + int(request.get("gate", 0)) and _fits(
+                    request, mine, extra, shadowed
+                )
             except Exception:
                 ok = False
             pid = _clone(CLONE_PARENT | signal.SIGCHLD, offset) if ok else -1
@@ -410,9 +464,10 @@ def _become(request: dict[str, Any], fds: list[int]) -> None:
         targets: list[int] = request["targets"]
         top = max(targets) + 1
         moved = [_above(fd, top) for fd in fds]  # none where a target goes
+        gate = moved.pop() if request.get("gate") else -1
         for fd, target in zip(moved, targets, strict=True):
             os.dup2(fd, target, inheritable=True)
-        keep = set(targets)
+        keep = set(targets) | {gate}
         for fd in _open_fds():
             if fd not in keep:
                 try:  # noqa: SIM105 - no contextlib in a run's start-up
@@ -444,6 +499,11 @@ def _become(request: dict[str, Any], fds: list[int]) -> None:
         import multiprocessing
 
         multiprocessing.current_process().authkey = os.urandom(32)  # as at start-up
+        if gate >= 0:  # the parent's head start (_make_gate)
+            import select
+
+            select.select([gate], [], [], GATE_S)
+            os.close(gate)
         code = args[cut + 1]
         # what site does at start-up: the harness's sitecustomize, here with the child's
         # environment and command line
