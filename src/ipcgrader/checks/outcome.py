@@ -32,6 +32,60 @@ _COMPARE_WORDS = {
 }
 
 
+def check_between(compare_as: str, expected: Any) -> None:
+    """``compare = 'between'`` needs ``expected = [low, high]`` (final_json, final_state)."""
+    if compare_as == "between" and not (isinstance(expected, list) and len(expected) == 2):
+        raise ValueError("compare = 'between' needs expected = [low, high]")
+
+
+def expected_expressions(expected: Any, compare_as: str, literal: bool) -> list[tuple[str, str]]:
+    """``expected`` (or the bounds of a range), when they are expressions."""
+    if literal:
+        return []
+    if isinstance(expected, list) and compare_as == "between":
+        return [(f"expected[{i}]", v) for i, v in enumerate(expected) if isinstance(v, str)]
+    return [("expected", expected)] if isinstance(expected, str) else []
+
+
+def expected_value(expected: Any, compare_as: str, literal: bool, run: RunRecord) -> Any:
+    """``expected`` for this run (its expressions resolved); raises ExpressionError."""
+    if literal:
+        return expected
+    if compare_as == "between":
+        return [resolve(bound, run.names()) for bound in expected]
+    return resolve(expected, run.names())
+
+
+def wrong_value(
+    said: tuple[str, str, str], what: str, actual: Any, expected: Any, compare_as: str
+) -> str:
+    """The sentence for a final value that does not compare as it should; ``said`` holds
+    the (N_-marked) sentences for equal, between and another relation, in that order."""
+    equal, between, relation = said
+    if compare_as == "eq":
+        return _(equal).format(what=what, actual=value_text(actual), expected=value_text(expected))
+    if compare_as == "between":
+        return _(between).format(
+            what=what,
+            actual=value_text(actual),
+            low=value_text(expected[0]),
+            high=value_text(expected[1]),
+        )
+    return _(relation).format(
+        what=what,
+        actual=value_text(actual),
+        relation=_(_COMPARE_WORDS[compare_as]),
+        expected=value_text(expected),
+    )
+
+
+_FILE_VALUE = (
+    N_("{what} is {actual} at the end, expected {expected}"),
+    N_("{what} is {actual} at the end, expected between {low} and {high}"),
+    N_("{what} is {actual} at the end, expected {relation} {expected}"),
+)
+
+
 def value_text(value: Any) -> str:
     """A value from a file as the student wrote it (JSON, CJK kept), not as Python shows it."""
     if isinstance(value, str):
@@ -221,31 +275,17 @@ class FinalJson(Expectation):
 
     @model_validator(mode="after")
     def _between_pair(self) -> FinalJson:
-        if self.compare == "between" and not (
-            isinstance(self.expected, list) and len(self.expected) == 2
-        ):
-            raise ValueError("compare = 'between' needs expected = [low, high]")
+        check_between(self.compare, self.expected)
         return self
 
     def expressions(self) -> list[tuple[str, str]]:
         """``expected`` (or the bounds of a range), when they are expressions."""
-        if self.literal:
-            return []
-        if isinstance(self.expected, list) and self.compare == "between":
-            return [
-                (f"expected[{i}]", v) for i, v in enumerate(self.expected) if isinstance(v, str)
-            ]
-        return [("expected", self.expected)] if isinstance(self.expected, str) else []
+        return expected_expressions(self.expected, self.compare, self.literal)
 
     def evaluate(self, run: RunRecord) -> Verdict:
         """Parse the collected file and compare."""
         try:
-            if self.literal:
-                expected = self.expected
-            elif self.compare == "between":
-                expected = [resolve(bound, run.names()) for bound in self.expected]
-            else:
-                expected = resolve(self.expected, run.names())
+            expected = expected_value(self.expected, self.compare, self.literal, run)
         except ExpressionError as exc:
             return Verdict(None, _("bad expected value in the exercise: {error}").format(error=exc))
         data = run.files.get(self.file)
@@ -289,24 +329,7 @@ class FinalJson(Expectation):
             what = _("“{path}” in {file}").format(path=self.path, file=self.file)
         else:
             what = self.file
-        if self.compare == "eq":
-            said = _("{what} is {actual} at the end, expected {expected}").format(
-                what=what, actual=value_text(actual), expected=value_text(expected)
-            )
-        elif self.compare == "between":
-            said = _("{what} is {actual} at the end, expected between {low} and {high}").format(
-                what=what,
-                actual=value_text(actual),
-                low=value_text(expected[0]),
-                high=value_text(expected[1]),
-            )
-        else:
-            said = _("{what} is {actual} at the end, expected {relation} {expected}").format(
-                what=what,
-                actual=value_text(actual),
-                relation=_(_COMPARE_WORDS[self.compare]),
-                expected=value_text(expected),
-            )
+        said = wrong_value(_FILE_VALUE, what, actual, expected, self.compare)
         return Verdict(False, join([said, shown_file(self.file, data)]))
 
 

@@ -18,9 +18,14 @@ from pydantic import Field, model_validator
 from ipcgrader import hookimpl
 from ipcgrader.checks.explain import state_name
 from ipcgrader.checks.observed import compare
-from ipcgrader.checks.outcome import value_text
+from ipcgrader.checks.outcome import (
+    check_between,
+    expected_expressions,
+    expected_value,
+    wrong_value,
+)
 from ipcgrader.checks.trace_checks import TraceExpectation
-from ipcgrader.expr import ExpressionError, resolve
+from ipcgrader.expr import ExpressionError
 from ipcgrader.i18n import N_, _
 from ipcgrader.plugins import KindRegistry
 from ipcgrader.results import RunRecord, Verdict
@@ -29,13 +34,11 @@ from ipcgrader.trace.analyses import last_accesses, state_key
 
 StateKind = Literal["Value", "Array", "Manager.dict", "Manager.Value"]
 _KEYED = ("Array", "Manager.dict")
-_RELATION = {
-    "ne": N_("anything but"),
-    "lt": N_("less than"),
-    "le": N_("at most"),
-    "gt": N_("more than"),
-    "ge": N_("at least"),
-}
+_STATE_VALUE = (
+    N_("{what} holds {actual} at the end, expected {expected}"),
+    N_("{what} holds {actual} at the end, expected between {low} and {high}"),
+    N_("{what} holds {actual} at the end, expected {relation} {expected}"),
+)
 
 
 class FinalState(TraceExpectation):
@@ -72,33 +75,17 @@ class FinalState(TraceExpectation):
             raise ValueError(f"a {self.state} has no key: leave `key` out")
         if self.state == "Array" and self.key is not None and not isinstance(self.key, int):
             raise ValueError("the key of an Array element is its index, a whole number")
-        if self.compare == "between" and not (
-            isinstance(self.expected, list) and len(self.expected) == 2
-        ):
-            raise ValueError("compare = 'between' needs expected = [low, high]")
+        check_between(self.compare, self.expected)
         return self
 
     def expressions(self) -> list[tuple[str, str]]:
         """``expected`` (or the bounds of a range), when they are expressions."""
-        if self.literal:
-            return []
-        if isinstance(self.expected, list) and self.compare == "between":
-            return [
-                (f"expected[{i}]", v) for i, v in enumerate(self.expected) if isinstance(v, str)
-            ]
-        return [("expected", self.expected)] if isinstance(self.expected, str) else []
-
-    def _expected(self, run: RunRecord) -> Any:
-        if self.literal:
-            return self.expected
-        if self.compare == "between":
-            return [resolve(bound, run.names()) for bound in self.expected]
-        return resolve(self.expected, run.names())
+        return expected_expressions(self.expected, self.compare, self.literal)
 
     def judge_trace(self, trace: Trace, run: RunRecord) -> Verdict:
         """Compare the last value of every matching object with ``expected``."""
         try:
-            expected = self._expected(run)
+            expected = expected_value(self.expected, self.compare, self.literal, run)
         except ExpressionError as exc:
             return Verdict(None, _("bad expected value in the exercise: {error}").format(error=exc))
         key = None if self.key is None else repr(self.key)
@@ -125,27 +112,9 @@ class FinalState(TraceExpectation):
             except TypeError:
                 ok = False
             if not ok:
-                return Verdict(False, self._wrong(what, actual, expected))
+                said = wrong_value(_STATE_VALUE, what, actual, expected, self.compare)
+                return Verdict(False, said)
         return Verdict(True)
-
-    def _wrong(self, what: str, actual: Any, expected: Any) -> str:
-        if self.compare == "eq":
-            return _("{what} holds {actual} at the end, expected {expected}").format(
-                what=what, actual=value_text(actual), expected=value_text(expected)
-            )
-        if self.compare == "between":
-            return _("{what} holds {actual} at the end, expected between {low} and {high}").format(
-                what=what,
-                actual=value_text(actual),
-                low=value_text(expected[0]),
-                high=value_text(expected[1]),
-            )
-        return _("{what} holds {actual} at the end, expected {relation} {expected}").format(
-            what=what,
-            actual=value_text(actual),
-            relation=_(_RELATION[self.compare]),
-            expected=value_text(expected),
-        )
 
 
 @hookimpl(trylast=True)
