@@ -311,13 +311,15 @@ def _make_gate(template: Template, soft: int) -> None:
         os.close(write)
     except OSError:
         return
-    os.register_at_fork(after_in_child=_forget_gate)
+    os.register_at_fork(after_in_child=open_gate)
     # the harness (inject/_ipcgrader_mp.py, which cannot import this module) opens it
     sys._ipcgrader_open_spawn_gate = open_gate  # type: ignore[attr-defined]
 
 
-def _forget_gate() -> None:
-    """In a fork child of the main process: its copy of the gate is not the parent's turn."""
+def open_gate() -> None:
+    """The main process has had its turn (it joins a process): children waiting at the
+    gate go on, and later ones do not wait. Also run in each fork child of the main
+    process, whose inherited copy of the gate is not the parent's turn."""
     global _gate_w
     if _gate_w >= 0:
         try:  # noqa: SIM105
@@ -325,12 +327,6 @@ def _forget_gate() -> None:
         except OSError:
             pass
         _gate_w = -1
-
-
-def open_gate() -> None:
-    """The main process has had its turn (it joins a process): children waiting at the
-    gate go on, and later ones do not wait."""
-    _forget_gate()
 
 
 def _children() -> set[int]:
