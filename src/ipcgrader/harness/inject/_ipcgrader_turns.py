@@ -110,11 +110,19 @@ def _held_now(inbox: str) -> dict[str, bytes]:
     """Each live producer marked at ``inbox``: the item it holds (or decides on) now."""
     prefix = f"g.{inbox}."
     me = f"{prefix}{os.getpid()}"
-    return {
-        n: _item(n)
-        for n in os.listdir(_dir)
-        if n.startswith(prefix) and n != me and _alive(int(n[len(prefix) :]))
-    }
+    held = {}
+    for name in os.listdir(_dir):
+        if name.startswith(prefix) and name != me and _alive(int(name[len(prefix) :])):
+            item = _item(name)
+            for _ in range(20):  # a marker just made is empty until its first write
+                if item or not os.path.exists(os.path.join(_dir, name)):
+                    break
+                assert _sleep is not None
+                _sleep(_STEP)
+                item = _item(name)
+            if item:  # (an empty one, gone since: nothing to wait for; waiting for
+                held[name] = item  # b"" would never end, its absence reads b"" too)
+    return held
 
 
 def _until_let_through(inbox: str, held: dict[str, bytes]) -> None:
