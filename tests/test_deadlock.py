@@ -209,7 +209,46 @@ PROGRAMS = {
             q.join()
             p.join()
         """,
+    # a loop that only watches the other processes (as an exercise's driver does, telling
+    # the harness): the child it waits for waits for good on an Event, so nothing ends it
+    "watch_stuck": """
+        import threading
+        import _ipcgrader_trace as harness
+        from multiprocessing import Event, Process
+
+        def waiter(ready):
+            ready.wait()
+
+        if __name__ == "__main__":
+            p = Process(target=waiter, args=(Event(),))
+            p.start()
+            slot = 0
+            while p.is_alive():
+                slot = harness.watched(slot)
+                threading.Event().wait(0.005)
+            harness.unwatched(slot)
+        """,
     # --- runs that look stuck for a while but are not: never stopped ---------------------
+    # the same watch, for a child that sleeps (0.3 s once dilated) and ends
+    "watch_ended_later": """
+        import threading
+        import time
+        import _ipcgrader_trace as harness
+        from multiprocessing import Process
+
+        def sleeper():
+            time.sleep(30)
+
+        if __name__ == "__main__":
+            p = Process(target=sleeper)
+            p.start()
+            slot = 0
+            while p.is_alive():
+                slot = harness.watched(slot)
+                threading.Event().wait(0.005)
+            harness.unwatched(slot)
+            print("ended")
+        """,
     # a daemon consumer marks each item done (after a sleep: main waits in join() meanwhile)
     "joinable_correct": """
         import time
@@ -345,9 +384,9 @@ PROGRAMS = {
 DEADLOCKS = ("two_locks", "self_deadlock", "join_before_drain", "join_before_drain_flush",
              "pipe_both_recv", "event_never_set", "barrier_and_condition",
              "manager_two_locks", "manager_event_queue", "joinable_no_task_done",
-             "joinable_consumer_ended")  # fmt: skip
+             "joinable_consumer_ended", "watch_stuck")  # fmt: skip
 PROGRESS = ("holder_sleeps", "holder_computes", "timed_acquire", "alarm_releases",
-            "waits_ended_later", "joinable_correct")  # fmt: skip
+            "waits_ended_later", "joinable_correct", "watch_ended_later")  # fmt: skip
 
 
 def _grade(root: Path, name: str) -> RunRecord:
@@ -500,3 +539,20 @@ def test_a_joinable_queue_join_that_cannot_return_is_in_the_graph(
         d for d in graded["joinable_consumer_ended"].diagnostics if d.kind == "hang_queue_join"
     ]
     assert "no process takes out any more" in ended.message
+
+
+def test_a_watching_loop_counts_as_waiting_and_is_named_as_the_exercise_s(
+    graded: dict[str, RunRecord],
+) -> None:
+    record = graded["watch_stuck"]
+    stuck = _stuck(record)
+    assert (stuck[("prog.py", 14)]["waits_in"], stuck[("prog.py", 14)]["what"]) == (
+        "wait",
+        "watch",
+    )
+    assert stuck[("prog.py", 7)]["what"] == "Event"
+    kinds = {(d.kind, d.line) for d in record.diagnostics}
+    # the watch is the exercise's check, not a wait of the student's: no finding of its own
+    assert ("hang_wait", 7) in kinds and ("hang_wait", 14) not in kinds
+    (summary,) = [d for d in record.diagnostics if d.kind == "deadlock"]
+    assert summary.line == 7 and "which waits for what the other processes do" in summary.message

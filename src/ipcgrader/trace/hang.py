@@ -243,6 +243,8 @@ def diagnose_hang(trace: Trace, *, deadlocked: bool = False) -> list[Diagnostic]
             found.append(_diagnose_join(item, by_pid))
         elif item.waits_in in ("get", "put"):
             found.append(_diagnose_queue(trace, item))
+        elif item.waits_in == "wait" and event.get("what") == "watch":
+            continue  # the exercise's check watching the others: they tell the story
         elif item.waits_in == "wait":
             found.append(_diagnose_wait(trace, item))
         elif item.waits_in == "queue_join":
@@ -670,6 +672,12 @@ def _waiting(node: WaitNode) -> str:
         return _("waiting in {call}() at {where}").format(call=node.waits_in, where=where)
     if node.waits_in == "queue_join":
         return _("waiting in {call}() at {where}").format(call="JoinableQueue.join", where=where)
+    if node.waits_in == "wait" and node.what == "watch":
+        if node.file is None or not node.line:
+            return _("in the exercise's check, which waits for what the other processes do")
+        return _(
+            "in the exercise's check called at {where}, which waits for what the other processes do"
+        ).format(where=where)
     if node.waits_in == "wait":
         call = f"{node.what or 'Event'}.wait"
         return _("waiting in {call}() at {where}").format(call=call, where=where)
@@ -701,8 +709,10 @@ def deadlock_diagnostic(graph: WaitForGraph) -> Diagnostic | None:
     parts = list(dict.fromkeys(_waiting(node) + _holders(node, by_pid) for node in graph.nodes))
     # point at the cycle when there is one (the join waiting for it is only a bystander)
     cycle = [by_pid[pid] for pid in graph.cycle]
+    # (and at the student's own waits rather than the exercise's check watching them)
     first = next(
-        (n for n in [*cycle, *graph.nodes] if n.file is not None and n.line), graph.nodes[0]
+        (n for n in [*cycle, *graph.nodes] if n.file is not None and n.line and n.what != "watch"),
+        graph.nodes[0],
     )
     return Diagnostic(
         kind="deadlock",
