@@ -549,7 +549,7 @@ def test_values_arrays_and_manager_state_are_traced_as_shared_state(
 RAW_UNDER_SPAWN = """\
 import ctypes
 import multiprocessing as mp
-from multiprocessing.sharedctypes import RawValue
+from multiprocessing.sharedctypes import RawValue, copy
 
 
 def work(sold, left, lock, unlocked):
@@ -563,7 +563,7 @@ def work(sold, left, lock, unlocked):
 
 if __name__ == "__main__":
     mp.set_start_method("spawn")
-    sold = RawValue("i", 0)
+    sold = copy(RawValue("i", 0))  # a copy is new shared memory, traced too
     left = mp.Array(ctypes.c_int, [5, 7], lock=False)
     print(type(sold), isinstance(sold, ctypes.c_int), repr(sold), type(left).__name__, len(left))
     lock = mp.Lock()

@@ -166,10 +166,38 @@ def _patch_sharedctypes(module: ModuleType) -> None:
         made = real_raw_array(typecode_or_type, size_or_initializer)
         return made if sys._getframe(1).f_code in wrapping else _traced_raw(made)
 
+    real_copy, real_synchronized = module.copy, module.synchronized
+
+    def copy(obj: Any) -> Any:
+        base = _traced_base(obj)
+        if base is None:
+            return real_copy(obj)
+        # (real_copy would make shared memory of the traced type, and register that type
+        # with multiprocessing's reducer, which cannot pickle it for a spawn child)
+        import ctypes
+
+        made = module._new_value(base)
+        ctypes.memmove(ctypes.addressof(made), ctypes.addressof(obj), ctypes.sizeof(obj))
+        return _traced_raw(made)
+
+    def synchronized(obj: Any, lock: Any = None, ctx: Any = None) -> Any:
+        base = _traced_base(obj)
+        if base is not None:
+            # the wrapper records the accesses, under its lock, as for Value(lock=True)
+            obj.__class__ = base
+            if lock is None:
+                import multiprocessing
+
+                lock = (ctx or multiprocessing.get_context()).RLock()
+                _traced_lock(lock, "synchronized().get_lock()")
+        return real_synchronized(obj, lock, ctx)
+
     setattr(module, "Value", Value)  # noqa: B010 - a module attribute mypy cannot see
     setattr(module, "Array", Array)  # noqa: B010
     setattr(module, "RawValue", RawValue)  # noqa: B010
     setattr(module, "RawArray", RawArray)  # noqa: B010
+    setattr(module, "copy", copy)  # noqa: B010
+    setattr(module, "synchronized", synchronized)  # noqa: B010
 
     def raw(self: Any, do: Any, *args: Any) -> Any:
         """``do(*args)`` under the object's own lock, taken without tracing: one access is
@@ -223,6 +251,12 @@ def _patch_sharedctypes(module: ModuleType) -> None:
 _RAW_TAG = "_ipcgrader_tag"
 #: ctypes type -> its traced subclass (None: a type that is not traced, e.g. a Structure)
 _raw_types: dict[type, type | None] = {}
+
+
+def _traced_base(obj: Any) -> Any:
+    """The original ctypes type of a traced raw object, or None for any other object."""
+    mro = type(obj).__mro__
+    return mro[1] if len(mro) > 1 and _raw_types.get(mro[1]) is type(obj) else None
 
 
 def _raw_tag(obj: Any) -> str | None:
@@ -318,7 +352,7 @@ def _reduce_raw(obj: Any) -> Any:
     from multiprocessing.context import assert_spawning
 
     assert_spawning(obj)
-    base: Any = type(obj).__mro__[1]
+    base = _traced_base(obj)
     if hasattr(base, "_length_"):
         return _rebuild_raw, (base._type_, obj._wrapper, base._length_)
     return _rebuild_raw, (base, obj._wrapper, None)
