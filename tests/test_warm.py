@@ -26,7 +26,7 @@ WARM_LEVELS = [
 
 #: What a program can see of how its interpreter started.
 PROBE = """
-import json, os, signal, sys, __main__
+import getpass, json, os, signal, sys, __main__
 import multiprocessing as mp
 
 def child(queue):
@@ -44,6 +44,7 @@ if __name__ == "__main__":
                     signal.SIGXFSZ, signal.SIGTERM, signal.SIGCHLD)],
         "env": sorted(k for k in os.environ if not k.startswith("IPCGRADER_RUN")),
         "home": os.environ["HOME"] == os.getcwd(),
+        "user": getpass.getuser(),
         "flags": [sys.flags.isolated, sys.flags.no_site, sys.flags.dont_write_bytecode],
         "hash": hash("ipcgrader"),
         "stdout": [sys.stdout.encoding, sys.stdout.line_buffering],

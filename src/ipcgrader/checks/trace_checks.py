@@ -145,7 +145,7 @@ class NoRace(TraceExpectation):
         found = explain.race(trace, self.file, races, self.consequence)
         first = races[0]
         needed = first.first if not first.first.held else first.second
-        found.extend(explain.unused_locks_found(trace, needed))
+        found.extend(explain.unused_locks_found(trace, needed, self.file))
         return Verdict(False, found[0].message, found)
 
 
