@@ -17,7 +17,33 @@ import threading
 import time
 import traceback
 
+try:  # the grader's harness, in a graded run: tells it which of our waits only watch
+    import _ipcgrader_trace as _harness
+except ImportError:  # run by hand
+    _harness = None
+
 OBSERVED = "observed.json"
+
+
+class Watch:
+    """A polling loop of the driver's whose only ways out are what other processes do (a
+    queue filling, a producer ending), told to the grader: when every other process of the
+    run is stuck for good, the run is judged deadlocked at once, instead of this loop
+    looking until the wall timeout."""
+
+    def __init__(self):
+        self.slot = 0
+
+    def idle(self):
+        """This look found nothing to act on; the loop looks again."""
+        if _harness is not None:
+            self.slot = _harness.watched(self.slot)
+
+    def busy(self):
+        """Something happened (or the loop ends): no longer only watching."""
+        if _harness is not None and self.slot:
+            _harness.unwatched(self.slot)
+        self.slot = 0
 
 
 def wait(seconds):
@@ -58,20 +84,28 @@ def until_producers_meet_full(q, processes, longest=1.0):
     each live one is blocked. A producer that keeps running on a full queue (retrying
     put_nowait in a loop) is waited for ``longest`` seconds at most."""
     full_since = None
-    while True:
-        alive = [p for p in processes if p.is_alive()]
-        if not alive:
-            return
-        if q.full():
-            if all(blocked_or_gone(p.pid) for p in alive):
+    watch = Watch()
+    try:
+        while True:
+            alive = [p for p in processes if p.is_alive()]
+            if not alive:
                 return
-            now = time.monotonic()
-            full_since = full_since or now
-            if now - full_since > longest:
-                return
-        else:
-            full_since = None
-            wait(0.005)
+            if q.full():
+                watch.busy()
+                if all(blocked_or_gone(p.pid) for p in alive):
+                    return
+                now = time.monotonic()
+                full_since = full_since or now
+                if now - full_since > longest:
+                    return
+            else:
+                # only a put or a producer's end gets us out of here (a producer blocked
+                # elsewhere, say on a queue of its own, never does: a deadlock)
+                watch.idle()
+                full_since = None
+                wait(0.005)
+    finally:
+        watch.busy()
 
 
 def label(value):
