@@ -252,3 +252,16 @@ def test_a_spawn_child_from_the_template_sees_an_exec(level: str, tmp_path: Path
     assert made == cold.stderr.replace(str(tmp_path / "cold" / "work"), "F")
     assert "ValueError: from the child" in hot.stderr
     assert cold.stderr.endswith("exec\n") and hot.stderr.endswith("template\n")
+
+
+def test_a_prestarted_zygote_makes_the_usual_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The zygote a command starts first thing is the one its runs are forked from."""
+    monkeypatch.setenv(isolation.ENV_VAR, "basic")
+    with sandbox.prestarted_runner() as runner:
+        assert len(runner._zygotes) == 1
+        plugin_env = {"PYTHONPATH": str(sandbox.INJECT_DIR)}  # as the harness plugin sets it
+        outcome = run("print('hi')", tmp_path, "basic", runner, env=plugin_env)
+        assert len(runner._zygotes) == 1
+    assert outcome.warm and outcome.stdout == "hi\n", outcome.stderr

@@ -136,9 +136,20 @@ class _Zygote:
     def __init__(self, proc: subprocess.Popen[bytes], sock: socket.socket) -> None:
         self.proc = proc
         self.sock = sock
+        #: whether it said it is ready (it is waited for at its first run, not at its start)
+        self.ready = False
         #: runs it has made: a zygote that made some and then fails has died (killed from
         #: outside, out of memory), and another may be started in its place
         self.runs = 0
+
+    def wait_ready(self) -> bool:
+        """Wait for the zygote to have imported everything (at most ``START_TIMEOUT_S``)."""
+        if not self.ready:
+            try:
+                self.ready = self.sock.recv(16) == b"ready"
+            except OSError:
+                self.ready = False
+        return self.ready
 
     def stop(self) -> None:
         """Close the socket; the zygote ends once every run it made has answered."""
@@ -230,13 +241,29 @@ class WarmRunner:
         os.close(answer_r)
         return None
 
+    def prestart(self, env: dict[str, str]) -> None:
+        """Start the zygote of runs whose environment starts like ``env`` now, without
+        waiting for it: it imports what runs need while the grader still loads."""
+        with self._lock:
+            key = startup_key(env)
+            if not self._broken and key not in self._zygotes:
+                self._launch(key, env)
+
     def _zygote(self, key: tuple[tuple[str, str], ...], env: dict[str, str]) -> _Zygote | None:
-        """The zygote of runs starting with ``key`` (started now if need be); None if they
-        go cold."""
+        """The zygote of runs starting with ``key`` (started now if need be), ready; None
+        if they go cold."""
         if self._broken:
             return None
-        if key in self._zygotes:
-            return self._zygotes[key]
+        zygote = self._zygotes.get(key) or self._launch(key, env)
+        if zygote is None:
+            return None
+        if not zygote.wait_ready():
+            self._drop(key, broken=True)
+            return None
+        return zygote
+
+    def _launch(self, key: tuple[tuple[str, str], ...], env: dict[str, str]) -> _Zygote | None:
+        """Start a zygote for ``key`` (not waiting for it); None if none may be started."""
         if len(self._zygotes) >= self.MAX_ZYGOTES:
             return None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -268,15 +295,8 @@ class WarmRunner:
             return None
         finally:
             theirs.close()
-        zygote = self._zygotes[key] = _Zygote(proc, ours)
         ours.settimeout(START_TIMEOUT_S)
-        try:
-            ready = ours.recv(16) == b"ready"
-        except OSError:
-            ready = False
-        if not ready:
-            self._drop(key, broken=True)
-            return None
+        zygote = self._zygotes[key] = _Zygote(proc, ours)
         return zygote
 
     def _drop(self, key: tuple[tuple[str, str], ...], *, broken: bool) -> None:
