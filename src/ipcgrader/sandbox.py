@@ -33,6 +33,8 @@ from ipcgrader.results import RunOutcome
 from ipcgrader.warm import WarmRun, WarmRunner
 
 HARNESS_DIR = isolation.HARNESS_DIR
+#: What the harness plugin puts on every run's ``PYTHONPATH``.
+INJECT_DIR = HARNESS_DIR / "inject"
 #: How the supervisor is started: imported from its folder (so from its byte-compiled
 #: file, not compiled again for every run) rather than run as a script. No current-folder
 #: entry ("") may stay on its path: a ``select.py`` in the folder where the grader was
@@ -109,6 +111,20 @@ def warm_runner() -> WarmRunner:
     """A :class:`~ipcgrader.warm.WarmRunner` for the runs of one grading (a context
     manager: leaving it stops the warm interpreter)."""
     return WarmRunner(HARNESS_DIR)
+
+
+def prestarted_runner() -> WarmRunner:
+    """A :func:`warm_runner` whose warm interpreter for the usual runs (the harness on
+    their path, no start-up variable of a scenario's own) is already starting, where runs
+    are likely to be warm: a command that grades calls this first thing, and the
+    interpreter imports what runs need while the grader still loads. A run that starts
+    otherwise gets a warm interpreter of its own, as without this."""
+    runner = warm_runner()
+    if os.geteuid() == 0 or isolation.explicit_basic():  # else: likely a user namespace
+        env = base_environment(Path("/"))
+        env["PYTHONPATH"] = str(INJECT_DIR)
+        runner.prestart(env)
+    return runner
 
 
 _ACTIVE: set[_ColdRun | WarmRun] = set()
