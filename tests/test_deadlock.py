@@ -175,7 +175,101 @@ PROGRAMS = {
                 print(results.get())
                 p.join()
         """,
+    # a JoinableQueue's consumer takes every item but never calls task_done(): join() waits
+    # for good while the consumer waits in get() for more
+    "joinable_no_task_done": """
+        from multiprocessing import JoinableQueue, Process
+
+        def consumer(q):
+            while True:
+                print(q.get())
+
+        if __name__ == "__main__":
+            q = JoinableQueue()
+            p = Process(target=consumer, args=(q,), daemon=True)
+            p.start()
+            for item in range(3):
+                q.put(item)
+            q.join()
+        """,
+    # the consumer handles one item and ends: the other two are never marked done
+    "joinable_consumer_ended": """
+        from multiprocessing import JoinableQueue, Process
+
+        def consumer(q):
+            print(q.get())
+            q.task_done()
+
+        if __name__ == "__main__":
+            q = JoinableQueue()
+            p = Process(target=consumer, args=(q,))
+            p.start()
+            for item in range(3):
+                q.put(item)
+            q.join()
+            p.join()
+        """,
+    # a loop that only watches the other processes (as an exercise's driver does, telling
+    # the harness): the child it waits for waits for good on an Event, so nothing ends it
+    "watch_stuck": """
+        import threading
+        import _ipcgrader_trace as harness
+        from multiprocessing import Event, Process
+
+        def waiter(ready):
+            ready.wait()
+
+        if __name__ == "__main__":
+            p = Process(target=waiter, args=(Event(),))
+            p.start()
+            slot = 0
+            while p.is_alive():
+                slot = harness.watched(slot)
+                threading.Event().wait(0.005)
+            harness.unwatched(slot)
+        """,
     # --- runs that look stuck for a while but are not: never stopped ---------------------
+    # the same watch, for a child that sleeps (0.3 s once dilated) and ends
+    "watch_ended_later": """
+        import threading
+        import time
+        import _ipcgrader_trace as harness
+        from multiprocessing import Process
+
+        def sleeper():
+            time.sleep(30)
+
+        if __name__ == "__main__":
+            p = Process(target=sleeper)
+            p.start()
+            slot = 0
+            while p.is_alive():
+                slot = harness.watched(slot)
+                threading.Event().wait(0.005)
+            harness.unwatched(slot)
+            print("ended")
+        """,
+    # a daemon consumer marks each item done (after a sleep: main waits in join() meanwhile)
+    "joinable_correct": """
+        import time
+        from multiprocessing import JoinableQueue, Process
+
+        def consumer(q):
+            while True:
+                item = q.get()
+                time.sleep(10)
+                print(item)
+                q.task_done()
+
+        if __name__ == "__main__":
+            q = JoinableQueue()
+            p = Process(target=consumer, args=(q,), daemon=True)
+            p.start()
+            for item in range(3):
+                q.put(item)
+            q.join()
+            print("all done")
+        """,
     # Event, Condition and a Manager's Event, Lock and Queue: each wait is ended by a
     # process that sleeps first (0.2 s each once dilated), holding the Manager's lock
     "waits_ended_later": """
@@ -289,9 +383,10 @@ PROGRAMS = {
 }
 DEADLOCKS = ("two_locks", "self_deadlock", "join_before_drain", "join_before_drain_flush",
              "pipe_both_recv", "event_never_set", "barrier_and_condition",
-             "manager_two_locks", "manager_event_queue")  # fmt: skip
+             "manager_two_locks", "manager_event_queue", "joinable_no_task_done",
+             "joinable_consumer_ended", "watch_stuck")  # fmt: skip
 PROGRESS = ("holder_sleeps", "holder_computes", "timed_acquire", "alarm_releases",
-            "waits_ended_later")  # fmt: skip
+            "waits_ended_later", "joinable_correct", "watch_ended_later")  # fmt: skip
 
 
 def _grade(root: Path, name: str) -> RunRecord:
@@ -424,3 +519,40 @@ def test_manager_event_and_queue_waits_are_in_the_graph(graded: dict[str, RunRec
     assert stuck[("prog.py", 12)]["waits_in"] == "get"
     found = {(d.kind, d.line) for d in record.diagnostics}
     assert {("hang_wait", 5), ("hang_queue_get", 12)} <= found
+
+
+def test_a_joinable_queue_join_that_cannot_return_is_in_the_graph(
+    graded: dict[str, RunRecord],
+) -> None:
+    # main() waits in q.join() (line 14); the consumer took every item without task_done()
+    record = graded["joinable_no_task_done"]
+    stuck = _stuck(record)
+    assert (stuck[("prog.py", 14)]["waits_in"], stuck[("prog.py", 6)]["waits_in"]) == (
+        "queue_join",
+        "get",
+    )
+    found = {d.kind: d for d in record.diagnostics}
+    assert found["hang_queue_join"].line == 14
+    assert "without a task_done() call" in found["hang_queue_join"].message
+    # the consumer handled one item and ended: the two left are taken by nobody
+    (ended,) = [
+        d for d in graded["joinable_consumer_ended"].diagnostics if d.kind == "hang_queue_join"
+    ]
+    assert "no process takes out any more" in ended.message
+
+
+def test_a_watching_loop_counts_as_waiting_and_is_named_as_the_exercise_s(
+    graded: dict[str, RunRecord],
+) -> None:
+    record = graded["watch_stuck"]
+    stuck = _stuck(record)
+    assert (stuck[("prog.py", 14)]["waits_in"], stuck[("prog.py", 14)]["what"]) == (
+        "wait",
+        "watch",
+    )
+    assert stuck[("prog.py", 7)]["what"] == "Event"
+    kinds = {(d.kind, d.line) for d in record.diagnostics}
+    # the watch is the exercise's check, not a wait of the student's: no finding of its own
+    assert ("hang_wait", 7) in kinds and ("hang_wait", 14) not in kinds
+    (summary,) = [d for d in record.diagnostics if d.kind == "deadlock"]
+    assert summary.line == 7 and "which waits for what the other processes do" in summary.message

@@ -20,6 +20,8 @@ PARAMS = {"tickets": 1, "buyers": 6, "items": [1, 2, 3], "word": "abc"}
         ("upper(word)", "ABC"),
         ("-tickets", -1),
         ("buyers > tickets", True),
+        ("buyers > tickets and len(items) == 3", True),
+        ("tickets == 0 or not items", False),
     ],
 )
 def test_allowed(source: str, value: object) -> None:

@@ -545,30 +545,33 @@ STATE_COUNTER = """\
         print(READ)
 """
 
-#: kind -> (how it is made, one update, the final read, its lock when the program locks)
+#: how it is made -> (its kind, one update, the final read, its lock when the program locks)
 STATES = {
-    "Value": ("mp.Value('i', 0)", "state.value += 1", "state.value", "state.get_lock()"),
-    "Array": ("mp.Array('i', 2)", "state[0] += 1", "state[0]", "state.get_lock()"),
-    "Manager.dict": (
-        "manager.dict(count=0)",
+    "mp.Value('i', 0)": ("Value", "state.value += 1", "state.value", "state.get_lock()"),
+    "mp.Array('i', 2)": ("Array", "state[0] += 1", "state[0]", "state.get_lock()"),
+    "manager.dict(count=0)": (
+        "Manager.dict",
         "state['count'] += 1",
         "state['count']",
         "manager.Lock()",
     ),
-    "Manager.Value": ("manager.Value('i', 0)", "state.value += 1", "state.value", "mp.Lock()"),
+    "manager.Value('i', 0)": ("Manager.Value", "state.value += 1", "state.value", "mp.Lock()"),
+    # plain ctypes objects in shared memory, no lock of their own: the same kinds
+    "mp.Value('i', 0, lock=False)": ("Value", "state.value += 1", "state.value", "mp.Lock()"),
+    "mp.RawArray('i', 2)": ("Array", "state[-2] += 1", "state[:][0]", "mp.Lock()"),
 }
 
 
-@pytest.mark.parametrize("kind", sorted(STATES))
+@pytest.mark.parametrize("make", sorted(STATES))
 def test_values_arrays_and_manager_state_are_traced_as_shared_state(
-    tmp_path: Path, kind: str
+    tmp_path: Path, make: str
 ) -> None:
-    make, update, read, lock = STATES[kind]
+    kind, update, read, lock = STATES[make]
     source = (
         STATE_COUNTER.replace("MAKE", make)
         .replace("UPDATE", update)
         .replace("READ", read)
-        .replace('"MANAGER"', "True" if kind.startswith("Manager") else "False")
+        .replace('"MANAGER"', "True" if make.startswith("manager") else "False")
     )
     (tmp_path / "racy").mkdir()
     (tmp_path / "locked").mkdir()
@@ -587,6 +590,61 @@ def test_values_arrays_and_manager_state_are_traced_as_shared_state(
     last = last_accesses(locked, kind, key)
     assert [access.event.get("value") for access in last.values()] == [6]
     assert {access.event.get("state") for access in last.values()} == {kind}
+
+
+RAW_UNDER_SPAWN = """\
+import ctypes
+import multiprocessing as mp
+from multiprocessing.sharedctypes import RawValue, copy
+
+
+def work(sold, left, lock, unlocked):
+    if unlocked:
+        sold.value += 1
+    else:
+        with lock:
+            sold.value += 1
+            left[:] = [n - 1 for n in left]
+
+
+if __name__ == "__main__":
+    mp.set_start_method("spawn")
+    sold = copy(RawValue("i", 0))  # a copy is new shared memory, traced too
+    left = mp.Array(ctypes.c_int, [5, 7], lock=False)
+    print(type(sold), isinstance(sold, ctypes.c_int), repr(sold), type(left).__name__, len(left))
+    lock = mp.Lock()
+    workers = [mp.Process(target=work, args=(sold, left, lock, i == 2)) for i in range(3)]
+    for p in workers:
+        p.start()
+    for p in workers:
+        p.join()
+    print(sold.value, list(left), left[-1], left[0:1])
+"""
+
+
+def test_raw_shared_memory_is_traced_under_spawn_and_behaves_as_the_original(
+    tmp_path: Path,
+) -> None:
+    """RawValue and Array(lock=False) reach spawn children traced, and student code sees
+    the ctypes objects it would see without the harness: type, repr, len, slicing."""
+    trace, done = run(tmp_path, RAW_UNDER_SPAWN, method="spawn")
+    _, untraced = run(tmp_path, RAW_UNDER_SPAWN, method="spawn", harness=False)
+    assert done.returncode == 0, done.stderr
+    assert (
+        done.stdout
+        == untraced.stdout
+        == ("<class 'ctypes.c_int'> True c_int(0) c_int_Array_2 2\n3 [3, 5] 5 [3]\n")
+    ), untraced.stderr
+    assert trace.complete, trace.problems
+    # the unlocked worker races with the locked ones on sold; left[:] is locked every time
+    races = find_races(trace, "Value")
+    assert races and {races[0].first.line, races[0].second.line} == {8, 11}
+    assert find_races(trace, "Array") == []
+    # left[:] = ... is a read and a write of each element; list(left) reads each one
+    last = last_accesses(trace, "Array")
+    assert sorted(a.event.get("value") for a in last.values()) == [3, 5]
+    assert {a.event.obj.partition("[")[2] for a in last.values()} == {"0]", "1]"}
+    assert [a.event.get("value") for a in last_accesses(trace, "Value").values()] == [3]
 
 
 MANAGER_UNDER_SPAWN = """\

@@ -109,6 +109,32 @@ def test_invalid_spec_names_field(tmp_path: Path, change: tuple[str, str], expec
     assert any(expected in p for p in problems), problems
 
 
+_EXPLAIN = """
+  [[scenarios.expect]]
+  kind = "json_value"
+  file = "seen.json"
+  value = "received"
+  expected = [1, 2]
+
+    [[scenarios.expect.explain]]
+    when = "WHEN"
+    message = "nothing arrived"
+"""
+
+
+def test_explain_when_may_use_and_or_not_checked_at_load(tmp_path: Path) -> None:
+    """`and`, `or` and `not` are evaluated, so they load; their names are still checked."""
+    good = GOOD + _EXPLAIN.replace("WHEN", "len(received) == 0 and not (stop or missing)")
+    loaded = load_exercise(_exercise(tmp_path, good), get_plugin_manager(autoload=False))
+    (json_value,) = [e for e in loaded.spec.scenarios[0].expect if e.kind == "json_value"]
+    names = {"received": [], "stop": "", "missing": []}
+    assert json_value._explanation(names) == "nothing arrived"
+    assert json_value._explanation({**names, "stop": "empty"}) is None
+    bad = GOOD + _EXPLAIN.replace("WHEN", "len(received) == 0 and __import__('os')")
+    problems = _problems(_exercise(tmp_path, bad))
+    assert any("explain[0].when" in p and "__import__()" in p for p in problems), problems
+
+
 def test_duplicate_scenario_ids(tmp_path: Path) -> None:
     text = GOOD + '\n[[scenarios]]\nid = "run"\n'
     assert any("used twice" in p for p in _problems(_exercise(tmp_path, text)))

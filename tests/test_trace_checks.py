@@ -3,6 +3,7 @@ a race is caught in a run where it did not happen."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import textwrap
 from pathlib import Path
@@ -62,6 +63,18 @@ def test_explanations_name_the_lines() -> None:
     assert (race.kind, race.file, race.line) == ("race", "ticket.py", 25)
     assert "read at line 20 and written at line 25 while no lock is held" in race.message
     assert unused.kind == "lock_never_acquired" and unused.line == 36
+    assert unused.hint is not None and "reads and writes ticket.json" in unused.hint
+    # the same program on a multiprocessing.Value: the hint names it, not "the file"
+    on_value = []
+    for line in buyers("rw").lines:
+        event = json.loads(line)
+        if event.get("obj") == "ticket.json":
+            event.update(obj="R1.7", state="Value")
+        on_value.append(json.dumps(event))
+    value_race = NoRace.model_validate({"kind": "no_race", "file": "Value"})
+    [race, unused] = value_race.evaluate(record(on_value)).diagnostics
+    assert "the multiprocessing.Value is read at line 20" in race.message
+    assert unused.hint is not None and "reads and writes the multiprocessing.Value" in unused.hint
     atomic = AtomicUpdate.model_validate({"kind": "atomic_update", "file": "ticket.json"})
     verdict = atomic.evaluate(record(buyers("arxawx").lines))
     assert verdict.passed is False

@@ -26,7 +26,7 @@ WARM_LEVELS = [
 
 #: What a program can see of how its interpreter started.
 PROBE = """
-import json, os, signal, sys, __main__
+import getpass, json, os, signal, sys, __main__
 import multiprocessing as mp
 
 def child(queue):
@@ -44,6 +44,7 @@ if __name__ == "__main__":
                     signal.SIGXFSZ, signal.SIGTERM, signal.SIGCHLD)],
         "env": sorted(k for k in os.environ if not k.startswith("IPCGRADER_RUN")),
         "home": os.environ["HOME"] == os.getcwd(),
+        "user": getpass.getuser(),
         "flags": [sys.flags.isolated, sys.flags.no_site, sys.flags.dont_write_bytecode],
         "hash": hash("ipcgrader"),
         "stdout": [sys.stdout.encoding, sys.stdout.line_buffering],
@@ -125,13 +126,41 @@ def test_a_students_file_shadows_what_the_zygote_imported(level: str, tmp_path: 
     assert outcome.stdout.split() == ["json", "supervise"], outcome.stderr
 
 
-def test_runs_that_start_differently_are_cold(level: str, tmp_path: Path) -> None:
+def test_runs_that_start_differently_get_their_own_zygote(level: str, tmp_path: Path) -> None:
     with sandbox.warm_runner() as runner:
         first = run("print(hash('x'))", tmp_path / "a", level, runner)
         other = run("print(hash('x'))", tmp_path / "b", level, runner, env={"PYTHONHASHSEED": "7"})
         again = run("print(hash('x'))", tmp_path / "c", level, runner)
-    assert (first.warm, other.warm, again.warm) == (True, False, True)
+        zygotes = len(runner._zygotes)
+    assert (first.warm, other.warm, again.warm) == (True, True, True)
     assert first.stdout == again.stdout != other.stdout
+    assert zygotes == 2
+
+
+def test_beyond_its_zygotes_a_runner_runs_cold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(warm.WarmRunner, "MAX_ZYGOTES", 1)
+    with sandbox.warm_runner() as runner:
+        first = run("print(hash('x'))", tmp_path / "a", "basic", runner)
+        other = run(
+            "print(hash('x'))", tmp_path / "b", "basic", runner, {}, {"PYTHONHASHSEED": "7"}
+        )
+    assert (first.warm, other.warm) == (True, False)
+    assert first.stdout != other.stdout
+
+
+def test_a_zygote_that_died_between_runs_is_replaced(tmp_path: Path) -> None:
+    """A runner shared by a batch outlives a zygote killed from outside."""
+    with sandbox.warm_runner() as runner:
+        first = run("print('one')", tmp_path / "a", "basic", runner)
+        (zygote,) = runner._zygotes.values()
+        zygote.proc.kill()
+        zygote.proc.wait()
+        second = run("print('two')", tmp_path / "b", "basic", runner)
+        (replaced,) = runner._zygotes.values()
+    assert (first.warm, second.warm) == (True, True)
+    assert second.stdout == "two\n" and replaced is not zygote
 
 
 def test_every_run_of_a_grading_is_warm(level: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -223,3 +252,16 @@ def test_a_spawn_child_from_the_template_sees_an_exec(level: str, tmp_path: Path
     assert made == cold.stderr.replace(str(tmp_path / "cold" / "work"), "F")
     assert "ValueError: from the child" in hot.stderr
     assert cold.stderr.endswith("exec\n") and hot.stderr.endswith("template\n")
+
+
+def test_a_prestarted_zygote_makes_the_usual_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The zygote a command starts first thing is the one its runs are forked from."""
+    monkeypatch.setenv(isolation.ENV_VAR, "basic")
+    with sandbox.prestarted_runner() as runner:
+        assert len(runner._zygotes) == 1
+        plugin_env = {"PYTHONPATH": str(sandbox.INJECT_DIR)}  # as the harness plugin sets it
+        outcome = run("print('hi')", tmp_path, "basic", runner, env=plugin_env)
+        assert len(runner._zygotes) == 1
+    assert outcome.warm and outcome.stdout == "hi\n", outcome.stderr

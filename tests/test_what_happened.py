@@ -50,6 +50,9 @@ STARTER_PASSES: dict[str, dict[str, str]] = {
         "manager.finishes": "the buyers do their work and end",
         "sold-out.stdout_count": "buy() checks left[train] > 0: nobody buys a sold-out ticket",
         "sold-out.final_state": "buy() writes nothing when no ticket is left",
+        "script.exit_code": "the main block starts six buyers and exits cleanly",
+        "script.children_ok": "the buyers end normally",
+        "script.children_joined": "the main block joins every buyer",
     },
 }
 

@@ -1,8 +1,8 @@
 """Tiny, safe arithmetic over scenario parameters, e.g. ``min(tickets, buyers)``.
 
 Exercise authors write expected values as expressions of the scenario's ``params``. Only
-numbers, strings, lists, parameter names, arithmetic, comparisons and a few pure functions
-are allowed: a spec can never run code in the grader.
+numbers, strings, lists, parameter names, arithmetic, comparisons, ``and``/``or``/``not``
+and a few pure functions are allowed: a spec can never run code in the grader.
 """
 
 from __future__ import annotations
@@ -92,8 +92,10 @@ def _check(node: ast.AST, used: set[str]) -> None:
     children: list[ast.AST]
     if isinstance(node, (ast.List, ast.Tuple)):
         children = list(node.elts)
-    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd, ast.Not)):
         children = [node.operand]
+    elif isinstance(node, ast.BoolOp):  # and, or: _eval computes them (explain.when uses them)
+        children = list(node.values)
     elif isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         children = [node.left, node.right]
     elif isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _COMPARE:

@@ -17,7 +17,7 @@ from ipcgrader import hookimpl
 from ipcgrader.i18n import _
 from ipcgrader.models import Exercise, Scenario
 from ipcgrader.results import Diagnostic, RunRecord
-from ipcgrader.sandbox import HARNESS_DIR, RunRequest, precompile
+from ipcgrader.sandbox import INJECT_DIR, RunRequest, precompile
 from ipcgrader.trace import (
     TRACE_ARTIFACT,
     TRACE_FILE,
@@ -29,7 +29,6 @@ from ipcgrader.trace import (
     wait_for_graph,
 )
 
-INJECT_DIR = HARNESS_DIR / "inject"
 #: Folder of race amplification's meeting markers, inside the run's meta_dir.
 AMPLIFY_DIR = "amplify"
 #: Folder of the processes' wait boards, inside the run's meta_dir.

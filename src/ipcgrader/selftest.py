@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -198,9 +198,7 @@ def check_submission(
         outcome.skipped = expected.waiting
         return outcome
     if expected.timeout is not None:
-        options = Options(
-            jobs=options.jobs, timeout=options.timeout or expected.timeout, limits=options.limits
-        )
+        options = replace(options, timeout=options.timeout or expected.timeout)
     seen: set[tuple[str, tuple[str, ...]]] = set()
     for attempt in range(repeats):
         result = grade(loaded, path, pm, options, on_run=lambda run: _note_cpu(outcome, run))

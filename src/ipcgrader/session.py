@@ -69,6 +69,9 @@ class Options:
     #: the isolation level of every run (None: ``IPCGRADER_ISOLATION``, else the strongest);
     #: a cluster worker gets the batch's own, without changing its environment
     isolation: str | None = None
+    #: the warm runner the runs are forked from, shared by the gradings of a batch (its
+    #: owner closes it); None: one for this grading alone
+    warm: WarmRunner | None = None
 
 
 @dataclass(frozen=True)
@@ -394,7 +397,7 @@ def grade(
     workers = options.jobs or min(MAX_PARALLEL_RUNS, max(len(planned), 1))
     records: list[RunRecord] = []
     with (
-        sandbox.warm_runner() as warm,
+        nullcontext(options.warm) if options.warm is not None else sandbox.warm_runner() as warm,
         ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
     ):
         grader = Grader(loaded, submission, pm, options, warm)

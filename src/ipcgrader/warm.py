@@ -2,7 +2,8 @@
 
 A cold run starts two interpreters (the supervisor, then the student's program with the
 harness), about 50 ms of CPU before the student's first line. A :class:`WarmRunner` starts
-one interpreter per grading that has imported all of that once, and forks each run from it:
+one interpreter per grading (or per batch: the gradings of a local batch share one runner)
+that has imported all of that once, and forks each run from it:
 the run enters the same isolation (session, namespaces, the supervisor's limits, capture and
 sweep, no capabilities) before any student code runs, and the student's program still sees
 a plain ``python SCRIPT`` start (``__main__``, ``sys.argv``, spawn children that work).
@@ -129,16 +130,52 @@ def _split_trailer(answer: bytes) -> tuple[bytes, int | None]:
     return b"".join(marshal.dumps(r) for r in records), returncode
 
 
+class _Zygote:
+    """One warm interpreter, started for one start-up environment, and its socket."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], sock: socket.socket) -> None:
+        self.proc = proc
+        self.sock = sock
+        #: whether it said it is ready (it is waited for at its first run, not at its start)
+        self.ready = False
+        #: runs it has made: a zygote that made some and then fails has died (killed from
+        #: outside, out of memory), and another may be started in its place
+        self.runs = 0
+
+    def wait_ready(self) -> bool:
+        """Wait for the zygote to have imported everything (at most ``START_TIMEOUT_S``)."""
+        if not self.ready:
+            try:
+                self.ready = self.sock.recv(16) == b"ready"
+            except OSError:
+                self.ready = False
+        return self.ready
+
+    def stop(self) -> None:
+        """Close the socket; the zygote ends once every run it made has answered."""
+        self.sock.close()
+        try:
+            self.proc.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
 class WarmRunner:
-    """The zygote of one grading (started at its first warm run) and how runs are asked of
-    it. Thread-safe; use as a context manager, which stops the zygote."""
+    """The zygotes of one grading, or of every grading of a batch (each started at its
+    first warm run, one per start-up environment) and how runs are asked of them.
+    Thread-safe; use as a context manager, which stops the zygotes.
+
+    Sharing one runner between gradings shares nothing between their runs: a zygote runs
+    no student code, and every run is a fresh fork of it (``harness/zygote.py``)."""
+
+    #: start-up environments with a zygote of their own at once; runs of another are cold
+    MAX_ZYGOTES = 4
 
     def __init__(self, harness_dir: Path) -> None:
         self.harness_dir = harness_dir
         self._lock = threading.Lock()
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._sock: socket.socket | None = None
-        self._key: tuple[tuple[str, str], ...] | None = None
+        self._zygotes: dict[tuple[tuple[str, str], ...], _Zygote] = {}
         self._broken = not enabled()
 
     def __enter__(self) -> WarmRunner:
@@ -169,7 +206,7 @@ class WarmRunner:
         return "namespaces" if level == "bwrap" else level
 
     def give_up(self) -> None:
-        """Make the grading's remaining runs cold (a warm one could not be set up)."""
+        """Make the remaining runs cold (a warm one could not be set up)."""
         with self._lock:
             self._broken = True
 
@@ -184,26 +221,51 @@ class WarmRunner:
         answer_r, answer_w = os.pipe()
         try:
             with self._lock:
-                sock = self._zygote(env)
-                try:
-                    if sock is not None:
-                        socket.send_fds(sock, [payload], [answer_w, log_fd])
-                        data, fds, _, _ = socket.recv_fds(sock, 64, 1)
-                        return WarmRun(answer_r, int(marshal.loads(data)), *fds[:1])
-                except (OSError, EOFError, ValueError, TypeError):
-                    self._stop(broken=True)
+                key = startup_key(env)
+                for _attempt in range(2):
+                    zygote = self._zygote(key, env)
+                    if zygote is None:
+                        break
+                    try:
+                        socket.send_fds(zygote.sock, [payload], [answer_w, log_fd])
+                        data, fds, _, _ = socket.recv_fds(zygote.sock, 64, 1)
+                        run = WarmRun(answer_r, int(marshal.loads(data)), *fds[:1])
+                    except (OSError, EOFError, ValueError, TypeError):
+                        # one that had made runs died since: start another, once
+                        self._drop(key, broken=zygote.runs == 0)
+                        continue
+                    zygote.runs += 1
+                    return run
         finally:
             os.close(answer_w)
         os.close(answer_r)
         return None
 
-    def _zygote(self, env: dict[str, str]) -> socket.socket | None:
-        """The zygote's socket, started now for ``env``; None if runs of ``env`` go cold."""
-        key = startup_key(env)
-        if self._broken or (self._key is not None and key != self._key):
+    def prestart(self, env: dict[str, str]) -> None:
+        """Start the zygote of runs whose environment starts like ``env`` now, without
+        waiting for it: it imports what runs need while the grader still loads."""
+        with self._lock:
+            key = startup_key(env)
+            if not self._broken and key not in self._zygotes:
+                self._launch(key, env)
+
+    def _zygote(self, key: tuple[tuple[str, str], ...], env: dict[str, str]) -> _Zygote | None:
+        """The zygote of runs starting with ``key`` (started now if need be), ready; None
+        if they go cold."""
+        if self._broken:
             return None
-        if self._sock is not None:
-            return self._sock
+        zygote = self._zygotes.get(key) or self._launch(key, env)
+        if zygote is None:
+            return None
+        if not zygote.wait_ready():
+            self._drop(key, broken=True)
+            return None
+        return zygote
+
+    def _launch(self, key: tuple[tuple[str, str], ...], env: dict[str, str]) -> _Zygote | None:
+        """Start a zygote for ``key`` (not waiting for it); None if none may be started."""
+        if len(self._zygotes) >= self.MAX_ZYGOTES:
+            return None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         zygote_env = dict(key)
         zygote_env.update(
@@ -217,7 +279,7 @@ class WarmRunner:
             "del sys.path[0]; zygote.main()"
         )
         try:
-            self._proc = subprocess.Popen(
+            proc = subprocess.Popen(
                 [sys.executable, "-c", code],
                 env=zygote_env,
                 cwd="/",
@@ -228,35 +290,24 @@ class WarmRunner:
                 start_new_session=True,
             )
         except OSError:
+            ours.close()
             self._broken = True
             return None
         finally:
             theirs.close()
-        self._sock, self._key = ours, key
         ours.settimeout(START_TIMEOUT_S)
-        try:
-            ready = ours.recv(16) == b"ready"
-        except OSError:
-            ready = False
-        if not ready:
-            self._stop(broken=True)
-            return None
-        return ours
+        zygote = self._zygotes[key] = _Zygote(proc, ours)
+        return zygote
 
-    def _stop(self, *, broken: bool) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
-        if self._proc is not None:
-            try:
-                self._proc.wait(timeout=5.0)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-            self._proc = None
+    def _drop(self, key: tuple[tuple[str, str], ...], *, broken: bool) -> None:
+        zygote = self._zygotes.pop(key, None)
+        if zygote is not None:
+            zygote.stop()
         self._broken = self._broken or broken
 
     def close(self) -> None:
-        """Stop the zygote (it ends once every run it made has answered)."""
+        """Stop the zygotes (each ends once every run it made has answered)."""
         with self._lock:
-            self._stop(broken=True)
+            self._broken = True
+            for key in list(self._zygotes):
+                self._drop(key, broken=True)

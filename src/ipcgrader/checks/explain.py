@@ -177,10 +177,19 @@ GIVEN_LOCK_NEVER_ACQUIRED = N_(
 )
 
 
-def unused_locks_found(trace: Trace, needed: Access | None = None) -> list[Diagnostic]:
+def unused_locks_found(
+    trace: Trace, needed: Access | None = None, shared: str | None = None
+) -> list[Diagnostic]:
     """Locks that were made (by the student or handed to them) but never acquired: at the
     line that made it, or (a lock made outside the student's files) at ``needed``, the
-    access the lock should have guarded."""
+    access the lock should have guarded. ``shared``: the shared file or kind of shared
+    state the check judged, which the hint names."""
+    if shared is None:
+        hint = _("Use it: `with lock:` around the code that reads and writes the shared data.")
+    else:
+        hint = _("Use it: `with lock:` around the code that reads and writes {what}.").format(
+            what=state_name(shared)
+        )
     found = []
     for info in unused_locks(trace):
         created = info.created
@@ -203,7 +212,7 @@ def unused_locks_found(trace: Trace, needed: Access | None = None) -> list[Diagn
                 file=file,
                 line=line,
                 message=message,
-                hint=_("Use it: `with lock:` around the code that reads and writes the file."),
+                hint=hint,
             )
         )
     return found

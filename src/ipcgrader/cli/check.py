@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from ipcgrader import sandbox
 from ipcgrader.cli.common import (
     ExitCode,
     Parser,
@@ -97,15 +98,17 @@ def cmd_check(argv: Sequence[str]) -> ExitCode:
             error(str(exc))
             return ExitCode.USAGE_ERROR
     try:
-        outcomes = run_selftest(
-            loaded,
-            pm,
-            solution,
-            variants,
-            repeats=args.repeats,
-            options=Options(timeout=args.timeout),
-            on_outcome=_print,
-        )
+        # one warm interpreter for every grading of the check
+        with sandbox.warm_runner() as warm:
+            outcomes = run_selftest(
+                loaded,
+                pm,
+                solution,
+                variants,
+                repeats=args.repeats,
+                options=Options(timeout=args.timeout, warm=warm),
+                on_outcome=_print,
+            )
     except SubmissionError as exc:
         error(str(exc))
         return ExitCode.USAGE_ERROR

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ipcgrader import __version__, isolation
+from ipcgrader import __version__, isolation, sandbox
 from ipcgrader.cli.common import (
     ExitCode,
     Parser,
@@ -30,6 +30,7 @@ from ipcgrader.plugins import reporters
 from ipcgrader.results import ExerciseResult, Status, student_view
 from ipcgrader.session import Options, grade, internal_error
 from ipcgrader.submission import SubmissionError
+from ipcgrader.warm import WarmRunner
 
 
 def grade_parser(formats: Sequence[str] = ()) -> argparse.ArgumentParser:
@@ -95,6 +96,12 @@ def exit_code_of(result: ExerciseResult) -> ExitCode:
 
 def cmd_grade(argv: Sequence[str]) -> ExitCode:
     """``ipcgrade EXERCISE_DIR [options]``."""
+    # first thing: the warm interpreter starts while plugins and the exercise load
+    with sandbox.prestarted_runner() as warm:
+        return _grade(argv, warm)
+
+
+def _grade(argv: Sequence[str], warm: WarmRunner) -> ExitCode:
     pm = manager("--no-plugins" in argv)
     formats = reporters(pm)
     args = grade_parser(formats.names()).parse_args(argv)
@@ -124,7 +131,9 @@ def cmd_grade(argv: Sequence[str]) -> ExitCode:
     if level == "basic":  # said before the report, on stderr: a JSON report stays JSON
         print(_("ipcgrade: warning: {warning}").format(warning=isolation.basic_warning()),
               file=sys.stderr)  # fmt: skip
-    options = Options(jobs=args.jobs, timeout=args.timeout, limits=limits_from_args(args))
+    options = Options(
+        jobs=args.jobs, timeout=args.timeout, limits=limits_from_args(args), warm=warm
+    )
     try:
         result = grade(loaded, submission, pm, options)
     except SubmissionError as exc:

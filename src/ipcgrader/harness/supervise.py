@@ -149,10 +149,13 @@ CONFIRM_S = 0.05
 HANG_CHECK_S = 0.05
 
 
-def _board_of(pid: int, start: bytes, waits: str) -> dict[bytes, bytes] | None:
-    """Thread id -> mark (``w`` waiting, ``h`` helper) from ``pid``'s wait board, and
-    ``b"!"`` -> its flags (``s``: a service); None when it has none, it is another
-    process's (a reused pid), or it set a timer."""
+def _board_of(
+    pid: int, start: bytes, waits: str, looks: dict[tuple[int, bytes], int] | None = None
+) -> dict[bytes, bytes] | None:
+    """Thread id -> mark (``w`` waiting, ``h`` helper, ``o`` watching) from ``pid``'s wait
+    board, and ``b"!"`` -> its flags (``s``: a service); None when it has none, it is
+    another process's (a reused pid), or it set a timer. A watching thread's count of looks
+    goes into ``looks``, not into the marks (it is no change of the board)."""
     board = _read(f"{waits}/{pid}")
     if board is None:
         return None
@@ -164,29 +167,39 @@ def _board_of(pid: int, start: bytes, waits: str) -> dict[bytes, bytes] | None:
         parts = board[offset : offset + BOARD_SLOT].split()
         if len(parts) == 2:
             marks[parts[0]] = parts[1]
+        elif len(parts) == 3 and parts[1] == b"o" and parts[2].isdigit():
+            marks[parts[0]] = parts[1]
+            if looks is not None:
+                looks[(pid, parts[0])] = int(parts[2])
     marks[b""] = header[1]  # its change counter, part of the snapshot
     marks[b"!"] = header[2]
     return marks
 
 
-def stuck_snapshot(pids: list[int], waits: str) -> tuple[object, ...] | None:
+def stuck_snapshot(
+    pids: list[int], waits: str, looks: dict[tuple[int, bytes], int] | None = None
+) -> tuple[object, ...] | None:
     """What every live process of the run is blocked in, when each one is; else None.
 
     A process is stuck when every one of its threads sleeps (state S) and is on its board:
     in an untimed traced wait, or a queue feeder thread; or a service (a Manager's
-    server) whose every thread only serves requests. Such a process can only be woken by
-    another process of the run; when all are stuck, none ever will be. Anything else
-    (a process running or runnable, in a sleep or a wait with a timeout, in a call the
-    harness does not trace, not Python, with a timer set) is a process that may still
-    make progress: no snapshot. Two equal snapshots, including every thread's scheduler
-    statistics (it did not run in between), confirm a deadlock.
+    server) whose every thread only serves requests. A thread that watches (``o``: an
+    exercise driver's polling loop that only other processes can end) counts as waiting
+    whatever it is doing at the sample; its looks go into ``looks``, and a deadlock needs
+    two more of them after the first sample (it saw the others as they stay). Such a
+    process can only be woken by another process of the run; when all are stuck, none
+    ever will be. Anything else (a process running or runnable, in a sleep or a wait with
+    a timeout, in a call the harness does not trace, not Python, with a timer set) is a
+    process that may still make progress: no snapshot. Two equal snapshots, including
+    every thread's scheduler statistics (it did not run in between), confirm a deadlock.
     """
     live: list[tuple[int, list[bytes]]] = []
     for pid in pids:  # cheap first pass: one read per process
         fields = _stat(pid)
         if not fields or fields[0] == b"Z":
             continue  # gone, or dead and not yet waited for
-        if fields[0] != b"S" or len(fields) < 20:
+        # running: only a watching thread may be (each thread's state is read below)
+        if fields[0] not in (b"S", b"R") or len(fields) < 20:
             return None
         live.append((pid, fields))
     found: list[object] = []
@@ -194,7 +207,7 @@ def stuck_snapshot(pids: list[int], waits: str) -> tuple[object, ...] | None:
         helper = _is_helper(pid)
         if helper:
             continue  # waits for requests from the others
-        marks = _board_of(pid, fields[19], waits) if helper is False else None
+        marks = _board_of(pid, fields[19], waits, looks) if helper is False else None
         if marks is None:
             return None
         try:
@@ -205,6 +218,10 @@ def stuck_snapshot(pids: list[int], waits: str) -> tuple[object, ...] | None:
         scheduled: list[bytes | None] = []
         for tid in threads:
             mark = marks.get(tid.encode())
+            if mark == b"o":  # runs now and then to look: its looks tell, not its state
+                waiting = True
+                scheduled.append(None)
+                continue
             state = _stat(f"{pid}/task/{tid}")[:1]
             if mark is None or state != [b"S"]:
                 return None
@@ -466,6 +483,8 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
     peak, next_count, next_hang_check = 1, 0.0, 0.0
     stuck: tuple[object, ...] | None = None
     stuck_since = 0.0
+    #: each watching thread's looks at the first of the samples that are alike
+    stuck_looks: dict[tuple[int, bytes], int] = {}
     stopped_t: float | None = None
     used = 0.0
     while True:
@@ -503,10 +522,13 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
                 if cpu_budget is not None and (used := run_cpu_s(pids)) > cpu_budget:
                     stopped, stopped_t = "cpu_budget", now
                     break
-                snapshot = stuck_snapshot(pids, waits) if waits else None
+                looks: dict[tuple[int, bytes], int] = {}
+                snapshot = stuck_snapshot(pids, waits, looks) if waits else None
                 if snapshot is None or snapshot != stuck:
-                    stuck, stuck_since = snapshot, now
-                elif now - stuck_since >= CONFIRM_S:
+                    stuck, stuck_since, stuck_looks = snapshot, now, looks
+                elif now - stuck_since >= CONFIRM_S and all(
+                    looks.get(thread, 0) >= seen + 2 for thread, seen in stuck_looks.items()
+                ):
                     stopped, stopped_t = "deadlock", now
                     break
             # cheap as PID 1 (our own /proc); a walk of the host's /proc otherwise

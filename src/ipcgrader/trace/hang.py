@@ -2,10 +2,10 @@
 on what.
 
 Every blocking call leaves a begin event (``acquire``, ``join``, ``get``, ``put``, ``recv``,
-``send``, ``wait``) and, if it returned, an end event. A process whose last begin event has no end
-was blocked there when the run was stopped; lock holders come from replaying acquire and
-release events. :func:`wait_for_graph` gives the same as data (who holds what, who waits
-at which line for whom), for reports to word.
+``send``, ``wait``, ``queue_join``) and, if it returned, an end event. A process whose last
+begin event has no end was blocked there when the run was stopped; lock holders come from
+replaying acquire and release events. :func:`wait_for_graph` gives the same as data (who
+holds what, who waits at which line for whom), for reports to word.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ BLOCKING = {
     "recv": ("recv_done", "recv"),
     "send": ("send_done", "send"),
     "wait": ("wait_done", "wait"),
+    "queue_join": ("queue_joined", "queue_join"),
 }
 
 
@@ -35,7 +36,8 @@ class Blocked:
     """A process that had not ended when the run was stopped.
 
     ``waits_in`` is ``lock``, ``join``, ``get``, ``put``, ``recv``, ``send``, ``wait`` (an
-    Event, a Condition or a Barrier) or ``running`` (not blocked in anything the harness
+    Event, a Condition or a Barrier), ``queue_join`` (a JoinableQueue's join()) or
+    ``running`` (not blocked in anything the harness
     sees); ``event`` is the blocking call, or the process's last event when it was
     running; ``holders`` are who held the awaited lock.
     """
@@ -97,6 +99,7 @@ _WAITS = {
     "recv": N_("in recv()"),
     "send": N_("in send()"),
     "wait": N_("in wait()"),
+    "queue_join": N_("in join() of a JoinableQueue"),
     "running": N_("running"),
 }
 
@@ -240,8 +243,12 @@ def diagnose_hang(trace: Trace, *, deadlocked: bool = False) -> list[Diagnostic]
             found.append(_diagnose_join(item, by_pid))
         elif item.waits_in in ("get", "put"):
             found.append(_diagnose_queue(trace, item))
+        elif item.waits_in == "wait" and event.get("what") == "watch":
+            continue  # the exercise's check watching the others: they tell the story
         elif item.waits_in == "wait":
             found.append(_diagnose_wait(trace, item))
+        elif item.waits_in == "queue_join":
+            found.append(_diagnose_queue_join(trace, item))
         elif item.waits_in == "recv" and _inherited_end(trace, item):
             found.append(_diagnose_inherited_end(trace, item))
         else:
@@ -503,6 +510,45 @@ def _diagnose_queue(trace: Trace, item: Blocked) -> Diagnostic:
     )
 
 
+def _diagnose_queue_join(trace: Trace, item: Blocked) -> Diagnostic:
+    """join() of a JoinableQueue that cannot return: items taken without task_done(), or
+    items left in the queue that no process will take (the consumer ended)."""
+    event = item.event
+    tag = event.obj
+    taken = done = 0
+    for other in trace.events:
+        if other.obj != tag or other.get("outcome") != "ok":
+            continue
+        if other.kind == "get_done":
+            taken += 1
+        elif other.kind == "task_done":
+            done += 1
+    where = _created(trace, event)
+    if taken > done:
+        message = _(
+            "stuck here: join() on a JoinableQueue{where} returns only once task_done() has "
+            "been called for every item put into it, and items were taken out with get() "
+            "without a task_done() call for them; no process left could still make that call"
+        ).format(where=where)
+        hint = _(
+            "Call q.task_done() once for every item taken with get(), after handling it (in a "
+            "finally: block, so that an exception does not skip it)."
+        )
+    else:
+        message = _(
+            "stuck here: join() on a JoinableQueue{where} returns only once task_done() has "
+            "been called for every item put into it, and items are still in it that no "
+            "process takes out any more (the consumer has ended, or waits elsewhere)"
+        ).format(where=where)
+        hint = _(
+            "Keep a consumer taking items (get(), then task_done()) until join() returns: "
+            "usually a daemon process that loops on get() for ever."
+        )
+    return Diagnostic(
+        kind="hang_queue_join", file=event.file, line=event.line, message=message, hint=hint
+    )
+
+
 @dataclass(frozen=True)
 class WaitNode:
     """One process of a stopped run in the wait-for graph.
@@ -624,6 +670,14 @@ def _waiting(node: WaitNode) -> str:
         return _("waiting in join() at {where}").format(where=where)
     if node.waits_in in ("get", "put", "recv", "send"):
         return _("waiting in {call}() at {where}").format(call=node.waits_in, where=where)
+    if node.waits_in == "queue_join":
+        return _("waiting in {call}() at {where}").format(call="JoinableQueue.join", where=where)
+    if node.waits_in == "wait" and node.what == "watch":
+        if node.file is None or not node.line:
+            return _("in the exercise's check, which waits for what the other processes do")
+        return _(
+            "in the exercise's check called at {where}, which waits for what the other processes do"
+        ).format(where=where)
     if node.waits_in == "wait":
         call = f"{node.what or 'Event'}.wait"
         return _("waiting in {call}() at {where}").format(call=call, where=where)
@@ -655,8 +709,10 @@ def deadlock_diagnostic(graph: WaitForGraph) -> Diagnostic | None:
     parts = list(dict.fromkeys(_waiting(node) + _holders(node, by_pid) for node in graph.nodes))
     # point at the cycle when there is one (the join waiting for it is only a bystander)
     cycle = [by_pid[pid] for pid in graph.cycle]
+    # (and at the student's own waits rather than the exercise's check watching them)
     first = next(
-        (n for n in [*cycle, *graph.nodes] if n.file is not None and n.line), graph.nodes[0]
+        (n for n in [*cycle, *graph.nodes] if n.file is not None and n.line and n.what != "watch"),
+        graph.nodes[0],
     )
     return Diagnostic(
         kind="deadlock",

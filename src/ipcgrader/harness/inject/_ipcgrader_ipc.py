@@ -111,6 +111,9 @@ def _patch_queue_class(
         real_look = cls.__dict__.get(method)
         if real_look is not None:
             setattr(cls, method, _traced_look(method, real_look))
+    real_join, real_task_done = cls.__dict__.get("join"), cls.__dict__.get("task_done")
+    if real_join is not None and real_task_done is not None:
+        cls.join, cls.task_done = _traced_join(real_join), _traced_task_done(real_task_done)
     simple = cls.__name__ == "SimpleQueue"
     if real_put is not None:
         cls.put = _traced_call("put", real_put, full, simple)
@@ -240,6 +243,53 @@ def _traced_call(kind: str, real: Any, refusal: type[BaseException], simple: boo
     call.__name__ = kind
     call.__doc__ = getattr(real, "__doc__", None)
     return call
+
+
+def _traced_join(real: Any) -> Any:
+    """``JoinableQueue.join()``: a ``queue_join`` event and, when it returns,
+    ``queue_joined``; on the wait board while it waits. Only a ``task_done()`` of a process
+    that runs can end it (the count of unfinished items drops nowhere else), so a run whose
+    every process waits like this, or in another untimed wait, is deadlocked."""
+
+    def join(self: Any) -> None:
+        tag = self.__dict__.get(_TAG)
+        if tag is None:
+            return real(self)  # type: ignore[no-any-return]
+        trace.emit("queue_join", tag, None)
+        slot = trace.blocking(True)
+        turns.waiting(True)
+        try:
+            real(self)
+        except BaseException as exc:
+            trace.emit("queue_joined", tag, None, outcome=type(exc).__name__)
+            raise
+        finally:
+            trace.unblocked(slot)
+            turns.waiting(False)
+        trace.emit("queue_joined", tag, None, outcome="ok")
+        return None
+
+    join.__doc__ = getattr(real, "__doc__", None)
+    return join
+
+
+def _traced_task_done(real: Any) -> Any:
+    """``JoinableQueue.task_done()``: a ``task_done`` event (what a join() waits for)."""
+
+    def task_done(self: Any) -> None:
+        tag = self.__dict__.get(_TAG)
+        if tag is None:
+            return real(self)  # type: ignore[no-any-return]
+        try:
+            real(self)
+        except BaseException as exc:
+            trace.emit("task_done", tag, None, outcome=type(exc).__name__)
+            raise
+        trace.emit("task_done", tag, None, outcome="ok")
+        return None
+
+    task_done.__doc__ = getattr(real, "__doc__", None)
+    return task_done
 
 
 # --- pipes ----------------------------------------------------------------------------------

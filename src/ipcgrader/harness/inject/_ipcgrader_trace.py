@@ -68,7 +68,8 @@ exit_hooks: list[Callable[[], None]] = []
 # server, a service that acts only on other processes' requests), each other slot
 # ``<native thread id> <w|h>``: a thread in an untimed blocking wait the harness traces
 # (``w``), or one that only serves others (``h``: multiprocessing's own queue feeder
-# threads, a Manager server's threads). The supervisor
+# threads, a Manager server's threads); or ``<native thread id> o <looks>``: an exercise
+# driver's loop that only watches other processes (:func:`watched`). The supervisor
 # (``supervise.stuck_processes``) stops a run as deadlocked only when every thread of every
 # live process is sleeping in such a slot, and nothing changed across two samples.
 BOARD_SIZE = 4096
@@ -78,6 +79,8 @@ _board: Any = None
 _board_start = b""
 _board_changes = 0
 _board_flags = "-"
+#: looks counted by watched(), in every slot of this process (only their growth matters)
+_board_looks = 0
 #: native thread id -> its slot
 _board_slots: dict[int, int] = {}
 
@@ -363,6 +366,39 @@ def unblocked(slot: int) -> None:
     """The blocking call that :func:`blocking` published has returned (or raised)."""
     if slot and _board is not None:
         _board_write(slot, b"")
+
+
+def watched(slot: int) -> int:
+    """The calling thread looked at what other processes did and found nothing to act on;
+    it will look again. For an exercise driver's polling loop whose every way out is
+    something another process does (a queue filling, a child ending): publish it (``o``)
+    at its first such look (``slot`` 0) and count each later one, without counting as a
+    change of the board. The supervisor then treats it as waiting: once every other
+    process is stuck and this thread has looked twice since, nothing can end its loop.
+    The first look is a ``wait`` event (``what``: ``watch``) at the student's line that
+    led there, if any. Returns the slot to pass next time, and to :func:`unwatched` as
+    soon as the loop sees something to act on or ends."""
+    global _board_looks
+    if not _board_dir:
+        return 0
+    try:
+        if not slot:
+            emit("wait", None, sys._getframe(1), what="watch")
+            return _board_set(b"o 0")
+        _board_looks += 1
+        text = b"%d o %d" % (get_native_id(), _board_looks)
+        # no _board_header(): a look is no change of what the thread waits for
+        _board[slot * BOARD_SLOT : (slot + 1) * BOARD_SLOT] = text.ljust(BOARD_SLOT - 1) + b"\n"
+    except Exception:
+        return slot
+    return slot
+
+
+def unwatched(slot: int) -> None:
+    """The loop :func:`watched` published saw something to act on, or ends."""
+    if slot:
+        unblocked(slot)
+        emit("wait_done", None, None, locate=False, what="watch", outcome="ok")
 
 
 def helper_thread(native_id: int | None) -> None:
