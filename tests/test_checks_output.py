@@ -193,3 +193,31 @@ def test_line_order_can_take_first_or_last_occurrences(occurrence: str, passed: 
     assert check.evaluate(run).passed is passed
     last = LineOrder(kind="line_order", sequence=["start", "working"], occurrence="last")
     assert last.evaluate(run_with("working 0\nstart\nworking 1\n")).passed is True
+
+
+def test_a_run_stopped_for_its_cpu_budget_passes_nothing_the_stop_point_decides() -> None:
+    """A spinning run is stopped wherever its loop is when the budget runs out (how far
+    depends on the machine): "no exception yet" is no pass there, and never the unmet need
+    of a driver that had not written its observations yet: "not judged", every time. What
+    holds at every stop point still counts: an exception that escaped, a json_value whose
+    driver wrote its observations as it went (judge_incomplete)."""
+    from ipcgrader.checks.observed import JsonValue
+    from ipcgrader.scoring import judge
+
+    def spun(stderr: str = "") -> RunRecord:
+        run = run_with(stderr=stderr, returncode=None, files={"observed.json": b'{"n": 1}'})
+        run.outcome = RunOutcome(
+            returncode=None, stderr=stderr, stopped="cpu_budget", reason="cpu_budget"
+        )
+        return run
+
+    quiet = judge(NoException(kind="no_exception"), spun())
+    assert quiet.passed is False and quiet.stopped
+    assert quiet.message.startswith("not judged: the program kept computing")
+    needing = NoException(kind="no_exception", needs=[{"when": "n > 5", "message": "unmet"}])
+    assert judge(needing, spun()).message != "unmet"
+    crashed = judge(NoException(kind="no_exception"), spun(CHILD_CRASH))
+    assert crashed.passed is False and not crashed.stopped
+    observed = JsonValue(kind="json_value", file="observed.json", value="n", expected=1)
+    assert judge(observed.model_copy(update={"judge_incomplete": True}), spun()).passed is True
+    assert judge(observed, spun()).stopped

@@ -192,6 +192,11 @@ class Expectation(Strict):
     #: How a kind with ``needs_complete_run = False`` treats a run that did not end
     #: normally, for the reference (docs/authoring.md); None: judged as any run.
     when_stopped: ClassVar[str | None] = None
+    #: Whether a pass on a run stopped part-way for spinning (its CPU budget used up, at
+    #: whatever point the loop was) holds for the whole run: what it judged was settled
+    #: before any stop point (the source, two workers seen at once). Otherwise such a pass
+    #: reads "not judged" (``scoring.judge``), the same wherever the run was stopped.
+    pass_holds_when_cut: ClassVar[bool] = False
 
     #: True for kinds whose expressions may use names the loader cannot know in advance
     #: (``json_value``: the keys of a driver's observations): only their form is checked.
@@ -202,6 +207,12 @@ class Expectation(Strict):
         against the scenario's parameters and the run facts before any run. Kinds with
         fields that take expressions override it."""
         return []
+
+    def pass_holds_when_stopped(self) -> bool:
+        """Whether this check's pass on a run stopped part-way still counts (by default
+        :attr:`pass_holds_when_cut`; ``json_value`` with ``judge_incomplete``: the author
+        says its driver's observations were written as they were made)."""
+        return self.pass_holds_when_cut
 
     def title(self) -> str:
         """The check's name as students see it."""

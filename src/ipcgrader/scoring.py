@@ -20,6 +20,11 @@ from ipcgrader.results import (
 
 #: Module-name prefix of an exercise folder's plugin.py (see plugins.load_exercise_plugin).
 EXERCISE_PLUGIN_PREFIX = "ipcgrader_exercise_plugin_"
+#: How a run is stopped at no particular point of what it does: its CPU budget runs out
+#: wherever a spinning loop happens to be, which depends on how much CPU the machine gave
+#: it. A pass there (no exception *yet*, a need not met *yet*) would differ from grading to
+#: grading; only what every stop point shares may be judged.
+STOPPED_ANYWHERE = frozenset({"cpu_budget"})
 
 
 def check_ids(exercise: Exercise) -> dict[tuple[str, int], str]:
@@ -48,6 +53,12 @@ def judge(expectation: Expectation, run: RunRecord) -> Verdict:
     try:
         verdict = expectation.evaluate(run)
         if verdict.passed:
+            if (
+                run.outcome.stopped in STOPPED_ANYWHERE
+                and not expectation.pass_holds_when_stopped()
+            ):
+                # what it saw up to the stop: the same run stopped later could have failed
+                return stopped_verdict(run.problem() or _("was stopped"))
             # a pass counts only if what the check needs happened (ipcgrader.needs)
             verdict = unmet(expectation, run) or verdict
         return verdict

@@ -153,10 +153,18 @@ class Call:
         self.done = threading.Event()
 
 
-def call(function, *args, limit=1.0, until=None, longest=5.0):
+def call(function, *args, limit=1.0, until=None, longest=5.0, cpu=None):
     """Run ``function(*args)`` in a daemon thread; give up waiting after ``limit`` real
-    seconds, counted from when ``until`` (an Event) is set if given, ``longest`` at most."""
+    seconds, counted from when ``until`` (an Event) is set if given, ``longest`` at most;
+    or, with ``cpu``, once this process has used ``cpu`` more seconds of CPU time (a
+    function that spins: given up on well before the run's CPU budget stops the whole run,
+    however fast the machine lets it spin, so the run is judged on what was seen in every
+    grading, not stopped in some and not in others)."""
     result = Call()
+    began = time.process_time()
+
+    def spun():
+        return cpu is not None and time.process_time() - began > cpu
 
     def run():
         try:
@@ -174,7 +182,10 @@ def call(function, *args, limit=1.0, until=None, longest=5.0):
     deadline = time.monotonic() + longest
     if until is not None:
         while not result.done.is_set() and not until.wait(0.01):
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or spun():
                 return result
-    result.done.wait(min(limit, max(0.0, deadline - time.monotonic())))
+    end = min(time.monotonic() + limit, deadline)
+    while not result.done.wait(max(0.0, min(0.05, end - time.monotonic()))):
+        if time.monotonic() >= end or spun():
+            break
     return result

@@ -111,7 +111,8 @@ def drive(student, count, maxsize, pause_after=3):
     fed = threading.Event()
     threading.Thread(target=feed, args=(probe, q, items, pause_after, fed), daemon=True).start()
     started = time.monotonic()
-    result = call(drain, probe, limit=3.0, until=fed, longest=15.0)
+    # a drain() that spins is given up on after 1.5 s of CPU (the run may use 3 s)
+    result = call(drain, probe, limit=3.0, until=fed, longest=15.0, cpu=1.5)
     returned = result.value if result.outcome == "returned" else None
     received = list(returned) if isinstance(returned, (list, tuple)) else []
     seen.set(

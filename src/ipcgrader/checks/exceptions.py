@@ -35,6 +35,11 @@ class NoException(Expectation):
     )
     default_name: ClassVar[str] = N_("no exception escapes")
     needs_complete_run: ClassVar[bool] = False  # a crash is exactly what it reports
+    when_stopped: ClassVar[str | None] = (
+        "judged even when the run did not end normally: an exception that escaped fails it; "
+        "a run stopped for its CPU budget, at whatever point a loop had reached, does not "
+        'pass it ("not judged": it could still have raised)'
+    )
 
     def evaluate(self, run: RunRecord) -> Verdict:
         """Fail with the first matching exception and the student's line."""

@@ -166,6 +166,11 @@ class JsonValue(Expectation):
                 return fill(entry.message, names)
         return None
 
+    def pass_holds_when_stopped(self) -> bool:
+        """With ``judge_incomplete``, the author says the driver's observations hold on a
+        run stopped part-way."""
+        return self.judge_incomplete
+
     def evaluate(self, run: RunRecord) -> Verdict:
         """Load the observations, evaluate ``value`` and compare; explain a failure."""
         problem = run.problem()

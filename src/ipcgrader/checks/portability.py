@@ -380,6 +380,8 @@ class SpawnSafe(Expectation):
     #: a program that starts no process works with every start method by doing nothing
     default_needs: ClassVar[tuple[Fact, ...]] = ("workers",)
     needs_complete_run: ClassVar[bool] = False  # judged from the source and stderr
+    #: the source is the same at every stop point, and what spawn breaks breaks at start()
+    pass_holds_when_cut: ClassVar[bool] = True
 
     def evaluate(self, run: RunRecord) -> Verdict:
         """Fail with the first finding, naming the student's line, and why it matters."""

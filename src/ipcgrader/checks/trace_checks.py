@@ -60,8 +60,6 @@ class TraceExpectation(Expectation):
         "finding made before the stop counts; when none was made, the check reads "
         '"could not check" and says what the stop kept it from seeing'
     )
-    #: a passing verdict on the part of a run before it was stopped holds for the whole run
-    pass_holds_when_cut: ClassVar[bool] = False
     #: a failing verdict on the part of a run before it was stopped holds for the whole run
     fail_holds_when_cut: ClassVar[bool] = True
 
