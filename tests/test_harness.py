@@ -458,6 +458,7 @@ def test_amplified_timed_takes_and_qsize_answer_from_what_was_let_through(
         tmp_path,
         """\
         import multiprocessing as mp
+        import os
         import queue
         import threading
         import time
@@ -466,6 +467,7 @@ def test_amplified_timed_takes_and_qsize_answer_from_what_was_let_through(
         def producer(q, conn):
             for item in range(2):
                 q.put(item)
+            open("put", "w").close()
             conn.send("a")
 
 
@@ -474,7 +476,8 @@ def test_amplified_timed_takes_and_qsize_answer_from_what_was_let_through(
             mine, theirs = mp.Pipe()
             p = mp.Process(target=producer, args=(q, theirs))
             p.start()
-            threading.Event().wait(0.3)
+            while not os.path.exists("put"):  # however loaded the machine
+                threading.Event().wait(0.01)
             try:
                 q.get(timeout=30)
             except queue.Empty:
@@ -489,7 +492,7 @@ def test_amplified_timed_takes_and_qsize_answer_from_what_was_let_through(
     )
     assert done.stdout == "Empty\n1 False True a\n[0, 1]\n", done.stderr
     gets = [(e.line, e.get("outcome")) for e in kinds(trace, "get_done")]
-    assert gets == [(20, "Empty"), (25, "ok"), (25, "ok")]
+    assert gets == [(23, "Empty"), (28, "ok"), (28, "ok")]
     looks = [(e.get("method"), e.get("empty"), e.get("timeout")) for e in kinds(trace, "poll")]
     assert looks == [("qsize", False, None), ("poll", True, 30), ("poll", False, 30)]
 
