@@ -249,6 +249,15 @@ def run_cpu_s(pids: list[int]) -> float:
     return usage.ru_utime + usage.ru_stime + ticks / _CLOCK_TICKS
 
 
+def warm_budget(budget: float, credit: float, processes: int) -> float:
+    """The CPU budget of a run ``processes`` of whose processes started warm, each spared
+    the ``credit`` seconds a cold interpreter spends starting: ``budget`` is what a cold run
+    may use, start-ups included, so the warm one may use as much for the same work (to the
+    hundredth below, and never less than half of it)."""
+    spared = min(max(0.0, credit) * processes, budget / 2)
+    return max(budget / 2, int(round((budget - spared) * 100, 6)) / 100)
+
+
 class Capture:
     """One output stream of the run: the first ``cap`` bytes and the last ``cap // 2``."""
 
@@ -456,6 +465,9 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
     waits = str(config.get("waits") or "")
     budget = config.get("cpu_budget")
     cpu_budget = float(budget) if isinstance(budget, (int, float)) else None
+    credit = config.get("cpu_credit")
+    if cpu_budget is not None and config.get("warm") and isinstance(credit, (int, float)):
+        cpu_budget = warm_budget(cpu_budget, float(credit), 1)  # the main process
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
@@ -487,6 +499,7 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
     stuck_looks: dict[tuple[int, bytes], int] = {}
     stopped_t: float | None = None
     used = 0.0
+    last_used = (started, 0.0)
     while True:
         now = time.monotonic()
         if duration is None and now >= deadline:
@@ -495,7 +508,10 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
         if linger_until is not None and (now >= linger_until or not students(me, helpers)):
             break
         # Only SIGCHLD wakes us early; output is collected at each poll.
-        ready, _, _ = select.select([wake_r], [], [], max(0.0, min(POLL_S, deadline - now)))
+        wait = min(POLL_S, deadline - now)
+        if duration is None:
+            wait = min(wait, next_hang_check - now)
+        ready, _, _ = select.select([wake_r], [], [], max(0.0, wait))
         if wake_r in ready:
             _quietly(os.read, wake_r, 512)
         for capture in captures:
@@ -511,7 +527,7 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
         if state["status"] is not None and duration is None:
             duration = now - started
             linger_until = min(now + LINGER_S, deadline)
-        if now >= next_count:
+        if now >= next_count or (duration is None and now >= next_hang_check):
             pids = students(me, helpers)
             peak = max(peak, len(pids))
             if len(pids) > max_procs:
@@ -519,9 +535,19 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
                 break
             if duration is None and now >= next_hang_check:
                 next_hang_check = now + HANG_CHECK_S
-                if cpu_budget is not None and (used := run_cpu_s(pids)) > cpu_budget:
-                    stopped, stopped_t = "cpu_budget", now
-                    break
+                if cpu_budget is not None:
+                    used = run_cpu_s(pids)
+                    if used > cpu_budget:
+                        stopped, stopped_t = "cpu_budget", now
+                        break
+                    # at the rate it used CPU since the last check, look again when the
+                    # budget will be used up if sooner: a spinning run is stopped near its
+                    # budget, not up to HANG_CHECK_S of all its cores past it
+                    rate = (used - last_used[1]) / max(now - last_used[0], 1e-3)
+                    if rate > 0:
+                        soon = max(POLL_S / 4, (cpu_budget - used) / rate)
+                        next_hang_check = min(next_hang_check, now + soon)
+                    last_used = (now, used)
                 looks: dict[tuple[int, bytes], int] = {}
                 snapshot = stuck_snapshot(pids, waits, looks) if waits else None
                 if snapshot is None or snapshot != stuck:
@@ -559,6 +585,8 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
         # every process of the run is gone and waited for: all their CPU is ours now (unless
         # another uid's processes could not be signalled, and the namespace ends them)
         "run_cpu_s": max(run_cpu_s([]), used),
+        # the budget it was held to (a warm run's is smaller: see warm_budget)
+        "cpu_budget": cpu_budget,
     }
     if status is not None:
         status = int(status)
