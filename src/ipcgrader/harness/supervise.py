@@ -311,7 +311,7 @@ class BecomeMain(BaseException):
 
 
 def confine_child(
-    config: dict[str, object], out_w: int, err_w: int, keep: int | None = None
+    config: dict[str, object], out_w: int, err_w: int, keep: tuple[int, ...] = ()
 ) -> None:
     """In the forked child, before any student code: own process group, rlimits, no
     capabilities, stdin at end of file, stdout and stderr on the capture pipes, the run's
@@ -337,28 +337,36 @@ def confine_child(
     os.dup2(out_w, 1)
     os.dup2(err_w, 2)
     os.chdir(str(config["cwd"]))
-    if keep is None:
-        os.closerange(3, 1 << 16)
-    else:
-        os.closerange(3, keep)
-        os.closerange(keep + 1, 1 << 16)
+    low = 3
+    for fd in sorted(keep):  # the warm runner's pipes (start_child)
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 1 << 16)
 
 
-def start_child(config: dict[str, object], out_w: int, err_w: int) -> tuple[int, set[int]]:
-    """Fork and exec the student's command; return its pid and the pids of the run's
-    processes that are not the student's. In a warm run the child raises
+def start_child(
+    config: dict[str, object], out_w: int, err_w: int
+) -> tuple[int, set[int], int | None]:
+    """Fork and exec the student's command; return its pid, the pids of the run's
+    processes that are not the student's, and the pipe on which its spawn template says
+    each child it made (a byte each; None: no template). In a warm run the child raises
     :class:`BecomeMain` instead of exec; with ``spawn_template``, it makes its spawn
     template first (``spawner.py``) and says its pid on a pipe."""
-    report_r = report_w = None
+    report_r = report_w = made_r = made_w = None
     if config.get("warm") and config.get("spawn_template"):
         report_r, report_w = os.pipe()
+        made_r, made_w = os.pipe()
     pid = os.fork()
     if pid:
-        return pid, _template_of(report_r, report_w)
+        if made_r is not None and made_w is not None:
+            os.close(made_w)
+            os.set_blocking(made_r, False)
+        return pid, _template_of(report_r, report_w), made_r
     try:
-        confine_child(config, out_w, err_w, report_w)
+        confine_child(config, out_w, err_w, tuple(f for f in (report_w, made_w) if f is not None))
         if config.get("warm"):
             config["template_fd"] = report_w
+            config["made_fd"] = made_w
             raise BecomeMain
         argv = [str(a) for a in config["argv"]]  # type: ignore[attr-defined]
         env = {str(k): str(v) for k, v in dict(config["env"]).items()}  # type: ignore[call-overload]
@@ -371,6 +379,19 @@ def start_child(config: dict[str, object], out_w: int, err_w: int) -> tuple[int,
         finally:
             os._exit(127)
     raise AssertionError("unreachable")
+
+
+def _made(fd: int) -> int:
+    """How many children the spawn template says it made since the last look."""
+    count = 0
+    while True:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:  # nothing more for now (or the template is gone)
+            return count
+        if not data:
+            return count
+        count += len(data)
 
 
 def _template_of(report_r: int | None, report_w: int | None) -> set[int]:
@@ -465,9 +486,13 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
     waits = str(config.get("waits") or "")
     budget = config.get("cpu_budget")
     cpu_budget = float(budget) if isinstance(budget, (int, float)) else None
+    # a warm run's processes are spared a cold start-up each: the main process, and each
+    # spawn child its template made (warm_budget)
     credit = config.get("cpu_credit")
-    if cpu_budget is not None and config.get("warm") and isinstance(credit, (int, float)):
-        cpu_budget = warm_budget(cpu_budget, float(credit), 1)  # the main process
+    warm_credit = float(credit) if isinstance(credit, (int, float)) else 0.0
+    full_budget = cpu_budget
+    if full_budget is not None and config.get("warm") and warm_credit > 0:
+        cpu_budget = warm_budget(full_budget, warm_credit, 1)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
@@ -480,7 +505,8 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     started = time.monotonic()
-    main_pid, helpers = start_child(config, out_w, err_w)
+    main_pid, helpers, made_r = start_child(config, out_w, err_w)
+    made = 0
     # First record of the answer: should we die before the end, the grader can still kill
     # the student's process group (outside a namespace its id is this pid).
     os.write(1, marshal.dumps({"child": main_pid, "pid1": me == 1}))
@@ -536,6 +562,9 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
             if duration is None and now >= next_hang_check:
                 next_hang_check = now + HANG_CHECK_S
                 if cpu_budget is not None:
+                    if made_r is not None and full_budget is not None:
+                        made += _made(made_r)
+                        cpu_budget = warm_budget(full_budget, warm_credit, 1 + made)
                     used = run_cpu_s(pids)
                     if used > cpu_budget:
                         stopped, stopped_t = "cpu_budget", now
@@ -561,6 +590,8 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
             next_count = now + (POLL_S if me == 1 else 5 * POLL_S)
     if duration is None:
         duration = time.monotonic() - started
+    if made_r is not None:
+        _quietly(os.close, made_r)
     reap(main_pid, state)
     leftovers = left_running(students(me, helpers)) if stopped is None else 0
     kill_all(me, main_pid, state, grace if stopped else 0.0)

@@ -251,17 +251,21 @@ def become_main(config: dict[str, object], extra: set[str]) -> str:
     _write_marker(env.get(MARKER_ENV, ""))
     for name in _OWN_MODULES:
         sys.modules.pop(name, None)
-    report = config.get("template_fd")
+    report, made = config.get("template_fd"), config.get("made_fd")
+    made = made if isinstance(made, int) else -1
     if isinstance(report, int):
         # the interpreter as it is here is what a spawn child starts as (spawner.py): a
         # copy of it, made now, makes this run's spawn children; the supervisor is told
-        # its pid (it is not one of the student's processes)
+        # its pid (it is not one of the student's processes), and by the template itself
+        # of each child it makes (each spared a cold start-up: the run's CPU budget)
         template = 0
         offset = spawner.tid_offset()
         if offset is not None and not _shadowed({os.getcwd()}, extra):
-            template = spawner.start(offset, extra, _shadowed)
+            template = spawner.start(offset, extra, _shadowed, made)
         os.write(report, b"%d" % template)
         os.close(report)
+    if made >= 0:
+        os.close(made)  # the template's alone: nothing of the student's can write there
     os.environ.clear()
     os.environ.update(env)
     sys.argv = argv[1:]
