@@ -127,6 +127,49 @@ def prestarted_runner() -> WarmRunner:
     return runner
 
 
+#: Where runs' meta folders go when it is a tmpfs with room (see :func:`meta_parent`).
+SHM_DIR = "/dev/shm"
+#: Free space /dev/shm must have for a run's meta folder to go there (a container's
+#: /dev/shm may be 64 MiB: a few traces at their cap would fill it).
+SHM_ROOM = 1 << 30
+
+
+def _is_tmpfs(path: str) -> bool:
+    try:
+        with open("/proc/self/mounts", encoding="utf-8", errors="replace") as mounts:
+            return any(
+                fields[1] == path and fields[2] == "tmpfs"
+                for fields in (line.split() for line in mounts)
+                if len(fields) > 2
+            )
+    except OSError:
+        return False
+
+
+_SHM_IS_TMPFS: list[bool] = []
+
+
+def meta_parent() -> str | None:
+    """Where a run's meta folder is made: ``/dev/shm`` when it is a tmpfs this process may
+    write and has room on, else None (the temporary folder, beside the run's folder).
+
+    Every process of a run writes its meta folder as it goes (its trace, its wait board,
+    race amplification's markers): on a disk's file system, creating and writing those
+    files cost about a tenth of a grading's CPU. The student's processes may write there
+    as in their run's folder (at the isolation levels with a filesystem of the run's own,
+    it is one of the two host folders they see): each file is capped by the run's
+    ``file_bytes`` as everywhere, and a /dev/shm short of room is not used."""
+    if not _SHM_IS_TMPFS:
+        _SHM_IS_TMPFS.append(_is_tmpfs(SHM_DIR) and os.access(SHM_DIR, os.W_OK | os.X_OK))
+    if not _SHM_IS_TMPFS[0]:
+        return None
+    try:
+        room = os.statvfs(SHM_DIR)
+    except OSError:
+        return None
+    return SHM_DIR if room.f_bavail * room.f_frsize >= SHM_ROOM else None
+
+
 _ACTIVE: set[_ColdRun | WarmRun] = set()
 _ACTIVE_LOCK = threading.Lock()
 

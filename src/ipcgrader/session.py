@@ -240,10 +240,16 @@ class Grader:
         """Make one run in a fresh folder and return its record; the folder is deleted."""
         scenario = planned.scenario
         root = Path(tempfile.mkdtemp(prefix="ipcgrade-"))
-        work, meta = root / "work", root / "meta"
+        work = root / "work"
         work.mkdir()
-        meta.mkdir()
+        meta_root = root
         try:
+            # the harness's files of the run: on a tmpfs where there is one (meta_parent)
+            shm = sandbox.meta_parent()
+            if shm is not None:
+                meta_root = Path(tempfile.mkdtemp(prefix="ipcgrade-meta-", dir=shm))
+            meta = meta_root / "meta"
+            meta.mkdir()
             self.submission.copy_into(work)
             for name, value in scenario.fixtures.items():
                 target = work / name
@@ -285,6 +291,8 @@ class Grader:
             return record
         finally:
             shutil.rmtree(root, ignore_errors=True)
+            if meta_root != root:
+                shutil.rmtree(meta_root, ignore_errors=True)
 
     @contextmanager
     def _exercise_code(self) -> Iterator[None]:
