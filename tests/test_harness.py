@@ -448,6 +448,52 @@ def test_amplified_polls_find_nothing_until_a_taker_asks(tmp_path: Path) -> None
     assert looks == [("empty", True, 17), ("poll", True, 17)]
 
 
+def test_amplified_timed_takes_and_qsize_answer_from_what_was_let_through(
+    tmp_path: Path,
+) -> None:
+    # with nothing let through yet, a timed get or poll of the student's answers at once
+    # (it would otherwise wait 30 s and get the item) and asks; qsize() counts what was let
+    # through; after a sleep, a timed get waits as before
+    trace, done = run(
+        tmp_path,
+        """\
+        import multiprocessing as mp
+        import queue
+        import threading
+        import time
+
+
+        def producer(q, conn):
+            for item in range(2):
+                q.put(item)
+            conn.send("a")
+
+
+        if __name__ == "__main__":
+            q = mp.Queue()
+            mine, theirs = mp.Pipe()
+            p = mp.Process(target=producer, args=(q, theirs))
+            p.start()
+            threading.Event().wait(0.3)
+            try:
+                q.get(timeout=30)
+            except queue.Empty:
+                print("Empty")
+            print(q.qsize(), mine.poll(30), mine.poll(30), mine.recv())
+            time.sleep(0.1)
+            print([q.get(timeout=30), q.get(True, 30)])
+            p.join()
+        """,
+        amplify=True,
+        amplify_wait="60",  # as above: never reached
+    )
+    assert done.stdout == "Empty\n1 False True a\n[0, 1]\n", done.stderr
+    gets = [(e.line, e.get("outcome")) for e in kinds(trace, "get_done")]
+    assert gets == [(20, "Empty"), (25, "ok"), (25, "ok")]
+    looks = [(e.get("method"), e.get("empty"), e.get("timeout")) for e in kinds(trace, "poll")]
+    assert looks == [("qsize", False, None), ("poll", True, 30), ("poll", False, 30)]
+
+
 def test_amplification_meets_when_the_lock_is_released_before_the_write(
     tmp_path: Path,
 ) -> None:

@@ -456,6 +456,50 @@ def test_a_poll_that_ends_a_loop_while_the_producer_runs_can_miss_an_item() -> N
     assert missed_polls(_poller(True, "empty")) == []
 
 
+def _timed_taker(taken: int) -> Trace:
+    """Main (pid 1) starts a producer (pid 2) that puts 2 items into Q1.1, takes ``taken``
+    of them with ``get(timeout=1)`` and stops when the next one raises ``Empty``; the
+    producer is joined after that."""
+    ev = Recorder()
+    ev(1, "proc", role="main")
+    ev(1, "queue_new", "Q1.1", line=30, queue="Queue", maxsize=3)
+    ev(1, "start", child=2, name="Process-1")
+    ev(2, "proc", role="forked")
+    ev(2, "run", name="Process-1", target="producer")
+    for _ in range(2):
+        ev(2, "put", "Q1.1", line=8, block=True, timeout=None)
+        ev(2, "put_done", "Q1.1", line=8, outcome="ok")
+    for _ in range(taken):
+        ev(1, "get", "Q1.1", line=15, block=True, timeout=1)
+        ev(1, "get_done", "Q1.1", line=15, outcome="ok")
+    ev(1, "get", "Q1.1", line=15, block=True, timeout=1)
+    ev(1, "get_done", "Q1.1", line=15, outcome="Empty")
+    ev(2, "exit", code=0, exc=None)
+    ev(1, "join", child=2)
+    ev(1, "joined", child=2, exitcode=0)
+    ev(1, "exit", code=None, exc=None)
+    return ev.trace()
+
+
+def test_a_timed_get_that_ends_a_loop_is_judged_by_the_items_it_left() -> None:
+    """A get(timeout=t) that raised Empty and ended the loop while the producer ran missed
+    items when some were never taken; one that came after every item had been taken
+    waited for nothing more."""
+    from ipcgrader.trace.analyses import missed_polls, timed_take
+
+    early = _timed_taker(1)
+    [found] = missed_polls(early)
+    assert (found.kind, found.line) == ("get_done", 15)
+    taken = timed_take(early, found)
+    assert taken is not None and taken.get("timeout") == 1
+    assert missed_polls(_timed_taker(2)) == []
+    # a get that does not wait is a look: judged by the order alone, as before
+    assert (
+        timed_take(_poller(False, "get_nowait"), missed_polls(_poller(False, "get_nowait"))[0])
+        is None
+    )
+
+
 def _spinner(after: str) -> Trace:
     """A consumer (pid 3) spins on ``empty()`` of Q1.1 while a producer (pid 2) puts; the
     run is stopped while the consumer runs (no exit event). ``after`` its last look: more

@@ -202,3 +202,31 @@ def test_a_stopped_run_is_judged_on_what_happened_before_the_stop() -> None:
     # a worker that never started before the stop is not "only 1 worker ran"
     one = [line for line in cut if '"pid": 3' not in line and '"child": 3' not in line]
     assert concurrent.evaluate(record(one, stopped="deadlock")).passed is None
+
+
+def test_no_missed_poll_says_its_place_once_and_never_passes_a_cut_run_that_took_nothing() -> None:
+    from test_trace import Recorder, _poller, _timed_taker
+
+    from ipcgrader.checks.ipc_trace import NoMissedPoll
+
+    def judged(trace: Any) -> RunRecord:
+        run = record(None)
+        run.artifacts[TRACE_ARTIFACT] = trace
+        return run
+
+    check = NoMissedPoll.model_validate({"kind": "no_missed_poll"})
+    verdict = check.evaluate(judged(_poller(False, "empty")))
+    [found] = verdict.diagnostics
+    assert (found.kind, found.file, found.line) == ("poll_can_miss", "ticket.py", 14)
+    assert "ticket.py" not in found.message and found.message.startswith("empty() found")
+    [timed] = check.evaluate(judged(_timed_taker(1))).diagnostics
+    assert timed.line == 15 and "waits at most 1 s raised queue.Empty" in timed.message
+    # started a producer and was stopped before anyone took anything: could not check
+    ev = Recorder()
+    ev(1, "proc", role="main")
+    ev(1, "queue_new", "Q1.1", line=30, queue="Queue", maxsize=3)
+    ev(1, "start", child=2, name="Process-1")
+    ev(2, "proc", role="forked")
+    assert check.judge_trace(ev.trace(), record(ev.lines)).passed is None
+    verdict = check.evaluate(record(ev.lines, stopped="timeout"))
+    assert verdict.passed is None and "was stopped" in verdict.message

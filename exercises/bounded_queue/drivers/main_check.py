@@ -32,6 +32,10 @@ from bq_probe import Observations, until_producers_meet_full, wait  # noqa: E402
 #: what the watchdog sends to wake a get() that waits for items no process can put
 WAKE = "ipcgrader: no producer is left"
 
+#: functions of this driver that pass the student's own call on as it is: the harness
+#: treats a timed get() made through them as the student's (docs/trace.md)
+IPCGRADER_FORWARDS = ("get",)
+
 
 #: held by whoever reaps children here (active_children(), join(), exitcode): two threads
 #: waiting for the same child race, and the loser's join() returns with no exit code

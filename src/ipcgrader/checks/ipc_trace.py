@@ -24,7 +24,7 @@ from ipcgrader.i18n import N_, _
 from ipcgrader.plugins import KindRegistry
 from ipcgrader.results import Diagnostic, RunRecord, Verdict
 from ipcgrader.trace import Event, ProcessInfo, Trace
-from ipcgrader.trace.analyses import Held, missed_polls, protects, replay
+from ipcgrader.trace.analyses import Held, missed_polls, protects, replay, timed_take
 
 _SHARE_HINT = N_(
     "Create one multiprocessing.Lock in the main program, pass it to every process in "
@@ -304,14 +304,37 @@ class PipeEnds(TraceExpectation):
         return (not main, event.file or "", event.line or 0, event.kind)
 
 
-def missed_poll_found(event: Event) -> Diagnostic:
-    """A poll that ended a loop while a producer could still put (or send), at its line."""
+def _seconds(timeout: object) -> str:
+    """A timeout as the student wrote it: 1, 0.5."""
+    return f"{timeout:g}" if isinstance(timeout, (int, float)) else str(timeout)
+
+
+def missed_poll_found(event: Event, timed: Event | None = None) -> Diagnostic:
+    """A poll that ended a loop while a producer could still put (or send), at its line.
+    ``timed``: the take that waited at most a timeout (``timed_take``), if it was one."""
+    # the place is the finding's own file and line: the messages do not repeat it
     if event.kind == "poll" and event.get("method") == "poll":
+        if timed is not None:
+            return Diagnostic(
+                kind="poll_can_miss",
+                file=event.file,
+                line=event.line,
+                message=_(
+                    "poll({timeout}) found nothing to receive within its timeout here and "
+                    "the process stopped reading this end of the pipe, while the process at "
+                    "the other end was still running: a message it sends later than that is "
+                    "never received"
+                ).format(timeout=_seconds(event.get("timeout"))),
+                hint=_(
+                    "poll(timeout) only tells whether a message came within that time: a "
+                    "slow sender is not a finished one. Receive with recv(), which waits, "
+                    "until the other end sends its last message (None)."
+                ),
+            )
         return Diagnostic(
             kind="poll_can_miss",
             file=event.file,
             line=event.line,
-            # the place is the finding's own file and line: the message does not repeat it
             message=_(
                 "poll() found nothing to receive here and the process stopped reading this "
                 "end of the pipe, while the process at the other end was still running: a "
@@ -322,7 +345,22 @@ def missed_poll_found(event: Event) -> Diagnostic:
                 "recv(), which waits, until the other end sends its last message (None)."
             ),
         )
-    where = event.where or _("your program")
+    if timed is not None:
+        return Diagnostic(
+            kind="poll_can_miss",
+            file=event.file,
+            line=event.line,
+            message=_(
+                "a get() that waits at most {timeout} s raised queue.Empty here and the "
+                "process stopped taking from the queue, while a process that puts into it "
+                "was still running: an item it puts later than that is never taken"
+            ).format(timeout=_seconds(timed.get("timeout"))),
+            hint=_(
+                "A timeout only says that nothing came in that time: a slow producer is not "
+                "a finished one. Go on after queue.Empty, or take with a blocking get(), "
+                "until the producer's sentinel (None) arrives."
+            ),
+        )
     if event.kind == "poll":
         what = _("{method}() found the queue empty").format(method=event.get("method"))
     else:
@@ -332,10 +370,10 @@ def missed_poll_found(event: Event) -> Diagnostic:
         file=event.file,
         line=event.line,
         message=_(
-            "at {where}, {what} and the process stopped taking from the queue there, while "
-            "a process that puts into it was still running: an item it had not put yet at "
-            "that moment is never taken"
-        ).format(where=where, what=what),
+            "{what} here and the process stopped taking from the queue, while a process "
+            "that puts into it was still running: an item it had not put yet at that "
+            "moment is never taken"
+        ).format(what=what),
         hint=_(
             "An empty queue only means nothing is in it at this instant. Take items with a "
             "blocking get() until the producer's sentinel (None) arrives."
@@ -362,14 +400,16 @@ class NoMissedPoll(TraceExpectation):
             e for e in trace.events if e.kind in ("get", "poll", "recv") and e.obj in trace.objects
         ]
         if not takes:
+            # nothing taken: a failure on a whole run; on a cut one, not yet (could not
+            # check, with how the run ended: see evaluate), never a pass
             return Verdict(
-                not trace.complete,
+                None if not trace.complete else False,
                 _("no process took anything from a queue or pipe, so there was nothing to judge"),
             )
         found = missed_polls(trace)
         if not found:
             return Verdict(True)
-        diagnostics = [missed_poll_found(event) for event in found[:1]]
+        diagnostics = [missed_poll_found(event, timed_take(trace, event)) for event in found[:1]]
         return Verdict(False, diagnostics[0].message, diagnostics)
 
 

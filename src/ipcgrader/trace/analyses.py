@@ -378,6 +378,12 @@ def missed_polls(trace: Trace) -> list[Event]:
     sentinel from a blocking ``get()``/``recv()``, or that drains only after joining the
     producers, is not. The verdict does not depend on timing: such a loop always ends on
     an empty look.
+
+    A take that waited (``get(timeout=t)``, ``poll(t)``) and found nothing is judged so
+    only when items put there (sent to that end) were then never taken: one that stopped
+    after every item had been taken waited for nothing more (under poll amplification a
+    timed take finds nothing at once only when nothing has been let through, so one that
+    ends a loop early leaves items, in every run).
     """
     found: dict[tuple[int, int], Event] = {}
     puts: dict[tuple[str, int], list[Event]] = {}
@@ -389,7 +395,9 @@ def missed_polls(trace: Trace) -> list[Event]:
 
     def judge(look: Event) -> None:
         inbox = _inbox(look)
-        if inbox is not None and any(
+        if inbox is None or (timed_take(trace, look) is not None and not _left(trace, inbox)):
+            return
+        if any(
             put.pid != look.pid and not trace.happens_before(put, look)
             for put in puts.get(inbox, [])
         ):
@@ -418,6 +426,52 @@ def missed_polls(trace: Trace) -> list[Event]:
             if empty and not _still_looking(process, event):
                 judge(event)
     return sorted(found.values(), key=lambda e: (e.t, e.pid, e.seq))
+
+
+def timed_take(trace: Trace, look: Event) -> Event | None:
+    """The ``get`` event of a ``get(timeout=t)`` whose ``get_done`` is ``look``, or the
+    ``poll`` itself when it is a ``poll(t)`` that waits; None for a look that does not
+    wait (``empty()``, ``get_nowait()``, ``poll()``)."""
+    if look.kind == "poll":
+        timeout = look.get("timeout")
+        waits = look.get("method") == "poll" and isinstance(timeout, (int, float))
+        return look if waits and timeout > 0 else None
+    if look.kind != "get_done":
+        return None
+    process = trace.processes.get(look.pid)
+    if process is None:
+        return None
+    call = next(
+        (
+            e
+            for e in reversed(process.events)
+            if e.seq < look.seq and e.kind == "get" and e.obj == look.obj
+        ),
+        None,
+    )
+    if call is None or not call.get("block", True):
+        return None
+    timeout = call.get("timeout")
+    return call if isinstance(timeout, (int, float)) and timeout > 0 else None
+
+
+def _left(trace: Trace, inbox: tuple[str, int]) -> bool:
+    """Whether more items went into ``inbox`` (puts, sends to that end) than were taken
+    from it (gets, recvs at that end), all processes together."""
+    into = taken = 0
+    for event in trace.events:
+        if event.kind not in ("put_done", "send_done", "get_done", "recv_done"):
+            continue
+        where = _inbox(event)
+        if where is not None and event.kind == "send_done":
+            where = (where[0], 1 - where[1])  # a send arrives at the other end
+        if event.get("outcome") != "ok" or where != inbox:
+            continue
+        if event.kind in ("put_done", "send_done"):
+            into += 1
+        else:
+            taken += 1
+    return into > taken
 
 
 #: what a loop that keeps looking at one queue or pipe end records, besides its looks

@@ -7,12 +7,14 @@ faster than the look. Here it never is: an item put into a traced queue, or a me
 on a traced pipe, is held at the producer (the queue's feeder thread, ``send``) until a
 process that takes from that queue or pipe end has asked for it since the last item:
 
-- a waiting take (``get()``, ``get(timeout=...)``, ``recv()``, ``poll(timeout)``) asks when
-  it starts, and gets the item as before;
+- a waiting take (``get()``, ``recv()``) asks when it starts, and gets the item as before;
 - a look (``empty()``, ``qsize()``, ``get_nowait()``, ``poll()``) first waits (briefly)
   until every producer known for that inbox has had its turn (held at its next item,
-  waiting, or ended), answers, then asks, and waits until a producer held at that moment
-  has let the item through.
+  waiting, or ended), answers from what has been let through (``qsize()``: how many), then
+  asks, and waits until a producer held at that moment has let the item through;
+- a timed take of the student's (``get(timeout=t)``, ``poll(t)``) is a look when nothing
+  has been let through: it answers at once that nothing came (:func:`at_once`), unless
+  the process slept since its last one; otherwise it asks and waits as before.
 
 So every look sees exactly what earlier asks let through: the first look of a polling loop
 finds nothing in every run, and a loop that stops there stops there every time, as
@@ -20,7 +22,8 @@ finds nothing in every run, and a loop that stops there stops there every time, 
 taker of a queue is one that waits, nothing is held: a correct program is not slowed.
 
 The processes share their counts as small files in the amplification folder:
-``t.<inbox>.<pid>`` (asks so far and whether that process ever looked), ``s.<inbox>.<pid>``
+``t.<inbox>.<pid>`` (asks so far and whether that process ever looked), ``c.<inbox>.<pid>``
+(items that process sent through and took: what a ``qsize()`` counts), ``s.<inbox>.<pid>``
 (a producer for that inbox), ``g.<inbox>.<pid>`` (the item that producer is deciding on,
 R, held for, H, or letting through, P), ``b.<pid>`` (the process waits in a join, a get
 or recv, or a hold of its own, so it cannot ask now). An inbox is a queue tag (``Q3.1``)
@@ -55,6 +58,14 @@ _looked: dict[str, float] = {}
 _waits = 0
 #: items this process has held (names the item a look waits for)
 _items = 0
+#: sleeps this process has made (time.sleep), and their number at its last timed take
+#: at each inbox: a take right after a sleep is a plain wait (the sleep let others put)
+_sleeps = 0
+_slept_at: dict[str, int] = {}
+#: inboxes this process puts into itself: its own item may still be on its way there
+_own: set[str] = set()
+#: inbox -> [fd of this process's count file, items it sent there, items it took there]
+_counts: dict[str, list[int]] = {}
 
 _counting = allocate_lock()
 
@@ -110,11 +121,19 @@ def _held_now(inbox: str) -> dict[str, bytes]:
     """Each live producer marked at ``inbox``: the item it holds (or decides on) now."""
     prefix = f"g.{inbox}."
     me = f"{prefix}{os.getpid()}"
-    return {
-        n: _item(n)
-        for n in os.listdir(_dir)
-        if n.startswith(prefix) and n != me and _alive(int(n[len(prefix) :]))
-    }
+    held = {}
+    for name in os.listdir(_dir):
+        if name.startswith(prefix) and name != me and _alive(int(name[len(prefix) :])):
+            item = _item(name)
+            for _ in range(20):  # a marker just made is empty until its first write
+                if item or not os.path.exists(os.path.join(_dir, name)):
+                    break
+                assert _sleep is not None
+                _sleep(_STEP)
+                item = _item(name)
+            if item:  # (an empty one, gone since: nothing to wait for; waiting for
+                held[name] = item  # b"" would never end, its absence reads b"" too)
+    return held
 
 
 def _until_let_through(inbox: str, held: dict[str, bytes]) -> None:
@@ -165,6 +184,79 @@ def _settled(inbox: str, pid: int) -> bool:
     if _read(f"g.{inbox}.{pid}").rstrip().endswith(b" H"):
         return True
     return _read(f"b.{pid}").startswith(b"1") or not _alive(pid)
+
+
+def slept() -> None:
+    """This process slept (``time.sleep``): what the others put meanwhile was put before
+    its next take."""
+    global _sleeps
+    _sleeps += 1
+
+
+def counted(inbox: str, sent: int = 0, took: int = 0) -> None:
+    """This process sent an item into ``inbox`` (it went through to the queue's pipe) or
+    took one from it: the counts :func:`released` adds up."""
+    if not _dir:
+        return
+    try:
+        entry = _counts.get(inbox)
+        if entry is None:
+            name = os.path.join(_dir, f"c.{inbox}.{os.getpid()}")
+            entry = _counts[inbox] = [os.open(name, _CREATE, 0o600), 0, 0]
+        entry[1] += sent
+        entry[2] += took
+        _write("", b"%d %d" % (entry[1], entry[2]), entry[0])
+    except Exception:
+        pass  # best effort
+
+
+def released(inbox: str) -> int:
+    """How many items are in ``inbox`` now: sent through by every process, less those
+    taken (a held item is not there yet). Kept when a process ends."""
+    prefix = f"c.{inbox}."
+    total = 0
+    for name in os.listdir(_dir):
+        if name.startswith(prefix):
+            try:
+                sent, took = _read(name).split()[:2]
+                total += int(sent) - int(took)
+            except ValueError:
+                continue
+    return max(total, 0)
+
+
+def produced(inbox: str) -> None:
+    """This process puts (or sends) into ``inbox`` itself."""
+    _own.add(inbox)
+
+
+def at_once(inbox: str, ready: Callable[[], bool]) -> bool:
+    """Before a timed take of the student's (``get(timeout=t)``, ``poll(t)``) at
+    ``inbox``: True when it answers at once that nothing came (``queue.Empty``, False),
+    having asked like a look; False when it takes as usual (having asked, as a waiting
+    take does).
+
+    It answers at once when nothing has been released there (``ready()``, the real state
+    of the queue's pipe, once every producer has had its turn): the order in which the
+    producer was slower than ``t``, which a program can have, is then the order of every
+    run, and the next take gets the item that this ask lets through. Not when the process
+    slept since its last timed take there (or since it started): what the producers put
+    during a sleep had been put before the take began, and a take that waits would get
+    it; nor when the process itself puts there (its own item may still be on its way)."""
+    if not _dir:
+        return False
+    woke = _slept_at.get(inbox, 0) != _sleeps
+    _slept_at[inbox] = _sleeps
+    if woke or inbox in _own:
+        asked(inbox, look=False)
+        return False
+    before_look(inbox)
+    try:
+        there = ready()
+    except Exception:
+        there = True  # cannot tell: take as usual
+    asked(inbox, look=not there)
+    return not there
 
 
 def waiting(now: bool) -> None:
@@ -286,18 +378,26 @@ def let_through(inbox: str, marked: bool) -> None:
 
 
 def _forget() -> None:
-    global _waits, _alone, _main, _counting
+    global _waits, _alone, _main, _counting, _sleeps
     _counting = allocate_lock()  # another thread may have held it at the fork
     for fd, _count, _flag in _asks.values():
         try:  # noqa: SIM105
             os.close(fd)  # the parent's files: this process asks under its own pid
         except OSError:
             pass
+    for fd, _sent, _took in _counts.values():
+        try:  # noqa: SIM105
+            os.close(fd)  # the parent's counts: this process counts under its own pid
+        except OSError:
+            pass
     _asks.clear()
+    _counts.clear()
     _used.clear()
     _held.clear()
     _looked.clear()
-    _waits = 0
+    _slept_at.clear()
+    _own.clear()
+    _waits = _sleeps = 0
     _alone, _main = True, False
 
 

@@ -1,0 +1,54 @@
+# bounded_queue variant — main() drains with get(timeout=1) and stops at the first
+# queue.Empty: a producer slower than the timeout is a legal schedule, so items are lost
+# in some runs and not in others (drain() itself is correct).
+from multiprocessing import Process, Queue
+import queue
+
+
+def producer(q, items):
+    """Put every item into q, in order, then the sentinel None."""
+    for item in items:
+        q.put(item)  # blocks while the queue is full: nothing is lost
+    q.put(None)
+
+
+def drain(q):
+    return [item for item in iter(q.get, None)]
+
+
+def offer(q, item):
+    """Put item into q without waiting. Return True if it went in, False if q was full."""
+    try:
+        q.put(item, block=False)
+    except queue.Full:
+        return False
+    return True
+
+
+def poll(q, timeout):
+    """Get one item from q, waiting at most timeout seconds. Return None if none came."""
+    try:
+        return q.get(timeout=timeout)
+    except queue.Empty:
+        return None
+
+
+def main():
+    q = Queue(3)
+    p = Process(target=producer, args=(q, list(range(10))))
+    p.start()
+    received = []
+    while True:
+        try:
+            item = q.get(timeout=1)
+        except queue.Empty:
+            break  # nothing came within a second: taken as "the producer is done"
+        if item is None:
+            break
+        received.append(item)
+    p.join()
+    print(received)
+
+
+if __name__ == '__main__':
+    main()

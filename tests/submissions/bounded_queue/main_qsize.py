@@ -1,0 +1,51 @@
+# bounded_queue variant — main() drains while q.qsize() > 0: whether the producer has put
+# its next item by then is a matter of timing, so items are lost in some runs and not in
+# others (drain() itself is correct).
+from multiprocessing import Process, Queue
+import queue
+
+
+def producer(q, items):
+    """Put every item into q, in order, then the sentinel None."""
+    for item in items:
+        q.put(item)  # blocks while the queue is full: nothing is lost
+    q.put(None)
+
+
+def drain(q):
+    return [item for item in iter(q.get, None)]
+
+
+def offer(q, item):
+    """Put item into q without waiting. Return True if it went in, False if q was full."""
+    try:
+        q.put(item, block=False)
+    except queue.Full:
+        return False
+    return True
+
+
+def poll(q, timeout):
+    """Get one item from q, waiting at most timeout seconds. Return None if none came."""
+    try:
+        return q.get(timeout=timeout)
+    except queue.Empty:
+        return None
+
+
+def main():
+    q = Queue(3)
+    p = Process(target=producer, args=(q, list(range(10))))
+    p.start()
+    received = []
+    while q.qsize() > 0:  # nothing counted right now: taken as "the producer is done"
+        item = q.get()
+        if item is None:
+            break
+        received.append(item)
+    p.join()
+    print(received)
+
+
+if __name__ == '__main__':
+    main()
