@@ -523,5 +523,6 @@ def run(
         cpu_s=float(cpu) if isinstance(cpu := status.get("cpu_s"), (int, float)) else None,
         stopped_t=float(at) if isinstance(at := status.get("stopped_t"), (int, float)) else None,
         run_cpu_s=float(c) if isinstance(c := status.get("run_cpu_s"), (int, float)) else None,
+        cpu_budget_s=float(b) if isinstance(b := status.get("cpu_budget"), (int, float)) else None,
         warm=isinstance(started_run, WarmRun),
     )
