@@ -229,6 +229,24 @@ PROGRAMS = {
                 threading.Event().wait(0.005)
             harness.unwatched(slot)
         """,
+    # the same with a Manager's JoinableQueue: the consumer ended after one item
+    "manager_joinable": """
+        from multiprocessing import Manager, Process
+
+        def consumer(q):
+            print(q.get())
+            q.task_done()
+
+        if __name__ == "__main__":
+            with Manager() as manager:
+                q = manager.JoinableQueue()
+                p = Process(target=consumer, args=(q,))
+                p.start()
+                for item in range(3):
+                    q.put(item)
+                q.join()
+                p.join()
+        """,
     # --- runs that look stuck for a while but are not: never stopped ---------------------
     # the same watch, for a child that sleeps (0.3 s once dilated) and ends
     "watch_ended_later": """
@@ -385,7 +403,7 @@ PROGRAMS = {
 DEADLOCKS = ("two_locks", "self_deadlock", "join_before_drain", "join_before_drain_flush",
              "pipe_both_recv", "event_never_set", "barrier_and_condition",
              "manager_two_locks", "manager_event_queue", "joinable_no_task_done",
-             "joinable_consumer_ended", "watch_stuck")  # fmt: skip
+             "joinable_consumer_ended", "watch_stuck", "manager_joinable")  # fmt: skip
 PROGRESS = ("holder_sleeps", "holder_computes", "timed_acquire", "alarm_releases",
             "waits_ended_later", "joinable_correct", "watch_ended_later")  # fmt: skip
 
@@ -543,6 +561,9 @@ def test_a_joinable_queue_join_that_cannot_return_is_in_the_graph(
         d for d in graded["joinable_consumer_ended"].diagnostics if d.kind == "hang_queue_join"
     ]
     assert "no process takes out any more" in ended.message
+    # a Manager's JoinableQueue: its join() is on the board and in the graph the same way
+    managed = _stuck(graded["manager_joinable"])
+    assert managed[("prog.py", 15)]["waits_in"] == "queue_join"
 
 
 def test_a_watching_loop_counts_as_waiting_and_is_named_as_the_exercise_s(
