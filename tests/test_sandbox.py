@@ -276,3 +276,18 @@ def test_doctor_speaks_chinese(
     assert "独立的会话和进程组" in out
     for english in ("isolation levels", "always available", "own session", "default limits"):
         assert english not in out
+
+
+def test_meta_folders_a_killed_grader_left_in_dev_shm_are_removed(tmp_path: Path) -> None:
+    """Named by their grader's pid: those of a grader that is gone go, others stay."""
+    shm = tmp_path / "shm"
+    shm.mkdir()
+    dead = shm / f"{sandbox.META_PREFIX}{2**22 + 7}-abc"  # above any pid_max: no process
+    alive = shm / f"{sandbox.meta_prefix()}abc"
+    other = shm / "ipcgrade-meta-12345678"  # not named by a pid: not ours to judge
+    for folder in (dead, alive, other):
+        (folder / "meta").mkdir(parents=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sandbox, "SHM_DIR", str(shm))
+        sandbox._sweep_stale_meta()
+    assert not dead.exists() and alive.exists() and other.exists()

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from ipcgrader import isolation, sandbox, warm
+from ipcgrader.harness import supervise
 from ipcgrader.loader import load_exercise
 from ipcgrader.plugins import get_plugin_manager
 from ipcgrader.pytest_plugin import marked_processes
@@ -265,3 +266,37 @@ def test_a_prestarted_zygote_makes_the_usual_runs(
         outcome = run("print('hi')", tmp_path, "basic", runner, env=plugin_env)
         assert len(runner._zygotes) == 1
     assert outcome.warm and outcome.stdout == "hi\n", outcome.stderr
+
+
+#: Two children that start (under the start method given) and sleep a moment.
+CHILDREN = """
+import multiprocessing as mp, sys, time
+if __name__ == "__main__":
+    mp.set_start_method(sys.argv[1])
+    children = [mp.Process(target=time.sleep, args=(0.3,)) for _ in range(2)]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join()
+"""
+
+
+def test_a_warm_runs_cpu_budget_is_less_the_start_ups_it_was_spared(tmp_path: Path) -> None:
+    """Its main process, and under spawn each child the template made, started warm."""
+    budget = sandbox.DEFAULT_LIMITS.run_cpu_s
+    assert budget is not None
+    with sandbox.warm_runner() as runner:
+        outcomes = {}
+        for method in ("fork", "spawn"):
+            work, meta = tmp_path / method / "work", tmp_path / method / "meta"
+            work.mkdir(parents=True)
+            meta.mkdir()
+            (work / "main.py").write_text(CHILDREN, encoding="utf-8")
+            env = {sandbox.START_METHOD_ENV: method}
+            request = sandbox.RunRequest([sys.executable, "main.py", method], work, 30, env=env)
+            outcomes[method] = sandbox.run(request, meta, level="basic", warm=runner)
+        (zygote,) = runner._zygotes.values()
+    credit = zygote.startup_cpu
+    assert credit > 0 and all(o.warm and o.ok for o in outcomes.values())
+    assert outcomes["fork"].cpu_budget_s == supervise.warm_budget(budget, credit, 1)
+    assert outcomes["spawn"].cpu_budget_s == supervise.warm_budget(budget, credit, 3)

@@ -161,6 +161,9 @@ class RunOutcome:
     #: CPU seconds every process of the run used together (None: unknown); what the
     #: ``run_cpu_s`` budget is compared with
     run_cpu_s: float | None = None
+    #: the CPU budget the run was held to (None: none, or unknown): the limits'
+    #: ``run_cpu_s``, less what a warm run's processes were spared of a cold start-up
+    cpu_budget_s: float | None = None
     #: forked from the grading's warm interpreter (``ipcgrader.warm``), not started cold
     warm: bool = False
 
@@ -259,7 +262,7 @@ def _limit_problem(reason: str | None, run: RunRecord) -> str | None:
             "a join, a queue, a pipe, an Event ...), so none could ever go on (a deadlock)"
         )
     if reason == "cpu_budget":
-        budget = limits.run_cpu_s
+        budget = run.outcome.cpu_budget_s or limits.run_cpu_s
         used = run.outcome.run_cpu_s
         if budget is None or used is None:
             return _("kept computing until its CPU budget was used up and was stopped")

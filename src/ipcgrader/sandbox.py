@@ -18,6 +18,7 @@ import io
 import marshal
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -147,6 +148,35 @@ def _is_tmpfs(path: str) -> bool:
 
 
 _SHM_IS_TMPFS: list[bool] = []
+#: A run's meta folder in /dev/shm is ``ipcgrade-meta-PID-XXXXXXXX``, PID the grader's:
+#: one a grader killed outright left there is removed by the next grader.
+META_PREFIX = "ipcgrade-meta-"
+
+
+def meta_prefix() -> str:
+    """The name a run's meta folder in /dev/shm starts with (it names this grader)."""
+    return f"{META_PREFIX}{os.getpid()}-"
+
+
+def _sweep_stale_meta() -> None:
+    """Remove the meta folders in /dev/shm of graders that are gone (killed before they
+    could: with the run folders in the temporary folder they would be left there)."""
+    try:
+        entries = os.listdir(SHM_DIR)
+    except OSError:
+        return
+    for entry in entries:
+        owner, dash, _ = entry[len(META_PREFIX) :].partition("-")
+        if not entry.startswith(META_PREFIX) or not dash or not owner.isdigit():
+            continue
+        try:
+            os.kill(int(owner), 0)
+            continue  # alive (or another user's): not ours to judge
+        except ProcessLookupError:
+            pass
+        except OSError:
+            continue
+        shutil.rmtree(os.path.join(SHM_DIR, entry), ignore_errors=True)
 
 
 def meta_parent() -> str | None:
@@ -161,6 +191,8 @@ def meta_parent() -> str | None:
     ``file_bytes`` as everywhere, and a /dev/shm short of room is not used."""
     if not _SHM_IS_TMPFS:
         _SHM_IS_TMPFS.append(_is_tmpfs(SHM_DIR) and os.access(SHM_DIR, os.W_OK | os.X_OK))
+        if _SHM_IS_TMPFS[0]:
+            _sweep_stale_meta()
     if not _SHM_IS_TMPFS[0]:
         return None
     try:
@@ -523,5 +555,6 @@ def run(
         cpu_s=float(cpu) if isinstance(cpu := status.get("cpu_s"), (int, float)) else None,
         stopped_t=float(at) if isinstance(at := status.get("stopped_t"), (int, float)) else None,
         run_cpu_s=float(c) if isinstance(c := status.get("run_cpu_s"), (int, float)) else None,
+        cpu_budget_s=float(b) if isinstance(b := status.get("cpu_budget"), (int, float)) else None,
         warm=isinstance(started_run, WarmRun),
     )

@@ -247,7 +247,7 @@ class Grader:
             # the harness's files of the run: on a tmpfs where there is one (meta_parent)
             shm = sandbox.meta_parent()
             if shm is not None:
-                meta_root = Path(tempfile.mkdtemp(prefix="ipcgrade-meta-", dir=shm))
+                meta_root = Path(tempfile.mkdtemp(prefix=sandbox.meta_prefix(), dir=shm))
             meta = meta_root / "meta"
             meta.mkdir()
             self.submission.copy_into(work)

@@ -138,6 +138,8 @@ class _Zygote:
         self.sock = sock
         #: whether it said it is ready (it is waited for at its first run, not at its start)
         self.ready = False
+        #: CPU seconds its own start-up took, as it said (a cold interpreter's start-up)
+        self.startup_cpu = 0.0
         #: runs it has made: a zygote that made some and then fails has died (killed from
         #: outside, out of memory), and another may be started in its place
         self.runs = 0
@@ -146,9 +148,14 @@ class _Zygote:
         """Wait for the zygote to have imported everything (at most ``START_TIMEOUT_S``)."""
         if not self.ready:
             try:
-                self.ready = self.sock.recv(16) == b"ready"
+                said = self.sock.recv(64).split()
             except OSError:
-                self.ready = False
+                said = []
+            self.ready = said[:1] == [b"ready"]
+            try:
+                self.startup_cpu = max(0.0, float(said[1]))
+            except (IndexError, ValueError):
+                self.startup_cpu = 0.0
         return self.ready
 
     def stop(self) -> None:
@@ -217,7 +224,6 @@ class WarmRunner:
         env: dict[str, str] = config["env"]
         if not self.takes(argv, level):
             return None
-        payload = marshal.dumps({"config": config, "namespaces": level != "basic"})
         answer_r, answer_w = os.pipe()
         try:
             with self._lock:
@@ -226,6 +232,10 @@ class WarmRunner:
                     zygote = self._zygote(key, env)
                     if zygote is None:
                         break
+                    # each process of the run that starts warm is spared a cold start-up:
+                    # its CPU budget is smaller by as much (the supervisor counts them)
+                    config["cpu_credit"] = zygote.startup_cpu
+                    payload = marshal.dumps({"config": config, "namespaces": level != "basic"})
                     try:
                         socket.send_fds(zygote.sock, [payload], [answer_w, log_fd])
                         data, fds, _, _ = socket.recv_fds(zygote.sock, 64, 1)

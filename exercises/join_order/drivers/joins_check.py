@@ -13,6 +13,13 @@ Sleeps are dilated in graded runs (time.sleep(s) lasts s * IPCGRADER_DILATION se
 ``longest`` and ``total`` are the specs' sleeps in that dilated time.
 
 Observations go to observed.json, rewritten after every event.
+
+A call that starts more processes than twice the specs is going round a loop that starts
+them again after joining them (``while True:`` around the start and join loops): a
+correct one starts each exactly once. Its next start() is refused, the processes it
+started are joined, and the call is given up with ``pattern = "restarted"``. The count of
+start() calls, not a clock, decides it: the same in every run, whatever the load, and the
+run is judged at once instead of at the wall timeout.
 """
 
 import json
@@ -68,6 +75,11 @@ def pattern_of(events):
     return "serial"
 
 
+class Restarted(BaseException):
+    """Raised by start() to leave a call that keeps starting its processes again (a
+    BaseException: a student's ``except Exception`` does not swallow it)."""
+
+
 def drive(student, mode, specs):
     run = student.run_all if mode == "all" else student.run_in_order
     seen = Observations()
@@ -91,6 +103,10 @@ def drive(student, mode, specs):
 
     def start(self):
         worker_name(self)
+        if os.getpid() == me and watching[0]:
+            starts = sum(1 for kind, _ in events if kind == "start")
+            if starts >= 2 * len(specs):
+                raise Restarted
         began = time.monotonic()
         real_start(self)
         if os.getpid() == me and watching[0]:
@@ -109,7 +125,17 @@ def drive(student, mode, specs):
     multiprocessing.process.BaseProcess.start = start
     multiprocessing.process.BaseProcess.join = join
     began = time.monotonic()
-    value = run([(name, sec) for name, sec in specs])
+    try:
+        value = run([(name, sec) for name, sec in specs])
+    except Restarted:
+        watching[0] = False
+        for child in multiprocessing.active_children():
+            real_join(child)  # they end by themselves: what they print is the same each run
+        seen.set(
+            pattern="restarted", restarted=True, returned=-1.0, returned_repr="", ratio=0.0,
+            measured=0.0, busy=0.0, span=0.0, unjoined=[],
+        )  # fmt: skip
+        return
     returned_at = time.monotonic()
     measured = returned_at - began
     watching[0] = False

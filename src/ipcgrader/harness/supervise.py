@@ -236,17 +236,51 @@ def stuck_snapshot(
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def _threads_cpu_s(pid: int) -> float:
+    """CPU seconds of ``pid``'s live threads, to the nanosecond (``schedstat``); 0 where
+    /proc does not say."""
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0.0
+    total = 0
+    for tid in threads:
+        data = _read(f"/proc/{pid}/task/{tid}/schedstat")
+        if data:
+            try:  # noqa: SIM105 - no contextlib: every run's start-up would pay for it
+                total += int(data.split()[0])
+            except (IndexError, ValueError):
+                pass
+    return total / 1e9
+
+
 def run_cpu_s(pids: list[int]) -> float:
     """CPU seconds used by every process of the run so far, the ended ones included: ours
     to wait for (we are their reaper) in our children's usage, the others' in the usage
-    of the live parent that waited for them (cutime, cstime)."""
+    of the live parent that waited for them (cutime, cstime).
+
+    A live process's own time is in clock ticks in ``stat``, each of its user and system
+    times cut to the tick below (up to 20 ms a process, which a spinning run would use
+    past its budget); its live threads' ``schedstat`` is exact, but leaves out the
+    threads that ended: the larger of the two."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # first: a process waited for
-    ticks = 0  # between the two reads is missed, never counted twice
+    used = 0.0  # between the two reads is missed, never counted twice
     for pid in pids:
         fields = _stat(pid)
         if len(fields) > 14:
-            ticks += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
-    return usage.ru_utime + usage.ru_stime + ticks / _CLOCK_TICKS
+            own = (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+            waited = (int(fields[13]) + int(fields[14])) / _CLOCK_TICKS
+            used += max(own, _threads_cpu_s(pid)) + waited
+    return usage.ru_utime + usage.ru_stime + used
+
+
+def warm_budget(budget: float, credit: float, processes: int) -> float:
+    """The CPU budget of a run ``processes`` of whose processes started warm, each spared
+    the ``credit`` seconds a cold interpreter spends starting: ``budget`` is what a cold run
+    may use, start-ups included, so the warm one may use as much for the same work (to the
+    hundredth below, and never less than half of it)."""
+    spared = min(max(0.0, credit) * processes, budget / 2)
+    return max(budget / 2, int(round((budget - spared) * 100, 6)) / 100)
 
 
 class Capture:
@@ -302,7 +336,7 @@ class BecomeMain(BaseException):
 
 
 def confine_child(
-    config: dict[str, object], out_w: int, err_w: int, keep: int | None = None
+    config: dict[str, object], out_w: int, err_w: int, keep: tuple[int, ...] = ()
 ) -> None:
     """In the forked child, before any student code: own process group, rlimits, no
     capabilities, stdin at end of file, stdout and stderr on the capture pipes, the run's
@@ -328,28 +362,36 @@ def confine_child(
     os.dup2(out_w, 1)
     os.dup2(err_w, 2)
     os.chdir(str(config["cwd"]))
-    if keep is None:
-        os.closerange(3, 1 << 16)
-    else:
-        os.closerange(3, keep)
-        os.closerange(keep + 1, 1 << 16)
+    low = 3
+    for fd in sorted(keep):  # the warm runner's pipes (start_child)
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 1 << 16)
 
 
-def start_child(config: dict[str, object], out_w: int, err_w: int) -> tuple[int, set[int]]:
-    """Fork and exec the student's command; return its pid and the pids of the run's
-    processes that are not the student's. In a warm run the child raises
+def start_child(
+    config: dict[str, object], out_w: int, err_w: int
+) -> tuple[int, set[int], int | None]:
+    """Fork and exec the student's command; return its pid, the pids of the run's
+    processes that are not the student's, and the pipe on which its spawn template says
+    each child it made (a byte each; None: no template). In a warm run the child raises
     :class:`BecomeMain` instead of exec; with ``spawn_template``, it makes its spawn
     template first (``spawner.py``) and says its pid on a pipe."""
-    report_r = report_w = None
+    report_r = report_w = made_r = made_w = None
     if config.get("warm") and config.get("spawn_template"):
         report_r, report_w = os.pipe()
+        made_r, made_w = os.pipe()
     pid = os.fork()
     if pid:
-        return pid, _template_of(report_r, report_w)
+        if made_r is not None and made_w is not None:
+            os.close(made_w)
+            os.set_blocking(made_r, False)
+        return pid, _template_of(report_r, report_w), made_r
     try:
-        confine_child(config, out_w, err_w, report_w)
+        confine_child(config, out_w, err_w, tuple(f for f in (report_w, made_w) if f is not None))
         if config.get("warm"):
             config["template_fd"] = report_w
+            config["made_fd"] = made_w
             raise BecomeMain
         argv = [str(a) for a in config["argv"]]  # type: ignore[attr-defined]
         env = {str(k): str(v) for k, v in dict(config["env"]).items()}  # type: ignore[call-overload]
@@ -362,6 +404,19 @@ def start_child(config: dict[str, object], out_w: int, err_w: int) -> tuple[int,
         finally:
             os._exit(127)
     raise AssertionError("unreachable")
+
+
+def _made(fd: int) -> int:
+    """How many children the spawn template says it made since the last look."""
+    count = 0
+    while True:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:  # nothing more for now (or the template is gone)
+            return count
+        if not data:
+            return count
+        count += len(data)
 
 
 def _template_of(report_r: int | None, report_w: int | None) -> set[int]:
@@ -456,6 +511,13 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
     waits = str(config.get("waits") or "")
     budget = config.get("cpu_budget")
     cpu_budget = float(budget) if isinstance(budget, (int, float)) else None
+    # a warm run's processes are spared a cold start-up each: the main process, and each
+    # spawn child its template made (warm_budget)
+    credit = config.get("cpu_credit")
+    warm_credit = float(credit) if isinstance(credit, (int, float)) else 0.0
+    full_budget = cpu_budget
+    if full_budget is not None and config.get("warm") and warm_credit > 0:
+        cpu_budget = warm_budget(full_budget, warm_credit, 1)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
@@ -468,7 +530,8 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     started = time.monotonic()
-    main_pid, helpers = start_child(config, out_w, err_w)
+    main_pid, helpers, made_r = start_child(config, out_w, err_w)
+    made = 0
     # First record of the answer: should we die before the end, the grader can still kill
     # the student's process group (outside a namespace its id is this pid).
     os.write(1, marshal.dumps({"child": main_pid, "pid1": me == 1}))
@@ -487,6 +550,7 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
     stuck_looks: dict[tuple[int, bytes], int] = {}
     stopped_t: float | None = None
     used = 0.0
+    last_used = (started, 0.0)
     while True:
         now = time.monotonic()
         if duration is None and now >= deadline:
@@ -495,7 +559,10 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
         if linger_until is not None and (now >= linger_until or not students(me, helpers)):
             break
         # Only SIGCHLD wakes us early; output is collected at each poll.
-        ready, _, _ = select.select([wake_r], [], [], max(0.0, min(POLL_S, deadline - now)))
+        wait = min(POLL_S, deadline - now)
+        if duration is None:
+            wait = min(wait, next_hang_check - now)
+        ready, _, _ = select.select([wake_r], [], [], max(0.0, wait))
         if wake_r in ready:
             _quietly(os.read, wake_r, 512)
         for capture in captures:
@@ -511,7 +578,7 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
         if state["status"] is not None and duration is None:
             duration = now - started
             linger_until = min(now + LINGER_S, deadline)
-        if now >= next_count:
+        if now >= next_count or (duration is None and now >= next_hang_check):
             pids = students(me, helpers)
             peak = max(peak, len(pids))
             if len(pids) > max_procs:
@@ -519,9 +586,22 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
                 break
             if duration is None and now >= next_hang_check:
                 next_hang_check = now + HANG_CHECK_S
-                if cpu_budget is not None and (used := run_cpu_s(pids)) > cpu_budget:
-                    stopped, stopped_t = "cpu_budget", now
-                    break
+                if cpu_budget is not None:
+                    if made_r is not None and full_budget is not None:
+                        made += _made(made_r)
+                        cpu_budget = warm_budget(full_budget, warm_credit, 1 + made)
+                    used = run_cpu_s(pids)
+                    if used > cpu_budget:
+                        stopped, stopped_t = "cpu_budget", now
+                        break
+                    # at the rate it used CPU since the last check, look again when the
+                    # budget will be used up if sooner: a spinning run is stopped near its
+                    # budget, not up to HANG_CHECK_S of all its cores past it
+                    rate = (used - last_used[1]) / max(now - last_used[0], 1e-3)
+                    if rate > 0:
+                        soon = max(POLL_S / 4, (cpu_budget - used) / rate)
+                        next_hang_check = min(next_hang_check, now + soon)
+                    last_used = (now, used)
                 looks: dict[tuple[int, bytes], int] = {}
                 snapshot = stuck_snapshot(pids, waits, looks) if waits else None
                 if snapshot is None or snapshot != stuck:
@@ -535,6 +615,8 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
             next_count = now + (POLL_S if me == 1 else 5 * POLL_S)
     if duration is None:
         duration = time.monotonic() - started
+    if made_r is not None:
+        _quietly(os.close, made_r)
     reap(main_pid, state)
     leftovers = left_running(students(me, helpers)) if stopped is None else 0
     kill_all(me, main_pid, state, grace if stopped else 0.0)
@@ -559,6 +641,8 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
         # every process of the run is gone and waited for: all their CPU is ours now (unless
         # another uid's processes could not be signalled, and the namespace ends them)
         "run_cpu_s": max(run_cpu_s([]), used),
+        # the budget it was held to (a warm run's is smaller: see warm_budget)
+        "cpu_budget": cpu_budget,
     }
     if status is not None:
         status = int(status)

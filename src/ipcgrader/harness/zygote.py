@@ -35,7 +35,11 @@ import select
 import signal
 import socket
 import sys
+import time
 
+#: CPU this process used before and after importing the runner's own modules: what it
+#: spends importing them is not part of an interpreter's start-up (see :func:`_warm_up`)
+_OWN_IMPORTS = [time.process_time()]
 try:
     from . import confine, fsview, spawner, supervise
 except ImportError:  # imported from its own folder, as the sandbox does
@@ -43,6 +47,7 @@ except ImportError:  # imported from its own folder, as the sandbox does
     import fsview  # type: ignore[import-not-found, no-redef]  # noqa: F401  (warm for runs)
     import spawner  # type: ignore[import-not-found, no-redef]
     import supervise  # type: ignore[import-not-found, no-redef]
+_OWN_IMPORTS.append(time.process_time())
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -69,6 +74,11 @@ _NAMESPACES = confine.CLONE_NEWPID | confine.CLONE_NEWNS | confine.CLONE_NEWNET
 _NAMESPACES |= confine.CLONE_NEWIPC
 
 
+#: CPU seconds a cold interpreter of a run spends starting (Python's own start-up, the
+#: harness, multiprocessing), as this one spent it: what a warm run's processes never pay
+STARTUP_CPU: list[float] = []
+
+
 def _warm_up() -> set[str]:
     """Import what every run imports; return the names a cold run would not have imported
     before the student's code (they go again when a student's file shadows one)."""
@@ -84,6 +94,7 @@ def _warm_up() -> set[str]:
     import multiprocessing.context
 
     cold = set(sys.modules)
+    STARTUP_CPU.append(time.process_time() - (_OWN_IMPORTS[1] - _OWN_IMPORTS[0]))
     # what the driver, the student's program and its children import next (ctypes: each
     # run's marker, and spawn templates)
     import ctypes  # noqa: F401
@@ -118,7 +129,8 @@ def serve() -> dict[str, object]:
     # no process of the same user may ptrace us or open our socket
     confine.prctl(confine.PR_SET_DUMPABLE, 0)
     sock = socket.socket(fileno=int(os.environ[SOCKET_ENV]))
-    sock.send(b"ready")
+    # "ready", then what this interpreter's start-up cost (a warm run's CPU credit)
+    sock.send(b"ready %.4f" % (STARTUP_CPU[0] if STARTUP_CPU else 0.0))
     while True:
         _reap()
         data, fds, _, _ = socket.recv_fds(sock, 1 << 20, 4)
@@ -239,17 +251,21 @@ def become_main(config: dict[str, object], extra: set[str]) -> str:
     _write_marker(env.get(MARKER_ENV, ""))
     for name in _OWN_MODULES:
         sys.modules.pop(name, None)
-    report = config.get("template_fd")
+    report, made = config.get("template_fd"), config.get("made_fd")
+    made = made if isinstance(made, int) else -1
     if isinstance(report, int):
         # the interpreter as it is here is what a spawn child starts as (spawner.py): a
         # copy of it, made now, makes this run's spawn children; the supervisor is told
-        # its pid (it is not one of the student's processes)
+        # its pid (it is not one of the student's processes), and by the template itself
+        # of each child it makes (each spared a cold start-up: the run's CPU budget)
         template = 0
         offset = spawner.tid_offset()
         if offset is not None and not _shadowed({os.getcwd()}, extra):
-            template = spawner.start(offset, extra, _shadowed)
+            template = spawner.start(offset, extra, _shadowed, made)
         os.write(report, b"%d" % template)
         os.close(report)
+    if made >= 0:
+        os.close(made)  # the template's alone: nothing of the student's can write there
     os.environ.clear()
     os.environ.update(env)
     sys.argv = argv[1:]

@@ -3,9 +3,9 @@
 Manager's ``Queue``; and a Manager's server, published as a service. Standard library only.
 
 Each such call is a ``wait`` event (``what``: ``Event``, ``Condition``, ``Barrier``) and,
-when it returns, ``wait_done``; a Manager queue's ``get``/``put`` are recorded like a
-Queue's. An untimed one goes on the wait board (``_ipcgrader_trace``), so the supervisor
-can tell a deadlock through them.
+when it returns, ``wait_done``; a Manager queue's ``get``/``put`` (and a JoinableQueue's
+``join``/``task_done``) are recorded like a Queue's. An untimed one goes on the wait board
+(``_ipcgrader_trace``), so the supervisor can tell a deadlock through them.
 
 A Manager's objects live in its server process: a client waiting for a Manager lock, event
 or queue sleeps on a socket, and a server thread sleeps in the real wait. The server acts
@@ -164,6 +164,8 @@ def _patch_manager_waits(module: ModuleType) -> None:
             return _proxy_wait(self, typeid, args, kwds, real_call)
         if methodname in ("get", "put") and typeid in ("Queue", "JoinableQueue"):
             return _proxy_queue_call(self, methodname, args, kwds, real_call)
+        if methodname in ("join", "task_done") and typeid == "JoinableQueue":
+            return _proxy_queue_join(self, methodname, args, kwds, real_call)
         return real_call(self, methodname, args, kwds)
 
     proxy._callmethod = _callmethod
@@ -210,4 +212,25 @@ def _proxy_queue_call(proxy: Any, kind: str, args: Any, kwds: Any, real: Any) ->
     finally:
         trace.unblocked(slot)
     trace.emit(f"{kind}_done", tag, None, outcome="ok")
+    return result
+
+
+def _proxy_queue_join(proxy: Any, kind: str, args: Any, kwds: Any, real: Any) -> Any:
+    """A Manager JoinableQueue's ``join()`` (on the board: only a client's ``task_done()``
+    can end it) and ``task_done()``, recorded like multiprocessing's own."""
+    tag = _proxy_tag(proxy)
+    if kind == "task_done":
+        result = real(proxy, kind, args, kwds)
+        trace.emit("task_done", tag, None, outcome="ok")
+        return result
+    trace.emit("queue_join", tag, None)
+    slot = trace.blocking(True)
+    try:
+        result = real(proxy, kind, args, kwds)
+    except BaseException as exc:
+        trace.emit("queue_joined", tag, None, outcome=type(exc).__name__)
+        raise
+    finally:
+        trace.unblocked(slot)
+    trace.emit("queue_joined", tag, None, outcome="ok")
     return result
