@@ -458,6 +458,7 @@ def test_amplified_timed_takes_and_qsize_answer_from_what_was_let_through(
         tmp_path,
         """\
         import multiprocessing as mp
+        import os
         import queue
         import threading
         import time
@@ -466,6 +467,7 @@ def test_amplified_timed_takes_and_qsize_answer_from_what_was_let_through(
         def producer(q, conn):
             for item in range(2):
                 q.put(item)
+            open("put", "w").close()
             conn.send("a")
 
 
@@ -474,7 +476,8 @@ def test_amplified_timed_takes_and_qsize_answer_from_what_was_let_through(
             mine, theirs = mp.Pipe()
             p = mp.Process(target=producer, args=(q, theirs))
             p.start()
-            threading.Event().wait(0.3)
+            while not os.path.exists("put"):  # however loaded the machine
+                threading.Event().wait(0.01)
             try:
                 q.get(timeout=30)
             except queue.Empty:
@@ -489,7 +492,7 @@ def test_amplified_timed_takes_and_qsize_answer_from_what_was_let_through(
     )
     assert done.stdout == "Empty\n1 False True a\n[0, 1]\n", done.stderr
     gets = [(e.line, e.get("outcome")) for e in kinds(trace, "get_done")]
-    assert gets == [(20, "Empty"), (25, "ok"), (25, "ok")]
+    assert gets == [(23, "Empty"), (28, "ok"), (28, "ok")]
     looks = [(e.get("method"), e.get("empty"), e.get("timeout")) for e in kinds(trace, "poll")]
     assert looks == [("qsize", False, None), ("poll", True, 30), ("poll", False, 30)]
 
@@ -600,7 +603,7 @@ from multiprocessing.sharedctypes import RawValue, copy
 
 def work(sold, left, lock, unlocked):
     if unlocked:
-        sold.value += 1
+        sold.value  # a look without the lock: a race in the trace, the same output every time
     else:
         with lock:
             sold.value += 1
@@ -633,10 +636,11 @@ def test_raw_shared_memory_is_traced_under_spawn_and_behaves_as_the_original(
     assert (
         done.stdout
         == untraced.stdout
-        == ("<class 'ctypes.c_int'> True c_int(0) c_int_Array_2 2\n3 [3, 5] 5 [3]\n")
+        == ("<class 'ctypes.c_int'> True c_int(0) c_int_Array_2 2\n2 [3, 5] 5 [3]\n")
     ), untraced.stderr
     assert trace.complete, trace.problems
-    # the unlocked worker races with the locked ones on sold; left[:] is locked every time
+    # the unlocked worker's look races with the locked ones' updates of sold (it only reads,
+    # so what the program prints does not depend on timing); left[:] is locked every time
     races = find_races(trace, "Value")
     assert races and {races[0].first.line, races[0].second.line} == {8, 11}
     assert find_races(trace, "Array") == []
@@ -644,7 +648,7 @@ def test_raw_shared_memory_is_traced_under_spawn_and_behaves_as_the_original(
     last = last_accesses(trace, "Array")
     assert sorted(a.event.get("value") for a in last.values()) == [3, 5]
     assert {a.event.obj.partition("[")[2] for a in last.values()} == {"0]", "1]"}
-    assert [a.event.get("value") for a in last_accesses(trace, "Value").values()] == [3]
+    assert [a.event.get("value") for a in last_accesses(trace, "Value").values()] == [2]
 
 
 MANAGER_UNDER_SPAWN = """\

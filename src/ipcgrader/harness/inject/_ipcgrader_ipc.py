@@ -154,7 +154,7 @@ def _traced_look(method: str, real: Any) -> Any:
     def look(self: Any) -> Any:
         tag = self.__dict__.get(_TAG)
         if tag is not None:
-            turns.before_look(tag)
+            turns.before_look(tag, _room(self))
         result = real(self)
         if tag is not None and method == "qsize" and turns.active():
             result = min(result, turns.released(tag))
@@ -172,6 +172,12 @@ def _traced_look(method: str, real: Any) -> Any:
     look.__name__ = method
     look.__doc__ = getattr(real, "__doc__", None)
     return look
+
+
+def _room(queue: Any) -> Any:
+    """Whether ``queue`` (bounded) has room now; None for one that cannot be full."""
+    full = getattr(queue, "full", None)
+    return None if full is None else lambda: not full()
 
 
 def _students(frame: FrameType | None) -> bool:
@@ -201,17 +207,18 @@ def _traced_call(kind: str, real: Any, refusal: type[BaseException], simple: boo
         look = kind == "get" and not _waits(block, timeout)
         marked = False
         if look:
-            turns.before_look(tag)
+            turns.before_look(tag, _room(self))
         elif kind == "get" and timeout is not None and _students(sys._getframe(1)):
             # a timed get of the student's: nothing let through yet is a look (turns)
             poll = getattr(self, "_poll", None)
-            if turns.at_once(tag, poll if poll is not None else lambda: True):
+            ready = poll if poll is not None else lambda: True
+            if turns.at_once(tag, ready, _room(self)):
                 trace.emit("get_done", tag, None, outcome=refusal.__name__)
                 raise refusal()
         elif kind == "get":
             turns.asked(tag, look=False)
         elif kind == "put":
-            turns.produced(tag)
+            turns.produced(tag, 0, putting=True)  # known as a producer, in a put now
             if simple:
                 marked = turns.hold(tag)  # a SimpleQueue writes the item itself
         untimed = bool(block) and timeout is None
@@ -221,9 +228,13 @@ def _traced_call(kind: str, real: Any, refusal: type[BaseException], simple: boo
         try:
             result = real(self, *args, **kwargs)
         except refusal:
+            if kind == "put":
+                turns.produced(tag, 0)  # not put: out of the put
             trace.emit(f"{kind}_done", tag, None, outcome=refusal.__name__)
             raise
         except BaseException as exc:
+            if kind == "put":
+                turns.produced(tag, 0)
             trace.emit(f"{kind}_done", tag, None, outcome=type(exc).__name__)
             raise
         finally:
@@ -237,6 +248,8 @@ def _traced_call(kind: str, real: Any, refusal: type[BaseException], simple: boo
             turns.let_through(tag, marked)
         if kind == "get":
             turns.counted(tag, took=1)
+        else:  # in the queue (its feeder's buffer): a look waits until it is held or sent
+            turns.produced(tag)
         trace.emit(f"{kind}_done", tag, None, outcome="ok")
         return result
 

@@ -24,11 +24,11 @@ taker of a queue is one that waits, nothing is held: a correct program is not sl
 The processes share their counts as small files in the amplification folder:
 ``t.<inbox>.<pid>`` (asks so far and whether that process ever looked), ``c.<inbox>.<pid>``
 (items that process sent through and took: what a ``qsize()`` counts), ``s.<inbox>.<pid>``
-(a producer for that inbox), ``g.<inbox>.<pid>`` (the item that producer is deciding on,
-R, held for, H, or letting through, P), ``b.<pid>`` (the process waits in a join, a get
-or recv, or a hold of its own, so it cannot ask now). An inbox is a queue tag (``Q3.1``)
-or a pipe end (``P3.1:0``). Holding is best effort: a producer holds items of one inbox
-for ``wait`` seconds in all, then lets them through as usual.
+(a producer for that inbox: how many items it put), ``g.<inbox>.<pid>`` (the item that
+producer is deciding on, R, held for, H, or letting through, P), ``b.<pid>`` (the process
+waits in a join, a get or recv, or a hold of its own, so it cannot ask now). An inbox is a
+queue tag (``Q3.1``) or a pipe end (``P3.1:0``). Holding is best effort: a producer holds
+items of one inbox for ``wait`` seconds in all, then lets them through as usual.
 """
 
 from __future__ import annotations
@@ -64,6 +64,8 @@ _sleeps = 0
 _slept_at: dict[str, int] = {}
 #: inboxes this process puts into itself: its own item may still be on its way there
 _own: set[str] = set()
+#: inbox -> items this process put (or sent) there
+_put: dict[str, int] = {}
 #: inbox -> [fd of this process's count file, items it sent there, items it took there]
 _counts: dict[str, list[int]] = {}
 
@@ -154,12 +156,13 @@ def _item(name: str) -> bytes:
     return _read(name).split(b" ")[0]
 
 
-def before_look(inbox: str) -> None:
+def before_look(inbox: str, room: Callable[[], bool] | None = None) -> None:
     """Before a look at ``inbox``: wait until every producer known to put there has had
     its turn: it is held at its next item, waits in something, or has ended. The look then
     sees what the earlier asks let through, whoever was faster. The looks of a process at
     one inbox wait ``_budget`` seconds in all (a producer that computes for long between
-    puts would otherwise slow every look)."""
+    puts would otherwise slow every look). ``room``: whether a bounded queue has room now
+    (a producer in a put there is then on its way, not waiting)."""
     if not _dir:
         return
     assert _sleep is not None and _clock is not None
@@ -171,7 +174,7 @@ def before_look(inbox: str) -> None:
         began = _clock()
         try:
             while producers and _looked.get(inbox, 0.0) + _clock() - began < _budget:
-                producers = [pid for pid in producers if not _settled(inbox, pid)]
+                producers = [pid for pid in producers if not _settled(inbox, pid, room)]
                 if producers:
                     _sleep(_STEP)
         finally:
@@ -180,10 +183,25 @@ def before_look(inbox: str) -> None:
         pass  # best effort
 
 
-def _settled(inbox: str, pid: int) -> bool:
-    if _read(f"g.{inbox}.{pid}").rstrip().endswith(b" H"):
+def _settled(inbox: str, pid: int, room: Callable[[], bool] | None = None) -> bool:
+    """Whether producer ``pid`` has had its turn at ``inbox``: it holds its next item there,
+    or has ended, or waits with no item of its on the way there (one it put that its
+    feeder thread has neither held nor sent yet: its waiting flag may come from another
+    thread). A producer in a put at ``inbox`` waits only while the queue is full: once a
+    get made room (``room()``), its put is returning, however long the waiting flag it set
+    before stays up."""
+    if _read(f"g.{inbox}.{pid}").rstrip().endswith(b" H") or not _alive(pid):
         return True
-    return _read(f"b.{pid}").startswith(b"1") or not _alive(pid)
+    try:
+        put, _, putting = _read(f"s.{inbox}.{pid}").strip().partition(b" ")
+        sent = int((_read(f"c.{inbox}.{pid}").split() or [b"0"])[0])
+        if int(put or 0) > sent:
+            return False
+    except ValueError:
+        return False
+    if putting:
+        return room is not None and not room()
+    return _read(f"b.{pid}").startswith(b"1")
 
 
 def slept() -> None:
@@ -225,12 +243,23 @@ def released(inbox: str) -> int:
     return max(total, 0)
 
 
-def produced(inbox: str) -> None:
-    """This process puts (or sends) into ``inbox`` itself."""
+def produced(inbox: str, more: int = 1, putting: bool = False) -> None:
+    """This process put (or sends) ``more`` items into ``inbox`` (``putting``: it is in a
+    put there now): known from now on as a producer there, with the number of items it
+    put (a look waits for those on their way through its feeder thread)."""
     _own.add(inbox)
+    if not _dir:
+        return
+    _put[inbox] = _put.get(inbox, 0) + more
+    try:  # noqa: SIM105
+        _write(
+            f"s.{inbox}.{os.getpid()}", b"%d p" % _put[inbox] if putting else b"%d" % _put[inbox]
+        )
+    except OSError:
+        pass
 
 
-def at_once(inbox: str, ready: Callable[[], bool]) -> bool:
+def at_once(inbox: str, ready: Callable[[], bool], room: Callable[[], bool] | None = None) -> bool:
     """Before a timed take of the student's (``get(timeout=t)``, ``poll(t)``) at
     ``inbox``: True when it answers at once that nothing came (``queue.Empty``, False),
     having asked like a look; False when it takes as usual (having asked, as a waiting
@@ -250,7 +279,7 @@ def at_once(inbox: str, ready: Callable[[], bool]) -> bool:
     if woke or inbox in _own:
         asked(inbox, look=False)
         return False
-    before_look(inbox)
+    before_look(inbox, room)
     try:
         there = ready()
     except Exception:
@@ -341,8 +370,8 @@ def hold(inbox: str) -> bool:
     item = _items
     marker = f"g.{inbox}.{os.getpid()}"
     try:
-        if inbox not in _held:  # known from now on as a producer for this inbox
-            _write(f"s.{inbox}.{os.getpid()}", b"")
+        if inbox not in _held and inbox not in _put:  # known from now on as a producer
+            _write(f"s.{inbox}.{os.getpid()}", b"0")
         # marked first: a look that asks from now on waits until this item is through
         _write(marker, b"%d R" % item)
     except OSError:
@@ -397,6 +426,7 @@ def _forget() -> None:
     _looked.clear()
     _slept_at.clear()
     _own.clear()
+    _put.clear()
     _waits = _sleeps = 0
     _alone, _main = True, False
 
