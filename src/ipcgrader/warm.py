@@ -159,8 +159,11 @@ class _Zygote:
         return self.ready
 
     def stop(self) -> None:
-        """Close the socket; the zygote ends once every run it made has answered."""
+        """Close the socket; the zygote ends once every run it made has answered (one that
+        made none, started ahead for a command that then failed, is not waited for)."""
         self.sock.close()
+        if self.runs == 0:
+            self.proc.kill()
         try:
             self.proc.wait(timeout=5.0)
         except subprocess.TimeoutExpired:
