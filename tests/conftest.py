@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ipcgrader.i18n import language_from_env
+from ipcgrader.i18n import language, language_from_env, set_language
 from ipcgrader.pytest_plugin import marked_processes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,6 +47,15 @@ def _descendants() -> list[int]:
                 found.append(child)
                 frontier.append(child)
     return found
+
+
+@pytest.fixture(autouse=True)
+def language_restored() -> Iterator[None]:
+    """A test that runs the command in-process with ``--lang zh`` sets the process-wide
+    language; the tests after it must still see the one they started with."""
+    before = language()
+    yield
+    set_language(before)
 
 
 @pytest.fixture(autouse=True)
