@@ -71,11 +71,23 @@ _STARTUP_IGNORED = (signal.SIGPIPE, signal.SIGXFSZ)
 _RLIMITS = sorted(getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_"))
 _SPAWN_CODE = "from multiprocessing.spawn import spawn_main; spawn_main("
 #: How long a template-made child waits for its parent's turn (see :func:`open_gate`):
-#: about what starting a new interpreter takes, which is the head start a real spawn
-#: child gives its parent.
+#: seconds of CPU the parent has had meanwhile, about what starting a new interpreter
+#: takes, which is the head start a real spawn child gives its parent. Counted on the
+#: parent's own clock, not the wall's: on a loaded machine a real spawn child starts as
+#: late as the load makes it, while the parent gets no more CPU than it would have.
 GATE_S = 0.1
+#: A parent asleep (waiting for something, maybe this child) in this many looks in a row
+#: has had its turn; one look may find it still waiting for the template's answer.
+GATE_ASLEEP = 3
+#: Seconds between looks at the parent, and the wall-clock bound of the whole wait (a
+#: last resort: the parent kept off the CPU that long by load).
+GATE_STEP_S, GATE_WALL_S = 0.005, 5.0
 #: The write end of the gate, in the main process that made the template (-1: open).
 _gate_w = -1
+#: One byte of memory the main process, the template and its children share (anonymous,
+#: mapped before the template is made, so no file descriptor): 1 while the main process
+#: waits for the template's answer, a wait that is not its turn (_await_parents_turn).
+_asking: Any = None
 
 
 class Spawned(BaseException):
@@ -246,8 +258,14 @@ class Template:
             request["gate"] = gate
             with self.lock:
                 fds = [*targets, self.gate] if gate else targets
-                socket.send_fds(self.sock, [marshal.dumps(request)], fds)
-                pid = marshal.loads(self.sock.recv(64))
+                if _asking is not None:
+                    _asking[0] = 1
+                try:
+                    socket.send_fds(self.sock, [marshal.dumps(request)], fds)
+                    pid = marshal.loads(self.sock.recv(64))
+                finally:
+                    if _asking is not None:
+                        _asking[0] = 0
         except (OSError, EOFError, ValueError, TypeError):
             return None
         return pid if isinstance(pid, int) and pid > 0 else None
@@ -264,9 +282,16 @@ def start(
     none could be made). Returns in the template only as a spawn child it made (raising
     :class:`Spawned`). The template writes a byte on ``made`` (if given: the
     supervisor's pipe, which the caller then closes) for each child it makes."""
+    global _asking
     group = (os.getpgid(0), os.getsid(0))
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     owner = os.getpid()
+    try:
+        import mmap
+
+        _asking = mmap.mmap(-1, 1)  # MAP_SHARED: the template and its children see it
+    except (OSError, ValueError):
+        _asking = None
     pid = _clone(signal.SIGCHLD, offset)
     if pid == 0:
         ours.close()
@@ -304,7 +329,8 @@ def _make_gate(template: Template, soft: int) -> None:
     main() that made that lock and never joined (the child then finds the lock gone, in
     every run). A child made by the template is ready at once, so whether it wins that race
     would depend on timing. It therefore waits at a gate until its parent has had its turn:
-    the parent joins a process, or ends (the write end closes), or ``GATE_S`` has passed."""
+    the parent joins a process, or ends (the write end closes), or has had ``GATE_S`` of
+    CPU, or waits for something (:func:`_await_parents_turn`)."""
     global _gate_w
     import fcntl
 
@@ -320,6 +346,61 @@ def _make_gate(template: Template, soft: int) -> None:
     os.register_at_fork(after_in_child=open_gate)
     # the harness (inject/_ipcgrader_mp.py, which cannot import this module) opens it
     sys._ipcgrader_open_spawn_gate = open_gate  # type: ignore[attr-defined]
+
+
+def _parent_now(pid: int) -> tuple[str, float]:
+    """The parent's state letter (``/proc/PID/stat``; "" when it is gone) and its main
+    thread's CPU seconds (``schedstat``, to the nanosecond; else clock ticks)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return "", 0.0
+    state = fields[0].decode("ascii", "replace")
+    try:
+        with open(f"/proc/{pid}/schedstat", "rb") as handle:
+            return state, int(handle.read().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return state, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _await_parents_turn(gate: int) -> None:
+    """Wait at the gate (:func:`_make_gate`) until the parent has had its turn: it opened
+    the gate (joined a process) or ended, it has had ``GATE_S`` of CPU since, or it is
+    asleep, waiting for something (this child's work, perhaps), as a new interpreter's
+    parent would be by the time the child could answer. Its waits for the template's
+    answer (the ``asking`` byte is 1 meanwhile) are not its turn: a loaded machine makes
+    them long."""
+    import select
+    import time
+
+    flag = _asking
+    parent = os.getppid()
+    _, begun = _parent_now(parent)
+    asleep = 0
+    deadline = time.monotonic() + GATE_WALL_S
+    try:
+        while not select.select([gate], [], [], GATE_STEP_S)[0]:
+            state, cpu = _parent_now(parent)
+            waiting_for_us = flag is None or flag[0] == 1
+            asleep = asleep + 1 if state == "S" and not waiting_for_us else 0
+            if state in ("", "Z", "X") or cpu - begun >= GATE_S or asleep >= GATE_ASLEEP:
+                return
+            if time.monotonic() > deadline:
+                return
+    finally:
+        _forget_asking()
+
+
+def _forget_asking() -> None:
+    """A spawn child past its gate keeps nothing of the main process's."""
+    global _asking
+    if _asking is not None:
+        try:  # noqa: SIM105
+            _asking.close()
+        except (OSError, ValueError, BufferError):
+            pass
+        _asking = None
 
 
 def open_gate() -> None:
@@ -514,10 +595,9 @@ def _become(request: dict[str, Any], fds: list[int]) -> None:
 
         multiprocessing.current_process().authkey = os.urandom(32)  # as at start-up
         if gate >= 0:  # the parent's head start (_make_gate)
-            import select
-
-            select.select([gate], [], [], GATE_S)
+            _await_parents_turn(gate)
             os.close(gate)
+        _forget_asking()
         code = args[cut + 1]
         # what site does at start-up: the harness's sitecustomize, here with the child's
         # environment and command line
