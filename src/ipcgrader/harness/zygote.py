@@ -289,7 +289,6 @@ def become_main(config: dict[str, object], extra: set[str]) -> str:
 def run_script(script: str) -> None:
     """Run ``script`` as ``__main__`` the way ``python SCRIPT`` does; an uncaught exception
     is printed by ``sys.excepthook`` (the harness records it there) and exits 1."""
-    import builtins
     import io
     from importlib.machinery import SourceFileLoader
 
@@ -301,35 +300,14 @@ def run_script(script: str) -> None:
         sys.stderr.write(f"{sys.executable}: can't open file {path!r}: [Errno {exc.errno}] ")
         sys.stderr.write(f"{exc.strerror}\n")
         raise SystemExit(2) from None
-    main = sys.modules["__main__"]
-    namespace = main.__dict__
-    namespace.clear()
-    namespace.update(
-        __name__="__main__",
-        __doc__=None,
-        __package__=None,
-        __loader__=SourceFileLoader("__main__", path),
-        __spec__=None,
-        __annotations__={},
-        __builtins__=builtins,
-        __file__=path,
-        __cached__=None,
-    )
-    try:
-        exec(compile(source, path, "exec", dont_inherit=True), namespace)
-    except SystemExit:
-        raise
-    except BaseException as exc:
-        traceback = exc.__traceback__
-        if traceback is not None and traceback.tb_frame.f_code is run_script.__code__:
-            traceback = traceback.tb_next  # this frame is not the student's
-        # the hook prints the exception's own traceback: it must lose our frame too
-        sys.excepthook(type(exc), exc.with_traceback(traceback), traceback)
-        raise SystemExit(1) from None
+    _exec_as_main(source, path, SourceFileLoader("__main__", path), __file__=path, __cached__=None)
 
 
-def run_command(code: str) -> None:
-    """Run ``code`` as ``python -c`` does (a spawn child made by the template)."""
+def _exec_as_main(source: str | bytes, filename: str, loader: object, **names: object) -> None:
+    """Run ``source`` in a fresh ``__main__`` as Python fills it (in its order), with
+    ``loader`` and ``names`` (what ``python SCRIPT`` adds there, ``__file__`` ...); an
+    uncaught exception is printed by ``sys.excepthook`` (the harness records it there)
+    without this frame, and exits 1."""
     import builtins
 
     namespace = sys.modules["__main__"].__dict__
@@ -338,21 +316,28 @@ def run_command(code: str) -> None:
         __name__="__main__",
         __doc__=None,
         __package__=None,
-        __loader__=sys.modules["_frozen_importlib"].BuiltinImporter,
+        __loader__=loader,
         __spec__=None,
         __annotations__={},
         __builtins__=builtins,
+        **names,
     )
     try:
-        exec(compile(code, "<string>", "exec", dont_inherit=True), namespace)
+        exec(compile(source, filename, "exec", dont_inherit=True), namespace)
     except SystemExit:
         raise
     except BaseException as exc:
         traceback = exc.__traceback__
-        if traceback is not None and traceback.tb_frame.f_code is run_command.__code__:
-            traceback = traceback.tb_next
+        if traceback is not None and traceback.tb_frame.f_code is _exec_as_main.__code__:
+            traceback = traceback.tb_next  # this frame is not the student's
+        # the hook prints the exception's own traceback: it must lose our frame too
         sys.excepthook(type(exc), exc.with_traceback(traceback), traceback)
         raise SystemExit(1) from None
+
+
+def run_command(code: str) -> None:
+    """Run ``code`` as ``python -c`` does (a spawn child made by the template)."""
+    _exec_as_main(code, "<string>", sys.modules["_frozen_importlib"].BuiltinImporter)
 
 
 def main() -> None:
