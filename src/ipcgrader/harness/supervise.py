@@ -16,7 +16,9 @@ wait the harness traces (a lock, a join, a queue, a pipe, an Event, a Condition,
 Barrier: each process publishes those on its wait board, see ``_ipcgrader_trace``; a
 Manager's server is a service that acts only on requests), unchanged across two samples,
 can never wake up:
-it is stopped at once as ``deadlock``. A run that keeps computing is stopped as
+it is stopped at once as ``deadlock``. A run stuck but for poll amplification's holds
+(a queue or pipe item held until a taker asks, which nobody can now) is told to let the
+items go instead (:func:`let_go`), and sampled afresh. A run that keeps computing is stopped as
 ``cpu_budget`` once all its processes together (the dead ones too) used up its CPU budget.
 The wall timeout stays, as the last resort.
 

@@ -442,7 +442,8 @@ def holding(item: int) -> int:
             slot = _board_slots.get(tid) or _new_slot(tid)
             if not slot:
                 return 0
-            _board_holds[slot] = bytes(_board[slot * BOARD_SLOT : (slot + 1) * BOARD_SLOT]).strip()
+            text = bytes(_board[slot * BOARD_SLOT : (slot + 1) * BOARD_SLOT])
+            _board_holds[slot] = text.strip(b" \n\x00")  # (a slot never written: zeros)
             _board_write(slot, b"%d d %d" % (tid, item))
             return slot
     except Exception:
