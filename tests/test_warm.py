@@ -18,7 +18,7 @@ from ipcgrader.loader import load_exercise
 from ipcgrader.plugins import get_plugin_manager
 from ipcgrader.pytest_plugin import marked_processes
 from ipcgrader.results import RunOutcome
-from ipcgrader.session import Options, grade
+from ipcgrader.session import BOOTSTRAP, Options, grade
 
 ROOT = Path(__file__).resolve().parents[1]
 WARM_LEVELS = [
@@ -115,6 +115,31 @@ def test_errors_and_exits_are_reported_as_python_does(level: str, tmp_path: Path
             assert hot.stderr.replace(folder, "") == cold.stderr.replace(
                 str(tmp_path / name / "cold" / "work"), ""
             ), name
+
+
+def test_a_warm_run_needs_no_wrapper_command(
+    level: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a cold run is started through the level's wrapper: asking for it (at bwrap, a
+    warm run is configured as at namespaces) would probe unshare for nothing."""
+
+    def no_wrapper(*args: object) -> list[str]:
+        raise AssertionError("a warm run asked for a wrapper command")
+
+    monkeypatch.setattr(isolation, "wrapper", no_wrapper)
+    with sandbox.warm_runner() as runner:
+        outcome = run("print('ok')\n", tmp_path, level, runner)
+    assert outcome.warm and outcome.stdout == "ok\n", outcome.stderr
+
+
+def test_the_zygote_compiles_the_bootstrap_once_under_the_name_runs_use() -> None:
+    from ipcgrader.harness import zygote
+
+    zygote._compile_own_scripts()
+    path = str(BOOTSTRAP)
+    source, code = zygote._COMPILED[path]
+    assert source == BOOTSTRAP.read_bytes()
+    assert code.co_filename == path and code.co_code == compile(source, path, "exec").co_code
 
 
 def test_a_students_file_shadows_what_the_zygote_imported(level: str, tmp_path: Path) -> None:
