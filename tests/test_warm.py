@@ -189,6 +189,42 @@ def test_a_zygote_that_died_between_runs_is_replaced(tmp_path: Path) -> None:
     assert second.stdout == "two\n" and replaced is not zygote
 
 
+class _Recorded(warm.WarmRunner):
+    """A runner that counts its closes (it starts nothing until a run is asked of it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sandbox.HARNESS_DIR)
+        self.closes = 0
+
+    def close(self) -> None:
+        self.closes += 1
+        super().close()
+
+
+def test_a_kept_runner_is_shared_and_one_that_broke_is_replaced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Dask worker's runner: one for every grading, never trusted again once broken,
+    closed when the last grading using it ends; after close, each grading has its own."""
+    monkeypatch.delenv(warm.ENV_VAR, raising=False)
+    keeper = warm.KeptRunner(_Recorded)
+    with keeper.lease() as first, keeper.lease() as second:
+        assert second is first
+        first.give_up()  # e.g. a warm run failed before the student's program started
+        with keeper.lease() as third:
+            assert third is not first and not third.broken
+        assert first.closes == 0  # two gradings still use it
+    assert first.closes == 1 and third.closes == 0
+    with keeper.lease() as fourth:
+        assert fourth is third
+    keeper.close()
+    assert third.closes == 1
+    with keeper.lease() as late:
+        assert late not in (first, third)
+    assert late.closes == 1
+    assert keeper.report() == {"runners": 2, "gradings": 5, "launched": 0, "forked": 0}
+
+
 def test_every_run_of_a_grading_is_warm(level: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(isolation.ENV_VAR, level)
     pm = get_plugin_manager(autoload=False)
