@@ -656,3 +656,29 @@ def test_a_warm_runs_budget_is_the_cold_one_less_the_start_ups_it_was_spared() -
     assert supervise.warm_budget(0.29, 0.0, 1) == 0.29  # no credit: the budget as it is
     assert supervise.warm_budget(1.0, 5.0, 3) == 0.5  # never below half
     assert supervise.warm_budget(1.0, -1.0, 1) == 1.0
+
+
+def test_holds_are_let_go_never_through_a_students_link(tmp_path: Path) -> None:
+    # the boards' folder is the run's: a student may have planted links where the
+    # supervisor writes its answer, or the name it makes the answer under
+    target, other = tmp_path / "target", tmp_path / "other"
+    target.write_bytes(b"kept")
+    other.write_bytes(b"kept too")
+    (tmp_path / "go.7").symlink_to(target)
+    (tmp_path / ".go.7").symlink_to(other)
+    supervise.let_go(str(tmp_path), {7: [b"4242", b"3", b"5"]})
+    assert (target.read_bytes(), other.read_bytes()) == (b"kept", b"kept too")
+    answer = tmp_path / "go.7"
+    assert not answer.is_symlink() and answer.read_bytes() == b"4242 3 5"
+    assert not (tmp_path / ".go.7").exists()
+
+
+def test_a_holding_thread_is_read_from_its_board(tmp_path: Path) -> None:
+    slot = supervise.BOARD_SLOT
+    board = b"4242 9 -".ljust(slot - 1) + b"\n"
+    board += b"101 w".ljust(slot - 1) + b"\n" + b"102 d 3".ljust(slot - 1) + b"\n"
+    (tmp_path / "7").write_bytes(board.ljust(4096, b"\0"))
+    holds: dict[int, list[bytes]] = {}
+    marks = supervise._board_of(7, b"4242", str(tmp_path), {}, holds)
+    assert marks is not None and (marks[b"101"], marks[b"102"]) == (b"w", b"d")
+    assert holds == {7: [b"4242", b"3"]}
