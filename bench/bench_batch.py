@@ -196,12 +196,30 @@ def dask_executor_available() -> str | None:
     return None
 
 
+def _stats() -> dict[int, list[bytes]]:
+    """Every process's /proc stat fields after its name."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as handle:
+                    found[int(entry)] = handle.read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue
+    return found
+
+
 def cpu_s(pid: int) -> float:
-    """CPU seconds of ``pid`` and of its children it has waited for (the runs' supervisors
-    and, through them, the runs), from /proc."""
-    with open(f"/proc/{pid}/stat", "rb") as handle:
-        fields = handle.read().rsplit(b")", 1)[1].split()
-    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds of ``pid``, of the children it has waited for (the runs' supervisors
+    and, through them, the runs) and of its live descendants the same way (a worker's warm
+    interpreter, alive as long as the worker, and the runs it forked), from /proc."""
+    stats = _stats()
+    total, frontier = 0, [pid]
+    while frontier:
+        here = frontier.pop()
+        total += sum(int(f) for f in stats[here][11:15]) if here in stats else 0
+        frontier.extend(p for p, fields in stats.items() if int(fields[1]) == here)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def start_cluster(

@@ -42,6 +42,7 @@ from ipcgrader.loader import load_exercise
 from ipcgrader.plugins import get_plugin_manager
 from ipcgrader.pytest_plugin import marked_processes
 from ipcgrader.session import Options
+from ipcgrader.warm import SOCKET_ENV, level_is_warm
 
 from conftest import EXERCISES, SOLUTIONS, SUBMISSIONS
 
@@ -318,6 +319,14 @@ def test_a_class_graded_on_a_cluster_has_the_rows_of_a_local_batch(
     statuses = {student: row[0] for student, row in on_cluster.items()}
     assert statuses == {"a_ok": "passed", "b_ok": "passed", "c_nested": "failed",
                         "d_zipped": "failed"}  # fmt: skip
+    # each worker forks the runs of all its gradings from the one warm runner it keeps:
+    # three gradings make runs (a_ok, b_ok, d_zipped), so two workers that started a warm
+    # interpreter per grading would have started three
+    kept = _runner_reports(address)
+    assert sum(report["gradings"] for report in kept) == 4
+    assert all(report["runners"] <= 1 and report["launched"] <= 1 for report in kept), kept
+    if level_is_warm(isolation_report()["chosen"] or ""):
+        assert sum(report["forked"] for report in kept) >= 3 * 2, kept
     # the exports are the client's, from its gradebook
     assert len((tmp_path / "dask" / "grades.csv").read_text().splitlines()) == 5
     code, printed = batch(*common, "--out", str(tmp_path / "dask"), "--scheduler", address)
@@ -352,6 +361,8 @@ def test_a_worker_lost_mid_batch_costs_only_a_retry(tmp_path: Path, cluster: Clu
             "--progress", "plain", "--timeout", "20"]  # fmt: skip
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     killed = None
+    warm_here = level_is_warm(isolation_report()["chosen"] or "")
+    zygotes: list[int] = []
     try:
         deadline = time.monotonic() + 120  # a bound against hanging, not a timing test
         with distributed.Client(address, timeout=60, set_as_default=False) as client:
@@ -362,7 +373,10 @@ def test_a_worker_lost_mid_batch_costs_only_a_retry(tmp_path: Path, cluster: Clu
                 busy = [a for a, keys in client.processing().items() if keys]
                 if done >= 1 and busy:  # a result is back, and a worker is grading
                     name = client.scheduler_info()["workers"][busy[0]]["name"]
-                    killed = cluster.kill(name)
+                    # with its warm interpreter, where runs are warm here
+                    zygotes = _warm_interpreters(cluster.procs[name].pid)
+                    if zygotes or not warm_here:
+                        killed = cluster.kill(name)
                 time.sleep(0.05)
         printed = proc.communicate(timeout=300)[0].decode()
     finally:
@@ -375,10 +389,41 @@ def test_a_worker_lost_mid_batch_costs_only_a_retry(tmp_path: Path, cluster: Clu
     assert sorted(found) == students
     assert {status for status, *_ in found.values()} == {"passed"}
     # the lost worker's runs end by themselves (their supervisor or bwrap sees it go)
+    # and so does its warm interpreter (its socket's other end is gone)
     deadline = time.monotonic() + 60
-    while marked_processes(killed):
-        assert time.monotonic() < deadline, f"runs left behind: {marked_processes(killed)}"
+    while left := marked_processes(killed) + sorted(set(zygotes) & set(_warm_interpreters())):
+        assert time.monotonic() < deadline, f"runs or warm interpreters left behind: {left}"
         time.sleep(0.1)
+
+
+def _runner_reports(address: str) -> list[dict[str, int]]:
+    """What each worker's kept warm runner did."""
+    import distributed
+
+    from ipcgrader.batch.worker_runner import runner_report
+
+    with distributed.Client(address, timeout=60, set_as_default=False) as client:
+        return list(client.run(runner_report).values())
+
+
+def _warm_interpreters(parent: int | None = None) -> list[int]:
+    """Live warm interpreters (of ``parent`` if given; a killed worker's have another)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+            with open(f"/proc/{entry}/environ", "rb") as handle:
+                environ = handle.read().split(b"\0")
+        except OSError:
+            continue
+        mine = parent is None or int(fields[1]) == parent
+        zygote = any(item.startswith(f"{SOCKET_ENV}=".encode()) for item in environ)
+        if zygote and mine and fields[0] != b"Z":
+            found.append(int(entry))
+    return found
 
 
 def _count(db: Path) -> int:
@@ -472,3 +517,9 @@ def test_ctrl_c_on_a_cluster_stops_the_workers_runs_keeps_what_was_graded_and_re
     assert "1 graded, 2 unchanged, 0 left" in printed, printed
     assert code == 1  # a_syntax is below full marks
     assert gradebook_rows(db)["z_paused"][0] == "passed"
+    # both batches' runs were forked from the warm runner the worker keeps: the stop
+    # killed runs, not the runner (a grading that started its own would have made two)
+    [kept] = _runner_reports(address)
+    assert kept["gradings"] == 4 and kept["runners"] == 1, kept
+    if level_is_warm(isolation_report()["chosen"] or ""):
+        assert kept["launched"] == 1 and kept["forked"] > 0, kept

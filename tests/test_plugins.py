@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -15,13 +18,18 @@ from ipcgrader.loader import SpecError, load_exercise
 from ipcgrader.models import Expectation
 from ipcgrader.plugins import (
     BUILTIN_PLUGINS,
+    DEFERRED_KINDS,
+    DEFERRED_REPORTERS,
     KindRegistry,
     PluginError,
+    ReporterRegistry,
     expectation_kinds,
     get_plugin_manager,
     reporters,
 )
 from ipcgrader.results import RunRecord, Verdict
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SPEC = """
 id = "words"
@@ -162,6 +170,50 @@ def test_builtins_can_be_blocked_and_replaced() -> None:
     pm.register(Replacement())
     terminal = reporters(pm).get("terminal")
     assert terminal is not None and terminal.description == "replacement"
+
+
+@pytest.mark.parametrize(
+    ("table", "registry", "hook"),
+    [
+        (DEFERRED_KINDS, KindRegistry, "ipcgrader_add_expectation_kinds"),
+        (DEFERRED_REPORTERS, ReporterRegistry, "ipcgrader_add_reporters"),
+    ],
+)
+def test_a_deferred_builtin_adds_what_its_stand_in_says(
+    table: dict[str, tuple[str, ...]], registry: Any, hook: str
+) -> None:
+    """The stand-in of a deferred builtin names what its module adds, in its order, and the
+    module has no other hook (one the stand-in would lose)."""
+    for module_name, names in table.items():
+        assert module_name in BUILTIN_PLUGINS
+        module = importlib.import_module(module_name)
+        hooks = {name for name in vars(module) if name.startswith("ipcgrader_")}
+        assert hooks == {hook}, module_name
+        filled = registry()
+        getattr(module, hook)(filled)
+        assert list(next(iter(vars(filled).values()))) == list(names), module_name
+
+
+def test_a_grading_imports_only_the_checks_and_reporter_it_uses() -> None:
+    code = (
+        "import sys\n"
+        "from ipcgrader.loader import load_exercise\n"
+        "from ipcgrader.plugins import get_plugin_manager, reporters\n"
+        "pm = get_plugin_manager(autoload=False)\n"
+        f"load_exercise({str(ROOT / 'exercises' / 'lock_ticket')!r}, pm)\n"
+        "assert reporters(pm).get('json') is not None\n"
+        "print(' '.join(m for m in sys.modules if m.startswith('ipcgrader.')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(done.stdout.split())
+    # lock_ticket's kinds are in outcome and trace_checks (outcome compares as observed does)
+    assert {"ipcgrader.checks.outcome", "ipcgrader.reporters.json_report"} <= loaded
+    unused = {*DEFERRED_KINDS, *DEFERRED_REPORTERS} - {
+        "ipcgrader.checks.outcome",
+        "ipcgrader.checks.observed",
+        "ipcgrader.reporters.json_report",
+    }
+    assert loaded & unused == set()
 
 
 def test_every_hook_is_documented_and_used() -> None:

@@ -18,7 +18,7 @@ from ipcgrader.loader import load_exercise
 from ipcgrader.plugins import get_plugin_manager
 from ipcgrader.pytest_plugin import marked_processes
 from ipcgrader.results import RunOutcome
-from ipcgrader.session import Options, grade
+from ipcgrader.session import BOOTSTRAP, Options, grade
 
 ROOT = Path(__file__).resolve().parents[1]
 WARM_LEVELS = [
@@ -117,6 +117,31 @@ def test_errors_and_exits_are_reported_as_python_does(level: str, tmp_path: Path
             ), name
 
 
+def test_a_warm_run_needs_no_wrapper_command(
+    level: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a cold run is started through the level's wrapper: asking for it (at bwrap, a
+    warm run is configured as at namespaces) would probe unshare for nothing."""
+
+    def no_wrapper(*args: object) -> list[str]:
+        raise AssertionError("a warm run asked for a wrapper command")
+
+    monkeypatch.setattr(isolation, "wrapper", no_wrapper)
+    with sandbox.warm_runner() as runner:
+        outcome = run("print('ok')\n", tmp_path, level, runner)
+    assert outcome.warm and outcome.stdout == "ok\n", outcome.stderr
+
+
+def test_the_zygote_compiles_the_bootstrap_once_under_the_name_runs_use() -> None:
+    from ipcgrader.harness import zygote
+
+    zygote._compile_own_scripts()
+    path = str(BOOTSTRAP)
+    source, code = zygote._COMPILED[path]
+    assert source == BOOTSTRAP.read_bytes()
+    assert code.co_filename == path and code.co_code == compile(source, path, "exec").co_code
+
+
 def test_a_students_file_shadows_what_the_zygote_imported(level: str, tmp_path: Path) -> None:
     """``json.py`` and ``supervise.py`` of the student's are the ones imported."""
     code = "import json, supervise\nprint(json.MINE, supervise.MINE)\n"
@@ -162,6 +187,42 @@ def test_a_zygote_that_died_between_runs_is_replaced(tmp_path: Path) -> None:
         (replaced,) = runner._zygotes.values()
     assert (first.warm, second.warm) == (True, True)
     assert second.stdout == "two\n" and replaced is not zygote
+
+
+class _Recorded(warm.WarmRunner):
+    """A runner that counts its closes (it starts nothing until a run is asked of it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sandbox.HARNESS_DIR)
+        self.closes = 0
+
+    def close(self) -> None:
+        self.closes += 1
+        super().close()
+
+
+def test_a_kept_runner_is_shared_and_one_that_broke_is_replaced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Dask worker's runner: one for every grading, never trusted again once broken,
+    closed when the last grading using it ends; after close, each grading has its own."""
+    monkeypatch.delenv(warm.ENV_VAR, raising=False)
+    keeper = warm.KeptRunner(_Recorded)
+    with keeper.lease() as first, keeper.lease() as second:
+        assert second is first
+        first.give_up()  # e.g. a warm run failed before the student's program started
+        with keeper.lease() as third:
+            assert third is not first and not third.broken
+        assert first.closes == 0  # two gradings still use it
+    assert first.closes == 1 and third.closes == 0
+    with keeper.lease() as fourth:
+        assert fourth is third
+    keeper.close()
+    assert third.closes == 1
+    with keeper.lease() as late:
+        assert late not in (first, third)
+    assert late.closes == 1
+    assert keeper.report() == {"runners": 2, "gradings": 5, "launched": 0, "forked": 0}
 
 
 def test_every_run_of_a_grading_is_warm(level: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,12 +6,12 @@ import sys
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import pluggy
 from pydantic import ValidationError
 
-from ipcgrader.models import Exercise, Expectation, build_exercise_model
+from ipcgrader.models import Exercise, build_exercise_model
 from ipcgrader.plugins import PluginError, expectation_kinds, load_exercise_plugin
 from ipcgrader.spec_checks import check_exercise
 
@@ -106,17 +106,12 @@ def exercise_model(pm: pluggy.PluginManager, data: Any = None) -> type[Exercise]
     """The Exercise model with every expectation kind the manager knows; given the parsed
     ``data`` of an exercise.toml that names only known kinds, with those kinds alone
     (validation then builds only their models: the others are never used)."""
-    kinds = list(expectation_kinds(pm))
+    kinds = expectation_kinds(pm)
     named = _named_kinds(data)
-    if named is not None:
-        names = {_kind_name(kind): kind for kind in kinds}
-        if named and named <= set(names):
-            return build_exercise_model([k for n, k in names.items() if n in named])
-    return build_exercise_model(kinds)
-
-
-def _kind_name(kind: type[Expectation]) -> str:
-    return str(get_args(kind.model_fields["kind"].annotation)[0])
+    if named and named <= set(kinds.names()):
+        # only these kinds' modules are imported (the builtins' are deferred)
+        return build_exercise_model(kinds.models(named))
+    return build_exercise_model(kinds.models())
 
 
 def _named_kinds(data: Any) -> set[str] | None:

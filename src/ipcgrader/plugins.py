@@ -18,7 +18,7 @@ from typing import Protocol, get_args
 
 import pluggy
 
-from ipcgrader import PROJECT_NAME, hookspecs
+from ipcgrader import PROJECT_NAME, hookimpl, hookspecs
 from ipcgrader.entry_points import may_declare
 from ipcgrader.models import Expectation
 from ipcgrader.results import ExerciseResult
@@ -45,6 +45,31 @@ BUILTIN_PLUGINS = (
     "ipcgrader.harness_plugin",
 )
 
+#: Builtin plugins whose one hook adds expectation kinds, with the kinds each adds (in its
+#: order), and those whose one hook adds reporters, with their format names. Each is
+#: registered, under its module's name, as a stand-in that adds those names; the module is
+#: imported when one of them is used, so a grading imports the checks of its exercise's
+#: kinds and the reporter of its format only (tests/test_plugins.py holds the names to
+#: what the modules add).
+DEFERRED_KINDS = {
+    "ipcgrader.checks.outcome": ("exit_code", "finishes", "stdout_count", "final_json"),
+    "ipcgrader.checks.ordering": ("line_order", "no_interleave", "output_count"),
+    "ipcgrader.checks.observed": ("json_value",),
+    "ipcgrader.checks.exceptions": ("no_exception",),
+    "ipcgrader.checks.portability": ("spawn_safe",),
+    "ipcgrader.checks.ipc_trace": ("locked_sections", "pipe_ends", "no_missed_poll"),
+    "ipcgrader.checks.state_checks": ("final_state",),
+}
+DEFERRED_REPORTERS = {
+    "ipcgrader.reporters.terminal": ("terminal",),
+    "ipcgrader.reporters.json_report": ("json",),
+    "ipcgrader.reporters.junit": ("junit",),
+    "ipcgrader.reporters.gradescope": ("gradescope",),
+    "ipcgrader.reporters.markdown": ("markdown",),
+    "ipcgrader.reporters.classroom": ("classroom",),
+    "ipcgrader.reporters.github": ("github",),
+}
+
 
 class PluginError(Exception):
     """A plugin registered something invalid (duplicate name, malformed kind)."""
@@ -69,7 +94,8 @@ class KindRegistry:
     """Expectation kinds by name, filled in by ``ipcgrader_add_expectation_kinds``."""
 
     def __init__(self) -> None:
-        self._kinds: dict[str, type[Expectation]] = {}
+        #: by name, in the order they came: the model, or the module of a deferred builtin
+        self._kinds: dict[str, type[Expectation] | str] = {}
 
     def add(self, model: type[Expectation]) -> None:
         """Register ``model``; its ``kind`` must be a one-string ``Literal``."""
@@ -79,16 +105,46 @@ class KindRegistry:
         if len(names) != 1 or not isinstance(names[0], str):
             raise PluginError(f"{_origin(model)}.{model.__name__}: kind must be Literal['name']")
         name = names[0]
-        if name in self._kinds and self._kinds[name] is not model:
-            first = self._kinds[name]
+        first = self.get(name)
+        if first is not None and first is not model:
             raise PluginError(
                 f"expectation kind {name!r} is registered twice: by "
                 f"{_origin(first)}.{first.__name__} and by {_origin(model)}.{model.__name__}"
             )
         self._kinds[name] = model
 
+    def defer(self, name: str, module: str) -> None:
+        """Register the kind ``name`` that the builtin plugin ``module`` adds, importing the
+        module only when the kind is used."""
+        first = self._kinds.get(name)
+        if first is None:
+            self._kinds[name] = module
+        elif first != module:
+            self.add(self._model_in(module, name))  # says who registered it first
+
+    def get(self, name: str) -> type[Expectation] | None:
+        """The model of the kind ``name``, if any."""
+        entry = self._kinds.get(name)
+        if isinstance(entry, str):
+            entry = self._kinds[name] = self._model_in(entry, name)
+        return entry
+
+    @staticmethod
+    def _model_in(module: str, name: str) -> type[Expectation]:
+        registry = KindRegistry()
+        importlib.import_module(module).ipcgrader_add_expectation_kinds(kinds=registry)
+        model = registry._kinds.get(name)
+        if not isinstance(model, type):
+            raise PluginError(f"{module} adds no expectation kind {name!r}")
+        return model
+
+    def models(self, names: Iterable[str] | None = None) -> list[type[Expectation]]:
+        """The models of ``names`` (default: of every kind), in the order they came."""
+        wanted = set(self._kinds if names is None else names)
+        return [m for n in list(self._kinds) if n in wanted and (m := self.get(n)) is not None]
+
     def __iter__(self) -> Iterator[type[Expectation]]:
-        return iter(self._kinds.values())
+        return iter(self.models())
 
     def names(self) -> list[str]:
         """Registered kind names, sorted."""
@@ -99,25 +155,79 @@ class ReporterRegistry:
     """Reporters by format name, filled in by ``ipcgrader_add_reporters``."""
 
     def __init__(self) -> None:
-        self._reporters: dict[str, Reporter] = {}
+        #: by name: the reporter, or the module of a deferred builtin
+        self._reporters: dict[str, Reporter | str] = {}
 
     def add(self, reporter: Reporter) -> None:
         """Register ``reporter`` under ``reporter.name``; names must be unique."""
         name = reporter.name
-        if name in self._reporters and self._reporters[name] is not reporter:
+        first = self._reporters.get(name)
+        if first is not None and first is not reporter:
             raise PluginError(
                 f"reporter {name!r} is registered twice: by "
-                f"{_origin(self._reporters[name])} and by {_origin(reporter)}"
+                f"{first if isinstance(first, str) else _origin(first)} and by {_origin(reporter)}"
             )
         self._reporters[name] = reporter
 
+    def defer(self, name: str, module: str) -> None:
+        """Register the reporter ``name`` that the builtin plugin ``module`` adds,
+        importing the module only when that reporter is asked for."""
+        first = self._reporters.get(name)
+        if first is not None and first != module:
+            raise PluginError(
+                f"reporter {name!r} is registered twice: by "
+                f"{first if isinstance(first, str) else _origin(first)} and by {module}"
+            )
+        self._reporters[name] = module
+
     def get(self, name: str) -> Reporter | None:
         """The reporter for a format name, if any."""
-        return self._reporters.get(name)
+        entry = self._reporters.get(name)
+        if isinstance(entry, str):
+            registry = ReporterRegistry()
+            importlib.import_module(entry).ipcgrader_add_reporters(reporters=registry)
+            made = registry._reporters.get(name)
+            if made is None or isinstance(made, str):
+                raise PluginError(f"{entry} adds no reporter {name!r}")
+            entry = self._reporters[name] = made
+        return entry
 
     def names(self) -> list[str]:
         """Registered format names, sorted."""
         return sorted(self._reporters)
+
+
+class _DeferredKinds:
+    """Stands in for a builtin plugin of :data:`DEFERRED_KINDS`."""
+
+    def __init__(self, module: str, names: tuple[str, ...]) -> None:
+        self.module, self.names = module, names
+
+    @hookimpl(trylast=True)  # as the module's own: a third party's kinds come first
+    def ipcgrader_add_expectation_kinds(self, kinds: KindRegistry) -> None:
+        for name in self.names:
+            kinds.defer(name, self.module)
+
+
+class _DeferredReporters:
+    """Stands in for a builtin plugin of :data:`DEFERRED_REPORTERS`."""
+
+    def __init__(self, module: str, names: tuple[str, ...]) -> None:
+        self.module, self.names = module, names
+
+    @hookimpl(trylast=True)  # as the module's own
+    def ipcgrader_add_reporters(self, reporters: ReporterRegistry) -> None:
+        for name in self.names:
+            reporters.defer(name, self.module)
+
+
+def _builtin(name: str) -> object:
+    """The builtin plugin ``name``: its module, or a stand-in that imports it when needed."""
+    if name in DEFERRED_KINDS:
+        return _DeferredKinds(name, DEFERRED_KINDS[name])
+    if name in DEFERRED_REPORTERS:
+        return _DeferredReporters(name, DEFERRED_REPORTERS[name])
+    return importlib.import_module(name)
 
 
 class ExerciseRegistry:
@@ -146,7 +256,7 @@ def get_plugin_manager(
     pm = pluggy.PluginManager(PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
     for name in BUILTIN_PLUGINS:
-        pm.register(importlib.import_module(name), name=name)
+        pm.register(_builtin(name), name=name)
     if autoload is None:
         autoload = not os.environ.get(DISABLE_AUTOLOAD_ENV)
     if autoload and may_declare(PROJECT_NAME):  # importlib.metadata only if some may

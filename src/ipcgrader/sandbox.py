@@ -421,6 +421,18 @@ def _supervisor_command(
 ) -> list[str]:
     """The supervisor's command at ``level``; adds to ``config`` what it must do inside
     (build the run's filesystem, switch the student's uid)."""
+    view = _supervisor_config(request, meta_dir, level, limits, config)
+    return [
+        *isolation.wrapper(level, view),
+        *(sys.executable, "-I", "-S", "-c", _SUPERVISOR_CODE),
+    ]
+
+
+def _supervisor_config(
+    request: RunRequest, meta_dir: Path, level: str, limits: Limits, config: dict[str, Any]
+) -> list[isolation.Mount]:
+    """Add to ``config`` what the supervisor must do inside at ``level`` (build the run's
+    filesystem, switch the student's uid); return the run's view of the filesystem."""
     writable = [request.cwd.resolve(), meta_dir.resolve()]
     readable = [HARNESS_DIR, *map(Path, request.pythonpath), *request.readable]
     shm = limits.file_bytes or DEFAULT_LIMITS.file_bytes or 64 << 20
@@ -433,10 +445,7 @@ def _supervisor_command(
     if uid is not None:
         give_to(writable, uid, isolation.RUN_GID)
         config["uid"], config["gid"] = uid, isolation.RUN_GID
-    return [
-        *isolation.wrapper(level, view),
-        *(sys.executable, "-I", "-S", "-c", _SUPERVISOR_CODE),
-    ]
+    return view
 
 
 def _finish(started: _ColdRun | WarmRun, timeout: float) -> tuple[bytes, int | None, bool]:
@@ -502,7 +511,10 @@ def run(
         # spawn children of a run the grader makes under spawn come from a template
         # (harness/spawner.py) instead of each starting an interpreter
         warm_config["spawn_template"] = request.env.get(START_METHOD_ENV) == "spawn"
-        _supervisor_command(request, meta_dir, warm.level_of(level), limits, warm_config)
+        # only the configuration: the command is the cold run's (at bwrap, a warm run is
+        # configured as at namespaces, and asking for that level's command would probe
+        # unshare, ~15 ms of CPU and of wall, for a command never run)
+        _supervisor_config(request, meta_dir, warm.level_of(level), limits, warm_config)
         with open(meta_dir / "supervisor.log", "wb") as log:
             started_run = warm.start(request.argv, warm_config, level, log.fileno())
         if started_run is not None:

@@ -2,8 +2,9 @@
 
 A cold run starts two interpreters (the supervisor, then the student's program with the
 harness), about 50 ms of CPU before the student's first line. A :class:`WarmRunner` starts
-one interpreter per grading (or per batch: the gradings of a local batch share one runner)
-that has imported all of that once, and forks each run from it:
+one interpreter per grading (or per batch: the gradings of a local batch share one runner;
+or per process: a Dask worker keeps one for its lifetime, :class:`KeptRunner`) that has
+imported all of that once, and forks each run from it:
 the run enters the same isolation (session, namespaces, the supervisor's limits, capture and
 sweep, no capabilities) before any student code runs, and the student's program still sees
 a plain ``python SCRIPT`` start (``__main__``, ``sys.argv``, spawn children that work).
@@ -32,6 +33,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -235,6 +237,9 @@ class WarmRunner:
         self._lock = threading.Lock()
         self._zygotes: dict[tuple[tuple[str, str], ...], _Zygote] = {}
         self._broken = not enabled()
+        #: warm interpreters started, and runs forked, over the runner's life
+        self.launched = 0
+        self.forked = 0
 
     def __enter__(self) -> WarmRunner:
         return self
@@ -246,6 +251,12 @@ class WarmRunner:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    @property
+    def broken(self) -> bool:
+        """Whether its runs are all cold from now on: closed, given up (a warm run failed
+        before the student's program started), or a warm interpreter that did not start."""
+        return self._broken
 
     def takes(self, argv: list[str], level: str) -> bool:
         """Whether the command ``argv`` at ``level`` may be made warm (see the module)."""
@@ -296,6 +307,7 @@ class WarmRunner:
                         self._drop(key, broken=zygote.runs == 0)
                         continue
                     zygote.runs += 1
+                    self.forked += 1
                     return run
         finally:
             os.close(answer_w)
@@ -347,6 +359,7 @@ class WarmRunner:
         finally:
             theirs.close()
         ours.settimeout(START_TIMEOUT_S)
+        self.launched += 1
         zygote = self._zygotes[key] = _Zygote(proc, ours)
         return zygote
 
@@ -362,3 +375,96 @@ class WarmRunner:
             self._broken = True
             for key in list(self._zygotes):
                 self._drop(key, broken=True)
+
+
+class KeptRunner:
+    """A warm runner kept for the life of a long-lived process (a Dask worker), shared by
+    every grading made there, of any batch: its warm interpreters start once, not once per
+    grading. Thread-safe.
+
+    A runner that broke (:attr:`WarmRunner.broken`) is never trusted again: the next
+    grading gets a new one, and the old one is closed once the last grading using it has
+    ended. The warm interpreters also end with the process however it ends: each reads the
+    grader's end of its socket, and a process that dies closes it (the interpreter ends once
+    the runs it made have answered)."""
+
+    def __init__(self, factory: Callable[[], WarmRunner]) -> None:
+        self._factory = factory
+        self._lock = threading.Lock()
+        self._runner: WarmRunner | None = None
+        #: gradings using each runner now (a retired runner is closed when it has none)
+        self._users: dict[WarmRunner, int] = {}
+        self._closed = False
+        #: what it did over its life: runners made, gradings, warm interpreters started
+        #: and runs forked by the runners it retired (the current one's are added on read)
+        self._made = 0
+        self._gradings = 0
+        self._retired_launched = 0
+        self._retired_forked = 0
+
+    @contextlib.contextmanager
+    def lease(self) -> Iterator[WarmRunner]:
+        """The runner for one grading (a new one if there is none or it broke; once
+        closed, one of the grading's own, closed when it ends)."""
+        with self._lock:
+            self._gradings += 1
+            runner = self._runner
+            if self._closed:
+                runner = self._factory()
+                own = True
+            else:
+                own = False
+                if runner is None or (runner.broken and enabled()):
+                    if runner is not None:
+                        self._retire(runner)
+                    runner = self._runner = self._factory()
+                    self._made += 1
+                self._users[runner] = self._users.get(runner, 0) + 1
+        try:
+            yield runner
+        finally:
+            if own:
+                runner.close()
+            else:
+                with self._lock:
+                    self._users[runner] -= 1
+                    done = self._users[runner] == 0 and runner is not self._runner
+                    if done:
+                        del self._users[runner]
+                if done:
+                    runner.close()
+
+    def _retire(self, runner: WarmRunner) -> None:
+        """Count ``runner``'s work; close it now if no grading uses it (under the lock:
+        closing a broken runner waits for nothing, its runs answer on their own pipes)."""
+        self._retired_launched += runner.launched
+        self._retired_forked += runner.forked
+        if not self._users.get(runner):
+            self._users.pop(runner, None)
+            runner.close()
+
+    def report(self) -> dict[str, int]:
+        """Runners made, gradings made, warm interpreters started and runs forked, over
+        this keeper's life."""
+        with self._lock:
+            current = self._runner
+            launched = self._retired_launched + (current.launched if current else 0)
+            forked = self._retired_forked + (current.forked if current else 0)
+            return {
+                "runners": self._made,
+                "gradings": self._gradings,
+                "launched": launched,
+                "forked": forked,
+            }
+
+    def close(self) -> None:
+        """Stop the warm interpreters (each ends once the runs it made have answered); the
+        gradings that come after get a runner of their own."""
+        with self._lock:
+            self._closed = True
+            runner, self._runner = self._runner, None
+            if runner is not None:
+                self._retired_launched += runner.launched
+                self._retired_forked += runner.forked
+        if runner is not None:
+            runner.close()

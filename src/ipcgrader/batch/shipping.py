@@ -13,6 +13,7 @@ imports to run a task. The Dask side of the client is :mod:`~ipcgrader.batch.clu
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -21,6 +22,7 @@ import tempfile
 import threading
 import time
 import zipfile
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,7 @@ from ipcgrader.models import Limits
 from ipcgrader.plugins import get_plugin_manager
 from ipcgrader.session import Options, default_jobs
 from ipcgrader.submission import resolve_submission
+from ipcgrader.warm import WarmRunner
 
 
 class WorkerMismatch(BatchAborted):
@@ -200,7 +203,8 @@ def _gate(batch: str) -> RunGate:
 
 def grade_shipped(exercise: ShippedExercise, job: ShippedJob, batch: str) -> Graded:
     """The task: grade ``job`` against ``exercise`` in fresh folders of this worker, its
-    runs through the gate of ``batch`` (the client's batch id).
+    runs through the gate of ``batch`` (the client's batch id), forked from the warm runner
+    this worker keeps.
 
     Raises :class:`WorkerMismatch` if this worker's grader is not the client's; any other
     problem is a result (as in a local batch), so the task is safe to run again.
@@ -213,15 +217,31 @@ def grade_shipped(exercise: ShippedExercise, job: ShippedJob, batch: str) -> Gra
         with (
             use_language(exercise.language),
             tempfile.TemporaryDirectory(prefix="ipcgrade-submission-", dir=_scratch()) as work,
+            _warm_runner() as warm,
         ):
             folder = _unpack(job.archive, Path(work, "submission"))
             local = Job(job.student, setup, folder, job.display, job.fingerprint, job.problem)
-            return grade_job(local, _gate(batch), level)
+            return grade_job(local, _gate(batch), level, warm)
     finally:
         with _LOCK:
             _ACTIVE[batch] -= 1
             if not _ACTIVE[batch]:
                 del _ACTIVE[batch]
+
+
+def _warm_runner() -> AbstractContextManager[WarmRunner | None]:
+    """The runner a grading's runs are forked from: inside a Dask worker, the one the
+    worker keeps for its lifetime (:mod:`~ipcgrader.batch.worker_runner`); elsewhere
+    None (the grading starts its own, as a single grading does)."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):  # not inside a Dask worker (tests, other executors)
+        return contextlib.nullcontext()
+    from ipcgrader.batch.worker_runner import kept_runner
+
+    return kept_runner(worker).lease()
 
 
 def stop_batch(batch: str) -> None:

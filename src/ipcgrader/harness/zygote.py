@@ -52,7 +52,7 @@ _OWN_IMPORTS.append(time.process_time())
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
-    from types import FrameType
+    from types import CodeType, FrameType
     from typing import Any
 
 #: Where the grader's socket is (a file descriptor number).
@@ -110,8 +110,25 @@ def _warm_up() -> set[str]:
     import multiprocessing.synchronize  # noqa: F401
     import random  # noqa: F401
 
+    _compile_own_scripts()
     STARTUP_CPU.append(time.process_time() - (_OWN_IMPORTS[1] - _OWN_IMPORTS[0]))
     return set(sys.modules) - cold
+
+
+#: The harness's own scripts a run starts as ``__main__`` (``bootstrap.py``, in every run
+#: with a driver), by path: their source and its code, compiled once here rather than again
+#: in every run (~1.6 ms of CPU each time)
+_COMPILED: dict[str, tuple[bytes, CodeType]] = {}
+
+
+def _compile_own_scripts() -> None:
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bootstrap.py")
+    try:
+        with open(path, "rb") as handle:
+            source = handle.read()
+        _COMPILED[path] = (source, compile(source, path, "exec", dont_inherit=True))
+    except (OSError, SyntaxError, ValueError):
+        pass  # each run compiles it, and says what is wrong
 
 
 def _reap() -> None:
@@ -319,8 +336,11 @@ def _exec_as_main(source: str | bytes, filename: str, loader: object, **names: o
         __builtins__=builtins,
         **names,
     )
+    cached = _COMPILED.get(filename)
+    code = cached[1] if cached is not None and cached[0] == source else None
     try:
-        exec(compile(source, filename, "exec", dont_inherit=True), namespace)
+        # compiled in this frame: a syntax error's traceback loses it like the others
+        exec(code or compile(source, filename, "exec", dont_inherit=True), namespace)
     except SystemExit:
         raise
     except BaseException as exc:
