@@ -22,7 +22,8 @@ The main process asks the template only where that is exactly what exec would gi
 it spawns as usual:
 
 - only the process that made the template (not its fork children, not spawn children);
-- the command is ``spawn_main``'s, with this interpreter and its flags;
+- the command is ``spawn_main``'s or the resource tracker's, with this interpreter and its
+  flags;
 - the main process is still in the process group and session it started in, the variables
   Python reads at start-up (``PYTHON*``, ``LC_*``, ``LANG``, ``TZ``) are those the run
   started with, no hard rlimit is above the template's, the niceness not below it, and no
@@ -70,6 +71,9 @@ CLONE_CHILD_SETTID = 0x01000000
 _STARTUP_IGNORED = (signal.SIGPIPE, signal.SIGXFSZ)
 _RLIMITS = sorted(getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_"))
 _SPAWN_CODE = "from multiprocessing.spawn import spawn_main; spawn_main("
+#: The resource tracker's command: the first lock, semaphore or spawn child of a run under
+#: spawn starts it, a new interpreter too (~40 ms of CPU), made by the template as well.
+_TRACKER_CODE = "from multiprocessing.resource_tracker import main;main("
 #: How long a template-made child waits for its parent's turn (see :func:`open_gate`):
 #: seconds of CPU the parent has had meanwhile, about what starting a new interpreter
 #: takes, which is the head start a real spawn child gives its parent. Counted on the
@@ -232,15 +236,25 @@ class Template:
         cut = len(flags) + 1
         # multiprocessing gives the executable as bytes; exec would decode argv again
         args = [os.fsdecode(a) for a in args]
+        command = args[cut:]
         if (
             os.getpid() != self.owner
             or os.fsdecode(path) != sys.executable
-            or len(args) != cut + 3
             or args[0] != sys.executable
             or args[1:cut] != flags
-            or args[cut] != "-c"
-            or not args[cut + 1].startswith(_SPAWN_CODE)
-            or args[cut + 2] != "--multiprocessing-fork"
+            or not (
+                (
+                    len(command) == 3
+                    and command[0] == "-c"
+                    and command[1].startswith(_SPAWN_CODE)
+                    and command[2] == "--multiprocessing-fork"
+                )
+                or (
+                    len(command) == 2
+                    and command[0] == "-c"
+                    and command[1].startswith(_TRACKER_CODE)
+                )
+            )
             or (os.getpgid(0), os.getsid(0)) != self.group
             or _startup(dict(os.environ)) != self.startup
         ):

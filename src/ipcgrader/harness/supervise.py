@@ -16,7 +16,9 @@ wait the harness traces (a lock, a join, a queue, a pipe, an Event, a Condition,
 Barrier: each process publishes those on its wait board, see ``_ipcgrader_trace``; a
 Manager's server is a service that acts only on requests), unchanged across two samples,
 can never wake up:
-it is stopped at once as ``deadlock``. A run that keeps computing is stopped as
+it is stopped at once as ``deadlock``. A run stuck but for poll amplification's holds
+(a queue or pipe item held until a taker asks, which nobody can now) is told to let the
+items go instead (:func:`let_go`), and sampled afresh. A run that keeps computing is stopped as
 ``cpu_budget`` once all its processes together (the dead ones too) used up its CPU budget:
 the student's own work, plus a start-up allowance for each interpreter the run started
 afresh (``run_budget``). The wall timeout stays, as the last resort.
@@ -151,12 +153,17 @@ HANG_CHECK_S = 0.05
 
 
 def _board_of(
-    pid: int, start: bytes, waits: str, looks: dict[tuple[int, bytes], int] | None = None
+    pid: int,
+    start: bytes,
+    waits: str,
+    looks: dict[tuple[int, bytes], int] | None = None,
+    holds: dict[int, list[bytes]] | None = None,
 ) -> dict[bytes, bytes] | None:
-    """Thread id -> mark (``w`` waiting, ``h`` helper, ``o`` watching) from ``pid``'s wait
-    board, and ``b"!"`` -> its flags (``s``: a service); None when it has none, it is
-    another process's (a reused pid), or it set a timer. A watching thread's count of looks
-    goes into ``looks``, not into the marks (it is no change of the board)."""
+    """Thread id -> mark (``w`` waiting, ``h`` helper, ``o`` watching, ``d`` holding an
+    item) from ``pid``'s wait board, and ``b"!"`` -> its flags (``s``: a service); None when
+    it has none, it is another process's (a reused pid), or it set a timer. A watching
+    thread's count of looks goes into ``looks``, not into the marks (it is no change of the
+    board); the items a thread holds into ``holds`` (pid -> its start time, then the items)."""
     board = _read(f"{waits}/{pid}")
     if board is None:
         return None
@@ -172,13 +179,20 @@ def _board_of(
             marks[parts[0]] = parts[1]
             if looks is not None:
                 looks[(pid, parts[0])] = int(parts[2])
+        elif len(parts) == 3 and parts[1] == b"d" and parts[2].isdigit():
+            marks[parts[0]] = parts[1]  # which item: the board's change counter tells
+            if holds is not None:
+                holds.setdefault(pid, [start]).append(parts[2])
     marks[b""] = header[1]  # its change counter, part of the snapshot
     marks[b"!"] = header[2]
     return marks
 
 
 def stuck_snapshot(
-    pids: list[int], waits: str, looks: dict[tuple[int, bytes], int] | None = None
+    pids: list[int],
+    waits: str,
+    looks: dict[tuple[int, bytes], int] | None = None,
+    holds: dict[int, list[bytes]] | None = None,
 ) -> tuple[object, ...] | None:
     """What every live process of the run is blocked in, when each one is; else None.
 
@@ -192,7 +206,10 @@ def stuck_snapshot(
     ever will be. Anything else (a process running or runnable, in a sleep or a wait with
     a timeout, in a call the harness does not trace, not Python, with a timer set) is a
     process that may still make progress: no snapshot. Two equal snapshots, including
-    every thread's scheduler statistics (it did not run in between), confirm a deadlock.
+    every thread's scheduler statistics (it did not run in between), confirm a deadlock,
+    unless a thread holds an item (``d``, poll amplification: it polls until a taker asks,
+    so it counts as waiting whatever it is doing, like a watching one): its hold ends by
+    itself, and its items go into ``holds`` for :func:`let_go` instead.
     """
     live: list[tuple[int, list[bytes]]] = []
     for pid in pids:  # cheap first pass: one read per process
@@ -208,7 +225,7 @@ def stuck_snapshot(
         helper = _is_helper(pid)
         if helper:
             continue  # waits for requests from the others
-        marks = _board_of(pid, fields[19], waits, looks) if helper is False else None
+        marks = _board_of(pid, fields[19], waits, looks, holds) if helper is False else None
         if marks is None:
             return None
         try:
@@ -219,7 +236,9 @@ def stuck_snapshot(
         scheduled: list[bytes | None] = []
         for tid in threads:
             mark = marks.get(tid.encode())
-            if mark == b"o":  # runs now and then to look: its looks tell, not its state
+            # runs now and then to look (or, holding, to see whether a taker asked): its
+            # looks tell, or the board's change counter, not its state
+            if mark in (b"o", b"d"):
                 waiting = True
                 scheduled.append(None)
                 continue
@@ -232,6 +251,34 @@ def stuck_snapshot(
             return None
         found.append((pid, sorted(marks.items()), scheduled))
     return tuple(found) or None
+
+
+def let_go(waits: str, holds: dict[int, list[bytes]]) -> None:
+    """Tell each process of ``holds`` to let the items it holds go now: ``go.<pid>`` beside
+    the boards, with its start time and the items (``_ipcgrader_trace.let_go``).
+
+    Called when a stuck snapshot is confirmed but for those holds. A hold lasts only while
+    no taker has asked for the item; every other thread of the run is stuck in an untimed
+    traced wait (none of them a taker that asked there, or the item would have passed), so
+    nobody can ask before the hold runs out by itself, and letting the item go now changes
+    nothing any process can see: it depends on the wait state alone, never on time.
+
+    The folder is the run's: a name there may be a student's symbolic link. The answer is
+    made under a name of ours (O_EXCL, O_NOFOLLOW: never through a link) and renamed over
+    the entry, which replaces the entry, never what it points at."""
+    for pid, (start, *items) in holds.items():
+        made = f"{waits}/.go.{pid}"
+        try:
+            if os.path.lexists(made):
+                os.unlink(made)
+            fd = os.open(made, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            try:
+                os.write(fd, b" ".join([start, *items]))
+            finally:
+                os.close(fd)
+            os.rename(made, f"{waits}/go.{pid}")
+        except OSError:
+            continue  # the hold then runs out by itself, as before
 
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -621,14 +668,20 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
                         next_hang_check = min(next_hang_check, now + soon)
                     last_used = (now, used)
                 looks: dict[tuple[int, bytes], int] = {}
-                snapshot = stuck_snapshot(pids, waits, looks) if waits else None
+                holds: dict[int, list[bytes]] = {}
+                snapshot = stuck_snapshot(pids, waits, looks, holds) if waits else None
                 if snapshot is None or snapshot != stuck:
                     stuck, stuck_since, stuck_looks = snapshot, now, looks
                 elif now - stuck_since >= CONFIRM_S and all(
                     looks.get(thread, 0) >= seen + 2 for thread, seen in stuck_looks.items()
                 ):
-                    stopped, stopped_t = "deadlock", now
-                    break
+                    if not holds:
+                        stopped, stopped_t = "deadlock", now
+                        break
+                    # stuck but for holds that would run out by themselves: they end now,
+                    # and what follows is sampled afresh (a deadlock behind them, too)
+                    let_go(waits, holds)
+                    stuck = None
             # cheap as PID 1 (our own /proc); a walk of the host's /proc otherwise
             next_count = now + (POLL_S if me == 1 else 5 * POLL_S)
     if duration is None:

@@ -147,7 +147,8 @@ def serve() -> dict[str, object]:
     # no process of the same user may ptrace us or open our socket
     confine.prctl(confine.PR_SET_DUMPABLE, 0)
     sock = socket.socket(fileno=int(os.environ[SOCKET_ENV]))
-    # "ready", then what this interpreter's start-up cost (a warm run's CPU credit)
+    # "ready", then what this interpreter's start-up cost (allowed on top of a run's CPU
+    # budget for each interpreter it starts afresh)
     sock.send(b"ready %.4f" % (STARTUP_CPU[0] if STARTUP_CPU else 0.0))
     while True:
         _reap()
