@@ -27,7 +27,7 @@ WARM_LEVELS = [
 
 #: What a program can see of how its interpreter started.
 PROBE = """
-import getpass, json, os, signal, sys, __main__
+import gc, getpass, json, os, signal, sys, __main__
 import multiprocessing as mp
 
 def child(queue):
@@ -50,6 +50,7 @@ if __name__ == "__main__":
         "hash": hash("ipcgrader"),
         "stdout": [sys.stdout.encoding, sys.stdout.line_buffering],
         "ours": [m for m in ("zygote", "supervise", "confine") if m in sys.modules],
+        "gc": [gc.isenabled(), gc.get_threshold()],
     }, sort_keys=True))
     queue = mp.get_context("spawn").Queue()
     p = mp.get_context("spawn").Process(target=child, args=(queue,))
