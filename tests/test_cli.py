@@ -210,3 +210,21 @@ def test_an_unknown_format_names_the_formats(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("ipcgrade: error:")
     assert "'nope'" in err[0] and "json" in err[0] and "junit" in err[0]
+
+
+def test_the_command_leaves_the_collector_as_it_found_it() -> None:
+    """Collections are held off while the command's modules import, never turned on for
+    a process that had turned them off."""
+    code = (
+        "import gc\n"
+        "import ipcgrader.cli as cli\n"
+        "assert gc.isenabled()\n"
+        "with cli._no_collection():\n"
+        "    assert not gc.isenabled()\n"
+        "assert gc.isenabled()\n"
+        "gc.disable()\n"
+        "with cli._no_collection():\n"
+        "    pass\n"
+        "assert not gc.isenabled()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

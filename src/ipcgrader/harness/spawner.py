@@ -22,7 +22,8 @@ The main process asks the template only where that is exactly what exec would gi
 it spawns as usual:
 
 - only the process that made the template (not its fork children, not spawn children);
-- the command is ``spawn_main``'s, with this interpreter and its flags;
+- the command is ``spawn_main``'s or the resource tracker's, with this interpreter and its
+  flags;
 - the main process is still in the process group and session it started in, the variables
   Python reads at start-up (``PYTHON*``, ``LC_*``, ``LANG``, ``TZ``) are those the run
   started with, no hard rlimit is above the template's, the niceness not below it, and no
@@ -70,6 +71,9 @@ CLONE_CHILD_SETTID = 0x01000000
 _STARTUP_IGNORED = (signal.SIGPIPE, signal.SIGXFSZ)
 _RLIMITS = sorted(getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_"))
 _SPAWN_CODE = "from multiprocessing.spawn import spawn_main; spawn_main("
+#: The resource tracker's command: the first lock, semaphore or spawn child of a run under
+#: spawn starts it, a new interpreter too (~40 ms of CPU), made by the template as well.
+_TRACKER_CODE = "from multiprocessing.resource_tracker import main;main("
 #: How long a template-made child waits for its parent's turn (see :func:`open_gate`):
 #: seconds of CPU the parent has had meanwhile, about what starting a new interpreter
 #: takes, which is the head start a real spawn child gives its parent. Counted on the
@@ -232,15 +236,25 @@ class Template:
         cut = len(flags) + 1
         # multiprocessing gives the executable as bytes; exec would decode argv again
         args = [os.fsdecode(a) for a in args]
+        command = args[cut:]
         if (
             os.getpid() != self.owner
             or os.fsdecode(path) != sys.executable
-            or len(args) != cut + 3
             or args[0] != sys.executable
             or args[1:cut] != flags
-            or args[cut] != "-c"
-            or not args[cut + 1].startswith(_SPAWN_CODE)
-            or args[cut + 2] != "--multiprocessing-fork"
+            or not (
+                (
+                    len(command) == 3
+                    and command[0] == "-c"
+                    and command[1].startswith(_SPAWN_CODE)
+                    and command[2] == "--multiprocessing-fork"
+                )
+                or (
+                    len(command) == 2
+                    and command[0] == "-c"
+                    and command[1].startswith(_TRACKER_CODE)
+                )
+            )
             or (os.getpgid(0), os.getsid(0)) != self.group
             or _startup(dict(os.environ)) != self.startup
         ):
@@ -275,13 +289,11 @@ def start(
     offset: int,
     extra: set[str],
     shadowed: Callable[[Iterable[str], set[str]], bool],
-    made: int = -1,
 ) -> int:
     """In the student's main process, before any student code: make the template, and
     have multiprocessing ask it for spawn children. Returns the template's pid (0 if
     none could be made). Returns in the template only as a spawn child it made (raising
-    :class:`Spawned`). The template writes a byte on ``made`` (if given: the
-    supervisor's pipe, which the caller then closes) for each child it makes."""
+    :class:`Spawned`)."""
     global _asking
     group = (os.getpgid(0), os.getsid(0))
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -295,7 +307,7 @@ def start(
     pid = _clone(signal.SIGCHLD, offset)
     if pid == 0:
         ours.close()
-        _serve(theirs, owner, offset, extra, shadowed, made)  # raises Spawned in a child
+        _serve(theirs, owner, offset, extra, shadowed)  # raises Spawned in a child
     theirs.close()
     if pid < 0:
         ours.close()
@@ -480,10 +492,8 @@ def _serve(
     offset: int,
     extra: set[str],
     shadowed: Callable[[Iterable[str], set[str]], bool],
-    made: int = -1,
 ) -> None:
-    """The template's life: make a child per request until the main process is gone; say
-    each child made with a byte on ``made`` (if >= 0)."""
+    """The template's life: make a child per request until the main process is gone."""
     try:
         confine.prctl(confine.PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != owner:
@@ -493,13 +503,8 @@ def _serve(
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
-        low = 3
-        for fd in sorted({sock.fileno(), made} - {-1}):
-            os.closerange(low, fd)
-            low = fd + 1
-        os.closerange(low, 1 << 16)
-        if made >= 0:
-            os.set_blocking(made, False)
+        os.closerange(3, sock.fileno())
+        os.closerange(sock.fileno() + 1, 1 << 16)
         mine = _process_state()
         mine["path"] = list(sys.path)
         while True:
@@ -516,12 +521,7 @@ def _serve(
             pid = _clone(CLONE_PARENT | signal.SIGCHLD, offset) if ok else -1
             if pid == 0:
                 sock.close()
-                _become(request, fds)  # raises Spawned (with ``made`` closed)
-            if pid > 0 and made >= 0:
-                try:  # noqa: SIM105
-                    os.write(made, b"+")
-                except OSError:  # the supervisor is not reading: only its credit is lost
-                    pass
+                _become(request, fds)  # raises Spawned
             for fd in fds:
                 os.close(fd)
             sock.send(marshal.dumps(pid))

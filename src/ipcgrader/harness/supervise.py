@@ -16,9 +16,12 @@ wait the harness traces (a lock, a join, a queue, a pipe, an Event, a Condition,
 Barrier: each process publishes those on its wait board, see ``_ipcgrader_trace``; a
 Manager's server is a service that acts only on requests), unchanged across two samples,
 can never wake up:
-it is stopped at once as ``deadlock``. A run that keeps computing is stopped as
-``cpu_budget`` once all its processes together (the dead ones too) used up its CPU budget.
-The wall timeout stays, as the last resort.
+it is stopped at once as ``deadlock``. A run stuck but for poll amplification's holds
+(a queue or pipe item held until a taker asks, which nobody can now) is told to let the
+items go instead (:func:`let_go`), and sampled afresh. A run that keeps computing is stopped as
+``cpu_budget`` once all its processes together (the dead ones too) used up its CPU budget:
+the student's own work, plus a start-up allowance for each interpreter the run started
+afresh (``run_budget``). The wall timeout stays, as the last resort.
 
 It answers on its own stdout, which no student process holds, with two marshal records: a
 dict naming the student's main process (written at once, for the grader to kill its process
@@ -150,12 +153,17 @@ HANG_CHECK_S = 0.05
 
 
 def _board_of(
-    pid: int, start: bytes, waits: str, looks: dict[tuple[int, bytes], int] | None = None
+    pid: int,
+    start: bytes,
+    waits: str,
+    looks: dict[tuple[int, bytes], int] | None = None,
+    holds: dict[int, list[bytes]] | None = None,
 ) -> dict[bytes, bytes] | None:
-    """Thread id -> mark (``w`` waiting, ``h`` helper, ``o`` watching) from ``pid``'s wait
-    board, and ``b"!"`` -> its flags (``s``: a service); None when it has none, it is
-    another process's (a reused pid), or it set a timer. A watching thread's count of looks
-    goes into ``looks``, not into the marks (it is no change of the board)."""
+    """Thread id -> mark (``w`` waiting, ``h`` helper, ``o`` watching, ``d`` holding an
+    item) from ``pid``'s wait board, and ``b"!"`` -> its flags (``s``: a service); None when
+    it has none, it is another process's (a reused pid), or it set a timer. A watching
+    thread's count of looks goes into ``looks``, not into the marks (it is no change of the
+    board); the items a thread holds into ``holds`` (pid -> its start time, then the items)."""
     board = _read(f"{waits}/{pid}")
     if board is None:
         return None
@@ -171,13 +179,20 @@ def _board_of(
             marks[parts[0]] = parts[1]
             if looks is not None:
                 looks[(pid, parts[0])] = int(parts[2])
+        elif len(parts) == 3 and parts[1] == b"d" and parts[2].isdigit():
+            marks[parts[0]] = parts[1]  # which item: the board's change counter tells
+            if holds is not None:
+                holds.setdefault(pid, [start]).append(parts[2])
     marks[b""] = header[1]  # its change counter, part of the snapshot
     marks[b"!"] = header[2]
     return marks
 
 
 def stuck_snapshot(
-    pids: list[int], waits: str, looks: dict[tuple[int, bytes], int] | None = None
+    pids: list[int],
+    waits: str,
+    looks: dict[tuple[int, bytes], int] | None = None,
+    holds: dict[int, list[bytes]] | None = None,
 ) -> tuple[object, ...] | None:
     """What every live process of the run is blocked in, when each one is; else None.
 
@@ -191,7 +206,10 @@ def stuck_snapshot(
     ever will be. Anything else (a process running or runnable, in a sleep or a wait with
     a timeout, in a call the harness does not trace, not Python, with a timer set) is a
     process that may still make progress: no snapshot. Two equal snapshots, including
-    every thread's scheduler statistics (it did not run in between), confirm a deadlock.
+    every thread's scheduler statistics (it did not run in between), confirm a deadlock,
+    unless a thread holds an item (``d``, poll amplification: it polls until a taker asks,
+    so it counts as waiting whatever it is doing, like a watching one): its hold ends by
+    itself, and its items go into ``holds`` for :func:`let_go` instead.
     """
     live: list[tuple[int, list[bytes]]] = []
     for pid in pids:  # cheap first pass: one read per process
@@ -207,7 +225,7 @@ def stuck_snapshot(
         helper = _is_helper(pid)
         if helper:
             continue  # waits for requests from the others
-        marks = _board_of(pid, fields[19], waits, looks) if helper is False else None
+        marks = _board_of(pid, fields[19], waits, looks, holds) if helper is False else None
         if marks is None:
             return None
         try:
@@ -218,7 +236,9 @@ def stuck_snapshot(
         scheduled: list[bytes | None] = []
         for tid in threads:
             mark = marks.get(tid.encode())
-            if mark == b"o":  # runs now and then to look: its looks tell, not its state
+            # runs now and then to look (or, holding, to see whether a taker asked): its
+            # looks tell, or the board's change counter, not its state
+            if mark in (b"o", b"d"):
                 waiting = True
                 scheduled.append(None)
                 continue
@@ -231,6 +251,34 @@ def stuck_snapshot(
             return None
         found.append((pid, sorted(marks.items()), scheduled))
     return tuple(found) or None
+
+
+def let_go(waits: str, holds: dict[int, list[bytes]]) -> None:
+    """Tell each process of ``holds`` to let the items it holds go now: ``go.<pid>`` beside
+    the boards, with its start time and the items (``_ipcgrader_trace.let_go``).
+
+    Called when a stuck snapshot is confirmed but for those holds. A hold lasts only while
+    no taker has asked for the item; every other thread of the run is stuck in an untimed
+    traced wait (none of them a taker that asked there, or the item would have passed), so
+    nobody can ask before the hold runs out by itself, and letting the item go now changes
+    nothing any process can see: it depends on the wait state alone, never on time.
+
+    The folder is the run's: a name there may be a student's symbolic link. The answer is
+    made under a name of ours (O_EXCL, O_NOFOLLOW: never through a link) and renamed over
+    the entry, which replaces the entry, never what it points at."""
+    for pid, (start, *items) in holds.items():
+        made = f"{waits}/.go.{pid}"
+        try:
+            if os.path.lexists(made):
+                os.unlink(made)
+            fd = os.open(made, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            try:
+                os.write(fd, b" ".join([start, *items]))
+            finally:
+                os.close(fd)
+            os.rename(made, f"{waits}/go.{pid}")
+        except OSError:
+            continue  # the hold then runs out by itself, as before
 
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -274,13 +322,46 @@ def run_cpu_s(pids: list[int]) -> float:
     return usage.ru_utime + usage.ru_stime + used
 
 
-def warm_budget(budget: float, credit: float, processes: int) -> float:
-    """The CPU budget of a run ``processes`` of whose processes started warm, each spared
-    the ``credit`` seconds a cold interpreter spends starting: ``budget`` is what a cold run
-    may use, start-ups included, so the warm one may use as much for the same work (to the
-    hundredth below, and never less than half of it)."""
-    spared = min(max(0.0, credit) * processes, budget / 2)
-    return max(budget / 2, int(round((budget - spared) * 100, 6)) / 100)
+def run_budget(budget: float, credit: float, fresh: int) -> float:
+    """The CPU budget of a run that started ``fresh`` interpreters afresh (exec'd, not
+    forked: a cold run's main process, a spawn child not made by a warm template): the
+    spec's ``budget`` is the student's own work, and each such start-up is allowed the
+    ``credit`` seconds an interpreter of the run spends starting, on top (to the hundredth
+    below). A warm run that starts none is held to ``budget`` itself."""
+    allowed = max(0.0, credit) * max(0, fresh)
+    return int(round((budget + allowed) * 100, 6)) / 100
+
+
+def _cmdline(pid: int) -> bytes:
+    """``pid``'s command line; empty if it is gone or a zombie."""
+    return _read(f"/proc/{pid}/cmdline") or b""
+
+
+class FreshCount:
+    """The interpreters a run started afresh, as the supervisor sees its processes: each
+    whose command line is neither the main program's nor ours (a fork child shares its
+    parent's, and a cold run's main process has ours until its exec; an exec'd one, such as
+    a cold spawn child or multiprocessing's resource tracker, has its own), counted once;
+    and a cold run's main process. A child that starts and ends between two looks is
+    missed: the budget's margin covers it."""
+
+    def __init__(self, main: bytes, cold_main: bool) -> None:
+        self.forked = {main, _cmdline(os.getpid())}
+        self.cold_main = cold_main
+        self.seen: set[tuple[int, bytes]] = set()
+
+    def look(self, pids: list[int]) -> int:
+        """Note the fresh ones among ``pids``; return how many the run started so far."""
+        counted = {pid for pid, _ in self.seen}
+        for pid in pids:
+            if pid in counted:
+                continue
+            command = _cmdline(pid)
+            if command and command not in self.forked:
+                start = _stat(pid)[19:20]  # with its start time: a pid may be reused
+                if start:
+                    self.seen.add((pid, start[0]))
+        return len(self.seen) + int(self.cold_main)
 
 
 class Capture:
@@ -369,29 +450,21 @@ def confine_child(
     os.closerange(low, 1 << 16)
 
 
-def start_child(
-    config: dict[str, object], out_w: int, err_w: int
-) -> tuple[int, set[int], int | None]:
-    """Fork and exec the student's command; return its pid, the pids of the run's
-    processes that are not the student's, and the pipe on which its spawn template says
-    each child it made (a byte each; None: no template). In a warm run the child raises
+def start_child(config: dict[str, object], out_w: int, err_w: int) -> tuple[int, set[int]]:
+    """Fork and exec the student's command; return its pid and the pids of the run's
+    processes that are not the student's. In a warm run the child raises
     :class:`BecomeMain` instead of exec; with ``spawn_template``, it makes its spawn
     template first (``spawner.py``) and says its pid on a pipe."""
-    report_r = report_w = made_r = made_w = None
+    report_r = report_w = None
     if config.get("warm") and config.get("spawn_template"):
         report_r, report_w = os.pipe()
-        made_r, made_w = os.pipe()
     pid = os.fork()
     if pid:
-        if made_r is not None and made_w is not None:
-            os.close(made_w)
-            os.set_blocking(made_r, False)
-        return pid, _template_of(report_r, report_w), made_r
+        return pid, _template_of(report_r, report_w)
     try:
-        confine_child(config, out_w, err_w, tuple(f for f in (report_w, made_w) if f is not None))
+        confine_child(config, out_w, err_w, () if report_w is None else (report_w,))
         if config.get("warm"):
             config["template_fd"] = report_w
-            config["made_fd"] = made_w
             raise BecomeMain
         argv = [str(a) for a in config["argv"]]  # type: ignore[attr-defined]
         env = {str(k): str(v) for k, v in dict(config["env"]).items()}  # type: ignore[call-overload]
@@ -404,19 +477,6 @@ def start_child(
         finally:
             os._exit(127)
     raise AssertionError("unreachable")
-
-
-def _made(fd: int) -> int:
-    """How many children the spawn template says it made since the last look."""
-    count = 0
-    while True:
-        try:
-            data = os.read(fd, 4096)
-        except OSError:  # nothing more for now (or the template is gone)
-            return count
-        if not data:
-            return count
-        count += len(data)
 
 
 def _template_of(report_r: int | None, report_w: int | None) -> set[int]:
@@ -510,14 +570,20 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
     max_procs = int(config.get("max_procs", 1 << 30))  # type: ignore[call-overload]
     waits = str(config.get("waits") or "")
     budget = config.get("cpu_budget")
-    cpu_budget = float(budget) if isinstance(budget, (int, float)) else None
-    # a warm run's processes are spared a cold start-up each: the main process, and each
-    # spawn child its template made (warm_budget)
+    work_budget = float(budget) if isinstance(budget, (int, float)) else None
+    # each interpreter the run starts afresh may spend this much starting (run_budget)
     credit = config.get("cpu_credit")
-    warm_credit = float(credit) if isinstance(credit, (int, float)) else 0.0
-    full_budget = cpu_budget
-    if full_budget is not None and config.get("warm") and warm_credit > 0:
-        cpu_budget = warm_budget(full_budget, warm_credit, 1)
+    startup_credit = float(credit) if isinstance(credit, (int, float)) else 0.0
+    warm = bool(config.get("warm"))
+    if warm:  # the student's main process is forked from the warm interpreter, as we are
+        main_command = _cmdline(me)
+    else:
+        argv = config["argv"]
+        main_command = b"".join(str(a).encode() + b"\0" for a in argv)  # type: ignore[attr-defined]
+    fresh = FreshCount(main_command, cold_main=not warm)
+    cpu_budget = work_budget
+    if work_budget is not None:
+        cpu_budget = run_budget(work_budget, startup_credit, fresh.look([]))
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
@@ -530,8 +596,7 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     started = time.monotonic()
-    main_pid, helpers, made_r = start_child(config, out_w, err_w)
-    made = 0
+    main_pid, helpers = start_child(config, out_w, err_w)
     # First record of the answer: should we die before the end, the grader can still kill
     # the student's process group (outside a namespace its id is this pid).
     os.write(1, marshal.dumps({"child": main_pid, "pid1": me == 1}))
@@ -584,12 +649,12 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
             if len(pids) > max_procs:
                 stopped = "processes"
                 break
+            if work_budget is not None and duration is None:
+                # at every look, not only at hang checks: a spawn child lives briefly
+                cpu_budget = run_budget(work_budget, startup_credit, fresh.look(pids))
             if duration is None and now >= next_hang_check:
                 next_hang_check = now + HANG_CHECK_S
                 if cpu_budget is not None:
-                    if made_r is not None and full_budget is not None:
-                        made += _made(made_r)
-                        cpu_budget = warm_budget(full_budget, warm_credit, 1 + made)
                     used = run_cpu_s(pids)
                     if used > cpu_budget:
                         stopped, stopped_t = "cpu_budget", now
@@ -603,20 +668,24 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
                         next_hang_check = min(next_hang_check, now + soon)
                     last_used = (now, used)
                 looks: dict[tuple[int, bytes], int] = {}
-                snapshot = stuck_snapshot(pids, waits, looks) if waits else None
+                holds: dict[int, list[bytes]] = {}
+                snapshot = stuck_snapshot(pids, waits, looks, holds) if waits else None
                 if snapshot is None or snapshot != stuck:
                     stuck, stuck_since, stuck_looks = snapshot, now, looks
                 elif now - stuck_since >= CONFIRM_S and all(
                     looks.get(thread, 0) >= seen + 2 for thread, seen in stuck_looks.items()
                 ):
-                    stopped, stopped_t = "deadlock", now
-                    break
+                    if not holds:
+                        stopped, stopped_t = "deadlock", now
+                        break
+                    # stuck but for holds that would run out by themselves: they end now,
+                    # and what follows is sampled afresh (a deadlock behind them, too)
+                    let_go(waits, holds)
+                    stuck = None
             # cheap as PID 1 (our own /proc); a walk of the host's /proc otherwise
             next_count = now + (POLL_S if me == 1 else 5 * POLL_S)
     if duration is None:
         duration = time.monotonic() - started
-    if made_r is not None:
-        _quietly(os.close, made_r)
     reap(main_pid, state)
     leftovers = left_running(students(me, helpers)) if stopped is None else 0
     kill_all(me, main_pid, state, grace if stopped else 0.0)
@@ -641,7 +710,7 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
         # every process of the run is gone and waited for: all their CPU is ours now (unless
         # another uid's processes could not be signalled, and the namespace ends them)
         "run_cpu_s": max(run_cpu_s([]), used),
-        # the budget it was held to (a warm run's is smaller: see warm_budget)
+        # the budget it was held to: the spec's, plus the fresh start-ups' (run_budget)
         "cpu_budget": cpu_budget,
     }
     if status is not None:

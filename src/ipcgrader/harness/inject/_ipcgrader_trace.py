@@ -13,7 +13,7 @@ import itertools
 import os
 import sys
 import time
-from _thread import get_ident, get_native_id
+from _thread import RLock, get_ident, get_native_id
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -69,9 +69,12 @@ exit_hooks: list[Callable[[], None]] = []
 # ``<native thread id> <w|h>``: a thread in an untimed blocking wait the harness traces
 # (``w``), or one that only serves others (``h``: multiprocessing's own queue feeder
 # threads, a Manager server's threads); or ``<native thread id> o <looks>``: an exercise
-# driver's loop that only watches other processes (:func:`watched`). The supervisor
-# (``supervise.stuck_processes``) stops a run as deadlocked only when every thread of every
-# live process is sleeping in such a slot, and nothing changed across two samples.
+# driver's loop that only watches other processes (:func:`watched`); or ``<native thread
+# id> d <item>``: a thread that holds a queue or pipe item for poll amplification
+# (:func:`holding`). The supervisor (``supervise.stuck_snapshot``) stops a run as
+# deadlocked only when every thread of every live process is sleeping in such a slot, none
+# holds an item, and nothing changed across two samples; when only holds keep the run
+# going, it tells their processes to let the items go (``go.<pid>`` beside the boards).
 BOARD_SIZE = 4096
 BOARD_SLOT = 64
 _board_dir = ""
@@ -83,6 +86,12 @@ _board_flags = "-"
 _board_looks = 0
 #: native thread id -> its slot
 _board_slots: dict[int, int] = {}
+#: slot of a thread that holds an item (holding()) -> its text once the hold ends
+_board_holds: dict[int, bytes] = {}
+#: taken to give a thread its slot and around holds: a feeder thread may start holding
+#: before the thread that started it publishes it as a helper (helper_thread()), and two
+#: threads that take a slot at once must not get the same one
+_board_lock = RLock()
 
 
 def enabled() -> bool:
@@ -334,12 +343,13 @@ def _board_set(mark: bytes) -> int:
 
 def _new_slot(tid: int) -> int:
     """The lowest free slot, now ``tid``'s; 0 when the board is full."""
-    used = set(_board_slots.values())
-    slot = next(n for n in itertools.count(1) if n not in used)
-    if slot * BOARD_SLOT >= BOARD_SIZE:
-        return 0
-    _board_slots[tid] = slot
-    return slot
+    with _board_lock:
+        used = set(_board_slots.values())
+        slot = next(n for n in itertools.count(1) if n not in used)
+        if slot * BOARD_SLOT >= BOARD_SIZE:
+            return 0
+        _board_slots[tid] = slot
+        return slot
 
 
 def _board_write(slot: int, text: bytes) -> None:
@@ -406,11 +416,60 @@ def helper_thread(native_id: int | None) -> None:
     this process's puts or for readers of the queue, so it never keeps a deadlock alive."""
     if not native_id or not _board_dir:
         return
-    if _board is None and not _open_board():
+    with _board_lock:
+        if _board is None and not _open_board():
+            return
+        slot = _board_slots.get(native_id) or _new_slot(native_id)
+        if slot in _board_holds:  # it holds an item already: a helper once that ends
+            _board_holds[slot] = b"%d h" % native_id
+        elif slot:
+            _board_write(slot, b"%d h" % native_id)
+
+
+def holding(item: int) -> int:
+    """The calling thread holds ``item`` (this process's number for it) until a taker asks
+    for it, at most its budget (poll amplification, ``_ipcgrader_turns.hold``): publish it
+    (``d <item>``). It polls meanwhile, so the supervisor reads it as waiting whatever it is
+    doing, but never as deadlocked: its hold ends by itself. Returns the slot to pass to
+    :func:`unholding`; 0 when there is no board (the hold then lasts as before)."""
+    if not _board_dir:
+        return 0
+    try:
+        with _board_lock:
+            if _board is None and not _open_board():
+                return 0
+            tid = get_native_id()
+            slot = _board_slots.get(tid) or _new_slot(tid)
+            if not slot:
+                return 0
+            text = bytes(_board[slot * BOARD_SLOT : (slot + 1) * BOARD_SLOT])
+            _board_holds[slot] = text.strip(b" \n\x00")  # (a slot never written: zeros)
+            _board_write(slot, b"%d d %d" % (tid, item))
+            return slot
+    except Exception:
+        return 0
+
+
+def unholding(slot: int) -> None:
+    """The hold :func:`holding` published has ended: the thread's mark is what it was (or
+    became meanwhile: a feeder published as a helper)."""
+    if not slot or _board is None:
         return
-    slot = _board_slots.get(native_id) or _new_slot(native_id)
-    if slot:
-        _board_write(slot, b"%d h" % native_id)
+    with _board_lock:
+        _board_write(slot, _board_holds.pop(slot, b""))
+
+
+def let_go(item: int) -> bool:
+    """Whether the supervisor told this process to let its held ``item`` go now: it saw
+    every thread of the run but the holding ones stuck in untimed traced waits, so nobody
+    can ask for the item before its hold would run out by itself (``supervise.let_go``)."""
+    try:
+        with open(os.path.join(_board_dir, f"go.{_pid}"), "rb") as answer:
+            said = answer.read().split()
+    except OSError:
+        return False
+    # the start time tells this process from an earlier one with the same pid
+    return len(said) > 1 and said[0] == _board_start and b"%d" % item in said[1:]
 
 
 def thread_done(native_id: int) -> None:
@@ -485,13 +544,15 @@ def _excepthook(real: Any) -> Any:
 
 def _after_fork_in_child() -> None:
     global _pid, _ppid, _counter, _recorded, _exited, _role, _main_ident, _exception
-    global _board, _board_flags
+    global _board, _board_flags, _board_lock
     _pid, _ppid = os.getpid(), os.getppid()
     # the parent's board is the parent's: this process makes its own at its first wait;
     # a fork child has no pending alarm nor interval timer (POSIX clears them)
     _board = None
     _board_flags = "-"
     _board_slots.clear()
+    _board_holds.clear()
+    _board_lock = RLock()  # another thread may have held it at the fork
     _counter = itertools.count()
     _recorded = 0
     _exited = False
