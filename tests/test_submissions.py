@@ -106,12 +106,12 @@ def test_check_warns_when_a_cpu_budget_is_tight_for_the_solution(
     shutil.copytree(EXERCISES / "lock_ticket", exercise)
     spec = exercise / "exercise.toml"
     text = spec.read_text(encoding="utf-8")
-    assert "run_cpu_s = 0.6" in text
-    assert "limits = { run_cpu_s = 1.5 }" in text
+    assert "run_cpu_s = 0.4" in text
+    assert "limits = { run_cpu_s = 0.6 }" in text
     # a budget no run can keep (0.05 s) and one that no run comes near (60 s), so that
     # which scenario is flagged does not depend on how much CPU this machine's runs take
-    text = text.replace("run_cpu_s = 0.6", "run_cpu_s = 0.05")
-    text = text.replace("limits = { run_cpu_s = 1.5 }", "limits = { run_cpu_s = 60 }")
+    text = text.replace("run_cpu_s = 0.4", "run_cpu_s = 0.05")
+    text = text.replace("limits = { run_cpu_s = 0.6 }", "limits = { run_cpu_s = 60 }")
     spec.write_text(text, encoding="utf-8")
     main(["check", str(exercise), "--solution", str(SOLUTIONS / "lock_ticket")])
     warnings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("! ")]

@@ -104,8 +104,9 @@ class Limits(Strict):
         gt=0,
         le=86400,
         description="CPU seconds of the whole run, all its processes together (the ended "
-        "ones too): a program that keeps computing is stopped when it has used them up, "
-        "however loaded the machine is",
+        "ones too), the start-up of each interpreter it starts afresh not counted: a "
+        "program that keeps computing is stopped when it has used them up, however loaded "
+        "the machine is",
     )
     processes: int | None = Field(None, gt=0, le=100_000, description="live processes in the run")
     output_bytes: int | None = Field(

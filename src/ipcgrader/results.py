@@ -162,7 +162,8 @@ class RunOutcome:
     #: ``run_cpu_s`` budget is compared with
     run_cpu_s: float | None = None
     #: the CPU budget the run was held to (None: none, or unknown): the limits'
-    #: ``run_cpu_s``, less what a warm run's processes were spared of a cold start-up
+    #: ``run_cpu_s``, plus a start-up for each interpreter the run started afresh (a cold
+    #: run's main process, a spawn child not made from a warm template)
     cpu_budget_s: float | None = None
     #: forked from the grading's warm interpreter (``ipcgrader.warm``), not started cold
     warm: bool = False

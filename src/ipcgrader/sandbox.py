@@ -31,7 +31,7 @@ from typing import Any
 from ipcgrader import isolation
 from ipcgrader.models import Limits
 from ipcgrader.results import RunOutcome
-from ipcgrader.warm import WarmRun, WarmRunner
+from ipcgrader.warm import WarmRun, WarmRunner, cold_startup_cpu
 
 HARNESS_DIR = isolation.HARNESS_DIR
 #: What the harness plugin puts on every run's ``PYTHONPATH``.
@@ -527,6 +527,8 @@ def run(
                 started = time.monotonic()
                 config["deadline"] = started + request.timeout_s
     if started_run is None:
+        if limits.run_cpu_s is not None:  # its interpreters' start-ups are not its work
+            config["cpu_credit"] = cold_startup_cpu(HARNESS_DIR, env)
         with open(meta_dir / "supervisor.log", "ab") as log:
             argv = _supervisor_command(request, meta_dir, level, limits, config)
             started_run = _ColdRun(argv, log, marshal.dumps(config))

@@ -62,6 +62,54 @@ def startup_key(env: dict[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((k, v) for k, v in env.items() if _read_at_start(k)))
 
 
+def _zygote_env(key: tuple[tuple[str, str], ...], env: dict[str, str]) -> dict[str, str]:
+    """The environment a warm interpreter for runs starting with ``key`` starts with."""
+    zygote_env = dict(key)
+    zygote_env.update(PATH=env.get("PATH", "/usr/bin:/bin"), HOME="/")
+    zygote_env["IPCGRADER_RUN"] = "0" * MARKER_SLOT
+    return zygote_env
+
+
+def _zygote_code(harness_dir: Path, call: str) -> str:
+    """``python -c`` code that imports ``harness/zygote.py`` and calls ``call`` of it."""
+    return (
+        f"import sys; sys.path.insert(0, {str(harness_dir)!r}); import zygote; "
+        f"del sys.path[0]; zygote.{call}()"
+    )
+
+
+_cold_startups: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+_cold_lock = threading.Lock()
+
+
+def cold_startup_cpu(harness_dir: Path, env: dict[str, str]) -> float:
+    """CPU seconds an interpreter of a run started with ``env`` spends starting (Python,
+    the harness, multiprocessing): each one a cold run starts is allowed as much on top of
+    its CPU budget (``supervise.run_budget``). Measured once per start-up environment in
+    this process, by an interpreter that starts as a warm one does and says what it took
+    (``zygote.measure``); 0.0 where it cannot be."""
+    key = startup_key(env)
+    with _cold_lock:
+        known = _cold_startups.get((str(harness_dir), key))
+        if known is not None:
+            return known
+        try:
+            said = subprocess.run(
+                [sys.executable, "-c", _zygote_code(harness_dir, "measure")],
+                env={**_zygote_env(key, env), SOCKET_ENV: "-1"},
+                cwd="/",
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=START_TIMEOUT_S,
+                check=False,
+            ).stdout
+            measured = max(0.0, float(said.split()[0]))
+        except (OSError, subprocess.SubprocessError, IndexError, ValueError):
+            measured = 0.0
+        _cold_startups[(str(harness_dir), key)] = measured
+        return measured
+
+
 def level_is_warm(level: str) -> bool:
     """Whether runs at ``level`` can be forked from a warm interpreter on this host: at
     ``basic``, and under a root grader at ``namespaces`` and ``bwrap`` (whose view the
@@ -246,8 +294,8 @@ class WarmRunner:
                     zygote = self._zygote(key, env)
                     if zygote is None:
                         break
-                    # each process of the run that starts warm is spared a cold start-up:
-                    # its CPU budget is smaller by as much (the supervisor counts them)
+                    # what an interpreter spends starting: each one the run still starts
+                    # afresh (not forked) is allowed as much on top of its CPU budget
                     config["cpu_credit"] = zygote.startup_cpu
                     payload = marshal.dumps({"config": config, "namespaces": level != "basic"})
                     try:
@@ -292,20 +340,10 @@ class WarmRunner:
         if len(self._zygotes) >= self.MAX_ZYGOTES:
             return None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        zygote_env = dict(key)
-        zygote_env.update(
-            PATH=env.get("PATH", "/usr/bin:/bin"),
-            HOME="/",
-            IPCGRADER_RUN="0" * MARKER_SLOT,
-            **{SOCKET_ENV: str(theirs.fileno())},
-        )
-        code = (
-            f"import sys; sys.path.insert(0, {str(self.harness_dir)!r}); import zygote; "
-            "del sys.path[0]; zygote.main()"
-        )
+        zygote_env = {**_zygote_env(key, env), SOCKET_ENV: str(theirs.fileno())}
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-c", code],
+                [sys.executable, "-c", _zygote_code(self.harness_dir, "main")],
                 env=zygote_env,
                 cwd="/",
                 stdin=subprocess.DEVNULL,

@@ -8,7 +8,6 @@ each command builds a plugin manager when called.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import gc
 import importlib
 import os
@@ -69,6 +68,8 @@ def _mistyped_command(args: list[str]) -> str | None:
             return None
     except (OSError, ValueError):  # a name no file can have: not a folder either
         pass
+    import difflib  # only for a word that is no folder (a typo)
+
     close = difflib.get_close_matches(args[0], list(SUBCOMMANDS), n=1, cutoff=0.6)
     return close[0] if close else None
 

@@ -289,13 +289,11 @@ def start(
     offset: int,
     extra: set[str],
     shadowed: Callable[[Iterable[str], set[str]], bool],
-    made: int = -1,
 ) -> int:
     """In the student's main process, before any student code: make the template, and
     have multiprocessing ask it for spawn children. Returns the template's pid (0 if
     none could be made). Returns in the template only as a spawn child it made (raising
-    :class:`Spawned`). The template writes a byte on ``made`` (if given: the
-    supervisor's pipe, which the caller then closes) for each child it makes."""
+    :class:`Spawned`)."""
     global _asking
     group = (os.getpgid(0), os.getsid(0))
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -309,7 +307,7 @@ def start(
     pid = _clone(signal.SIGCHLD, offset)
     if pid == 0:
         ours.close()
-        _serve(theirs, owner, offset, extra, shadowed, made)  # raises Spawned in a child
+        _serve(theirs, owner, offset, extra, shadowed)  # raises Spawned in a child
     theirs.close()
     if pid < 0:
         ours.close()
@@ -494,10 +492,8 @@ def _serve(
     offset: int,
     extra: set[str],
     shadowed: Callable[[Iterable[str], set[str]], bool],
-    made: int = -1,
 ) -> None:
-    """The template's life: make a child per request until the main process is gone; say
-    each child made with a byte on ``made`` (if >= 0)."""
+    """The template's life: make a child per request until the main process is gone."""
     try:
         confine.prctl(confine.PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != owner:
@@ -507,13 +503,8 @@ def _serve(
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
-        low = 3
-        for fd in sorted({sock.fileno(), made} - {-1}):
-            os.closerange(low, fd)
-            low = fd + 1
-        os.closerange(low, 1 << 16)
-        if made >= 0:
-            os.set_blocking(made, False)
+        os.closerange(3, sock.fileno())
+        os.closerange(sock.fileno() + 1, 1 << 16)
         mine = _process_state()
         mine["path"] = list(sys.path)
         while True:
@@ -530,12 +521,7 @@ def _serve(
             pid = _clone(CLONE_PARENT | signal.SIGCHLD, offset) if ok else -1
             if pid == 0:
                 sock.close()
-                _become(request, fds)  # raises Spawned (with ``made`` closed)
-            if pid > 0 and made >= 0:
-                try:  # noqa: SIM105
-                    os.write(made, b"+")
-                except OSError:  # the supervisor is not reading: only its credit is lost
-                    pass
+                _become(request, fds)  # raises Spawned
             for fd in fds:
                 os.close(fd)
             sock.send(marshal.dumps(pid))

@@ -19,8 +19,9 @@ can never wake up:
 it is stopped at once as ``deadlock``. A run stuck but for poll amplification's holds
 (a queue or pipe item held until a taker asks, which nobody can now) is told to let the
 items go instead (:func:`let_go`), and sampled afresh. A run that keeps computing is stopped as
-``cpu_budget`` once all its processes together (the dead ones too) used up its CPU budget.
-The wall timeout stays, as the last resort.
+``cpu_budget`` once all its processes together (the dead ones too) used up its CPU budget:
+the student's own work, plus a start-up allowance for each interpreter the run started
+afresh (``run_budget``). The wall timeout stays, as the last resort.
 
 It answers on its own stdout, which no student process holds, with two marshal records: a
 dict naming the student's main process (written at once, for the grader to kill its process
@@ -321,13 +322,46 @@ def run_cpu_s(pids: list[int]) -> float:
     return usage.ru_utime + usage.ru_stime + used
 
 
-def warm_budget(budget: float, credit: float, processes: int) -> float:
-    """The CPU budget of a run ``processes`` of whose processes started warm, each spared
-    the ``credit`` seconds a cold interpreter spends starting: ``budget`` is what a cold run
-    may use, start-ups included, so the warm one may use as much for the same work (to the
-    hundredth below, and never less than half of it)."""
-    spared = min(max(0.0, credit) * processes, budget / 2)
-    return max(budget / 2, int(round((budget - spared) * 100, 6)) / 100)
+def run_budget(budget: float, credit: float, fresh: int) -> float:
+    """The CPU budget of a run that started ``fresh`` interpreters afresh (exec'd, not
+    forked: a cold run's main process, a spawn child not made by a warm template): the
+    spec's ``budget`` is the student's own work, and each such start-up is allowed the
+    ``credit`` seconds an interpreter of the run spends starting, on top (to the hundredth
+    below). A warm run that starts none is held to ``budget`` itself."""
+    allowed = max(0.0, credit) * max(0, fresh)
+    return int(round((budget + allowed) * 100, 6)) / 100
+
+
+def _cmdline(pid: int) -> bytes:
+    """``pid``'s command line; empty if it is gone or a zombie."""
+    return _read(f"/proc/{pid}/cmdline") or b""
+
+
+class FreshCount:
+    """The interpreters a run started afresh, as the supervisor sees its processes: each
+    whose command line is neither the main program's nor ours (a fork child shares its
+    parent's, and a cold run's main process has ours until its exec; an exec'd one, such as
+    a cold spawn child or multiprocessing's resource tracker, has its own), counted once;
+    and a cold run's main process. A child that starts and ends between two looks is
+    missed: the budget's margin covers it."""
+
+    def __init__(self, main: bytes, cold_main: bool) -> None:
+        self.forked = {main, _cmdline(os.getpid())}
+        self.cold_main = cold_main
+        self.seen: set[tuple[int, bytes]] = set()
+
+    def look(self, pids: list[int]) -> int:
+        """Note the fresh ones among ``pids``; return how many the run started so far."""
+        counted = {pid for pid, _ in self.seen}
+        for pid in pids:
+            if pid in counted:
+                continue
+            command = _cmdline(pid)
+            if command and command not in self.forked:
+                start = _stat(pid)[19:20]  # with its start time: a pid may be reused
+                if start:
+                    self.seen.add((pid, start[0]))
+        return len(self.seen) + int(self.cold_main)
 
 
 class Capture:
@@ -416,29 +450,21 @@ def confine_child(
     os.closerange(low, 1 << 16)
 
 
-def start_child(
-    config: dict[str, object], out_w: int, err_w: int
-) -> tuple[int, set[int], int | None]:
-    """Fork and exec the student's command; return its pid, the pids of the run's
-    processes that are not the student's, and the pipe on which its spawn template says
-    each child it made (a byte each; None: no template). In a warm run the child raises
+def start_child(config: dict[str, object], out_w: int, err_w: int) -> tuple[int, set[int]]:
+    """Fork and exec the student's command; return its pid and the pids of the run's
+    processes that are not the student's. In a warm run the child raises
     :class:`BecomeMain` instead of exec; with ``spawn_template``, it makes its spawn
     template first (``spawner.py``) and says its pid on a pipe."""
-    report_r = report_w = made_r = made_w = None
+    report_r = report_w = None
     if config.get("warm") and config.get("spawn_template"):
         report_r, report_w = os.pipe()
-        made_r, made_w = os.pipe()
     pid = os.fork()
     if pid:
-        if made_r is not None and made_w is not None:
-            os.close(made_w)
-            os.set_blocking(made_r, False)
-        return pid, _template_of(report_r, report_w), made_r
+        return pid, _template_of(report_r, report_w)
     try:
-        confine_child(config, out_w, err_w, tuple(f for f in (report_w, made_w) if f is not None))
+        confine_child(config, out_w, err_w, () if report_w is None else (report_w,))
         if config.get("warm"):
             config["template_fd"] = report_w
-            config["made_fd"] = made_w
             raise BecomeMain
         argv = [str(a) for a in config["argv"]]  # type: ignore[attr-defined]
         env = {str(k): str(v) for k, v in dict(config["env"]).items()}  # type: ignore[call-overload]
@@ -451,19 +477,6 @@ def start_child(
         finally:
             os._exit(127)
     raise AssertionError("unreachable")
-
-
-def _made(fd: int) -> int:
-    """How many children the spawn template says it made since the last look."""
-    count = 0
-    while True:
-        try:
-            data = os.read(fd, 4096)
-        except OSError:  # nothing more for now (or the template is gone)
-            return count
-        if not data:
-            return count
-        count += len(data)
 
 
 def _template_of(report_r: int | None, report_w: int | None) -> set[int]:
@@ -557,14 +570,20 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
     max_procs = int(config.get("max_procs", 1 << 30))  # type: ignore[call-overload]
     waits = str(config.get("waits") or "")
     budget = config.get("cpu_budget")
-    cpu_budget = float(budget) if isinstance(budget, (int, float)) else None
-    # a warm run's processes are spared a cold start-up each: the main process, and each
-    # spawn child its template made (warm_budget)
+    work_budget = float(budget) if isinstance(budget, (int, float)) else None
+    # each interpreter the run starts afresh may spend this much starting (run_budget)
     credit = config.get("cpu_credit")
-    warm_credit = float(credit) if isinstance(credit, (int, float)) else 0.0
-    full_budget = cpu_budget
-    if full_budget is not None and config.get("warm") and warm_credit > 0:
-        cpu_budget = warm_budget(full_budget, warm_credit, 1)
+    startup_credit = float(credit) if isinstance(credit, (int, float)) else 0.0
+    warm = bool(config.get("warm"))
+    if warm:  # the student's main process is forked from the warm interpreter, as we are
+        main_command = _cmdline(me)
+    else:
+        argv = config["argv"]
+        main_command = b"".join(str(a).encode() + b"\0" for a in argv)  # type: ignore[attr-defined]
+    fresh = FreshCount(main_command, cold_main=not warm)
+    cpu_budget = work_budget
+    if work_budget is not None:
+        cpu_budget = run_budget(work_budget, startup_credit, fresh.look([]))
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
@@ -577,8 +596,7 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     started = time.monotonic()
-    main_pid, helpers, made_r = start_child(config, out_w, err_w)
-    made = 0
+    main_pid, helpers = start_child(config, out_w, err_w)
     # First record of the answer: should we die before the end, the grader can still kill
     # the student's process group (outside a namespace its id is this pid).
     os.write(1, marshal.dumps({"child": main_pid, "pid1": me == 1}))
@@ -631,12 +649,12 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
             if len(pids) > max_procs:
                 stopped = "processes"
                 break
+            if work_budget is not None and duration is None:
+                # at every look, not only at hang checks: a spawn child lives briefly
+                cpu_budget = run_budget(work_budget, startup_credit, fresh.look(pids))
             if duration is None and now >= next_hang_check:
                 next_hang_check = now + HANG_CHECK_S
                 if cpu_budget is not None:
-                    if made_r is not None and full_budget is not None:
-                        made += _made(made_r)
-                        cpu_budget = warm_budget(full_budget, warm_credit, 1 + made)
                     used = run_cpu_s(pids)
                     if used > cpu_budget:
                         stopped, stopped_t = "cpu_budget", now
@@ -668,8 +686,6 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
             next_count = now + (POLL_S if me == 1 else 5 * POLL_S)
     if duration is None:
         duration = time.monotonic() - started
-    if made_r is not None:
-        _quietly(os.close, made_r)
     reap(main_pid, state)
     leftovers = left_running(students(me, helpers)) if stopped is None else 0
     kill_all(me, main_pid, state, grace if stopped else 0.0)
@@ -694,7 +710,7 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
         # every process of the run is gone and waited for: all their CPU is ours now (unless
         # another uid's processes could not be signalled, and the namespace ends them)
         "run_cpu_s": max(run_cpu_s([]), used),
-        # the budget it was held to (a warm run's is smaller: see warm_budget)
+        # the budget it was held to: the spec's, plus the fresh start-ups' (run_budget)
         "cpu_budget": cpu_budget,
     }
     if status is not None:

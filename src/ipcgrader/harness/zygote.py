@@ -75,7 +75,8 @@ _NAMESPACES |= confine.CLONE_NEWIPC
 
 
 #: CPU seconds a cold interpreter of a run spends starting (Python's own start-up, the
-#: harness, multiprocessing), as this one spent it: what a warm run's processes never pay
+#: harness, multiprocessing and what its processes import), as this one spent it: what a
+#: process forked from here never pays, and each one started afresh is allowed
 STARTUP_CPU: list[float] = []
 
 
@@ -94,7 +95,6 @@ def _warm_up() -> set[str]:
     import multiprocessing.context
 
     cold = set(sys.modules)
-    STARTUP_CPU.append(time.process_time() - (_OWN_IMPORTS[1] - _OWN_IMPORTS[0]))
     # what the driver, the student's program and its children import next (ctypes: each
     # run's marker, and spawn templates)
     import ctypes  # noqa: F401
@@ -111,6 +111,7 @@ def _warm_up() -> set[str]:
     import random  # noqa: F401
 
     _compile_own_scripts()
+    STARTUP_CPU.append(time.process_time() - (_OWN_IMPORTS[1] - _OWN_IMPORTS[0]))
     return set(sys.modules) - cold
 
 
@@ -146,7 +147,8 @@ def serve() -> dict[str, object]:
     # no process of the same user may ptrace us or open our socket
     confine.prctl(confine.PR_SET_DUMPABLE, 0)
     sock = socket.socket(fileno=int(os.environ[SOCKET_ENV]))
-    # "ready", then what this interpreter's start-up cost (a warm run's CPU credit)
+    # "ready", then what this interpreter's start-up cost (allowed on top of a run's CPU
+    # budget for each interpreter it starts afresh)
     sock.send(b"ready %.4f" % (STARTUP_CPU[0] if STARTUP_CPU else 0.0))
     while True:
         _reap()
@@ -268,21 +270,17 @@ def become_main(config: dict[str, object], extra: set[str]) -> str:
     _write_marker(env.get(MARKER_ENV, ""))
     for name in _OWN_MODULES:
         sys.modules.pop(name, None)
-    report, made = config.get("template_fd"), config.get("made_fd")
-    made = made if isinstance(made, int) else -1
+    report = config.get("template_fd")
     if isinstance(report, int):
         # the interpreter as it is here is what a spawn child starts as (spawner.py): a
         # copy of it, made now, makes this run's spawn children; the supervisor is told
-        # its pid (it is not one of the student's processes), and by the template itself
-        # of each child it makes (each spared a cold start-up: the run's CPU budget)
+        # its pid (it is not one of the student's processes)
         template = 0
         offset = spawner.tid_offset()
         if offset is not None and not _shadowed({os.getcwd()}, extra):
-            template = spawner.start(offset, extra, _shadowed, made)
+            template = spawner.start(offset, extra, _shadowed)
         os.write(report, b"%d" % template)
         os.close(report)
-    if made >= 0:
-        os.close(made)  # the template's alone: nothing of the student's can write there
     os.environ.clear()
     os.environ.update(env)
     sys.argv = argv[1:]
@@ -360,10 +358,24 @@ def run_command(code: str) -> None:
     _exec_as_main(code, "<string>", sys.modules["_frozen_importlib"].BuiltinImporter)
 
 
+def measure() -> None:
+    """Say on stdout what this interpreter's start-up cost, and exit: what a cold run's
+    interpreters are allowed on top of its CPU budget (``ipcgrader.warm.cold_startup_cpu``)."""
+    _warm_up()
+    sys.stdout.write("%.4f\n" % (STARTUP_CPU[0] if STARTUP_CPU else 0.0))
+
+
 def main() -> None:
     """The zygote's whole life; in a run's student main process, that program's; in a
     spawn child made by a template, that child's."""
-    extra = _warm_up()
+    # No collection while warming up: the imports make objects that outlive every run and
+    # hardly any garbage (each collection walked them again, ~4 ms of CPU in all). Every
+    # run starts with the collector on, as a new interpreter does.
+    gc.disable()
+    try:
+        extra = _warm_up()
+    finally:
+        gc.enable()
     config = serve()
     code: str | None = None
     try:
