@@ -8,6 +8,9 @@ monotonic clock every process shares), never from the test's own clock.
 
 from __future__ import annotations
 
+import ast
+import subprocess
+import sys
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from ipcgrader.harness import supervise
+from ipcgrader.harness_plugin import INJECT_DIR
 from ipcgrader.loader import load_exercise
 from ipcgrader.plugins import get_plugin_manager
 from ipcgrader.results import RunRecord
@@ -29,7 +33,7 @@ id = "hang"
 title = "hang"
 entry = ["prog.py"]
 timeout = {timeout}
-{trace}[limits]
+{methods}{trace}[limits]
 run_cpu_s = {budget}
 [[scenarios]]
 id = "run"
@@ -69,6 +73,22 @@ PROGRAMS = {
         """,
     # the producer blocks in put() on the full queue, main in join() before draining it
     "join_before_drain": """
+        from multiprocessing import Process, Queue
+
+        def producer(q):
+            for item in range(10):
+                q.put(item)
+
+        if __name__ == "__main__":
+            q = Queue(3)
+            p = Process(target=producer, args=(q,))
+            p.start()
+            p.join()
+            print([q.get() for _ in range(10)])
+        """,
+    # the same under spawn (SPAWNED): a warm run's spawn template makes the child and the
+    # resource tracker, which has the warm interpreter's command line, not the tracker's
+    "spawn_join_before_drain": """
         from multiprocessing import Process, Queue
 
         def producer(q):
@@ -440,7 +460,8 @@ PROGRAMS = {
                 w.join()
         """,
 }
-DEADLOCKS = ("two_locks", "self_deadlock", "join_before_drain", "join_before_drain_flush",
+DEADLOCKS = ("two_locks", "self_deadlock", "join_before_drain", "spawn_join_before_drain",
+             "join_before_drain_flush",
              "pipe_both_recv", "event_never_set", "barrier_and_condition",
              "manager_two_locks", "manager_event_queue", "joinable_no_task_done",
              "joinable_consumer_ended", "watch_stuck", "manager_joinable",
@@ -451,6 +472,8 @@ PROGRESS = ("holder_sleeps", "holder_computes", "timed_acquire", "alarm_releases
 #: graded with poll amplification, each hold lasting up to 3 s (far above DETECTED_WITHIN_S)
 AMPLIFIED = ("amplified_put", "amplified_sleeper")
 AMPLIFY = "[trace]\namplify = true\namplify_wait_s = 3.0\n"
+#: graded under spawn only
+SPAWNED = ("spawn_join_before_drain",)
 
 
 def _grade(root: Path, name: str) -> RunRecord:
@@ -459,7 +482,10 @@ def _grade(root: Path, name: str) -> RunRecord:
     # generous wall timeouts: none of these may end by the clock
     budget = 0.5 if name == "spinners" else 10
     trace = AMPLIFY if name in AMPLIFIED else ""
-    (folder / "exercise.toml").write_text(EXERCISE.format(timeout=60, budget=budget, trace=trace))
+    methods = 'start_methods = ["spawn"]\n' if name in SPAWNED else ""
+    (folder / "exercise.toml").write_text(
+        EXERCISE.format(timeout=60, budget=budget, trace=trace, methods=methods)
+    )
     source = textwrap.dedent(PROGRAMS[name])
     for starter in (folder / "prog.py", folder / "submission" / "prog.py"):
         starter.write_text(source, encoding="utf-8")
@@ -684,3 +710,42 @@ def test_a_holding_thread_is_read_from_its_board(tmp_path: Path) -> None:
     marks = supervise._board_of(7, b"4242", str(tmp_path), {}, holds)
     assert marks is not None and (marks[b"101"], marks[b"102"]) == (b"w", b"d")
     assert holds == {7: [b"4242", b"3"]}
+
+
+#: a process that watches twice: five looks (the first one uncounted), then a new watch,
+#: whose first look is followed by one more; each look's board entry is printed
+TWO_WATCHES = """
+import sys
+import _ipcgrader_trace as harness
+
+harness.install(sys.argv[1], sys.argv[2], sys.argv[2])
+seen = []
+
+def look(slot):
+    slot = harness.watched(slot)
+    with open(f"{sys.argv[2]}/{harness.pid()}", "rb") as board:
+        seen.append(board.read()[slot * 64 : (slot + 1) * 64].split()[1:])
+    return slot
+
+slot = 0
+for _ in range(5):
+    slot = look(slot)
+harness.unwatched(slot)
+slot = look(look(0))
+print(seen)
+"""
+
+
+def test_a_second_watch_counts_looks_on_from_the_first_ones(tmp_path: Path) -> None:
+    # the supervisor wants two looks after its first sample; the first look of a new watch
+    # published 0 while the next one published the process's count, which read as every
+    # look of the earlier watch made at once
+    boards = tmp_path / "boards"
+    boards.mkdir()
+    shown = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", f"import sys; sys.path.insert(0, {str(INJECT_DIR)!r})\n"
+         + TWO_WATCHES, str(tmp_path / "trace.jsonl"), str(boards)],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    looks = [int(entry[1]) for entry in ast.literal_eval(shown)]  # [[b"o", b"<looks>"], ...]
+    assert looks == [0, 1, 2, 3, 4, 4, 5]
