@@ -29,7 +29,7 @@ id = "hang"
 title = "hang"
 entry = ["prog.py"]
 timeout = {timeout}
-{trace}[limits]
+{methods}{trace}[limits]
 run_cpu_s = {budget}
 [[scenarios]]
 id = "run"
@@ -64,6 +64,21 @@ PROGRAMS = {
 
         if __name__ == "__main__":
             p = Process(target=task, args=(Lock(),))
+            p.start()
+            p.join()
+        """,
+    # the same under spawn, as the grader makes it warm: the child and multiprocessing's
+    # resource tracker come from the template, which says which one is the tracker
+    "spawn_self_deadlock": """
+        from multiprocessing import Lock, Process
+
+        def task(lock):
+            lock.acquire()
+            lock.acquire()
+
+        if __name__ == "__main__":
+            lock = Lock()
+            p = Process(target=task, args=(lock,))
             p.start()
             p.join()
         """,
@@ -440,8 +455,9 @@ PROGRAMS = {
                 w.join()
         """,
 }
-DEADLOCKS = ("two_locks", "self_deadlock", "join_before_drain", "join_before_drain_flush",
-             "pipe_both_recv", "event_never_set", "barrier_and_condition",
+DEADLOCKS = ("two_locks", "self_deadlock", "spawn_self_deadlock", "join_before_drain",
+             "join_before_drain_flush", "pipe_both_recv", "event_never_set",
+             "barrier_and_condition",
              "manager_two_locks", "manager_event_queue", "joinable_no_task_done",
              "joinable_consumer_ended", "watch_stuck", "manager_joinable",
              "amplified_put")  # fmt: skip
@@ -459,7 +475,10 @@ def _grade(root: Path, name: str) -> RunRecord:
     # generous wall timeouts: none of these may end by the clock
     budget = 0.5 if name == "spinners" else 10
     trace = AMPLIFY if name in AMPLIFIED else ""
-    (folder / "exercise.toml").write_text(EXERCISE.format(timeout=60, budget=budget, trace=trace))
+    methods = 'start_methods = ["spawn"]\n' if name.startswith("spawn_") else ""
+    (folder / "exercise.toml").write_text(
+        EXERCISE.format(timeout=60, budget=budget, trace=trace, methods=methods)
+    )
     source = textwrap.dedent(PROGRAMS[name])
     for starter in (folder / "prog.py", folder / "submission" / "prog.py"):
         starter.write_text(source, encoding="utf-8")
