@@ -71,24 +71,23 @@ PROGRAMS = {
             p.start()
             p.join()
         """,
-    # the producer blocks in put() on the full queue, main in join() before draining it
-    "join_before_drain": """
-        from multiprocessing import Process, Queue
+    # the same under spawn, as the grader makes it warm: the child and multiprocessing's
+    # resource tracker come from the template, which says which one is the tracker
+    "spawn_self_deadlock": """
+        from multiprocessing import Lock, Process
 
-        def producer(q):
-            for item in range(10):
-                q.put(item)
+        def task(lock):
+            lock.acquire()
+            lock.acquire()
 
         if __name__ == "__main__":
-            q = Queue(3)
-            p = Process(target=producer, args=(q,))
+            lock = Lock()
+            p = Process(target=task, args=(lock,))
             p.start()
             p.join()
-            print([q.get() for _ in range(10)])
         """,
-    # the same under spawn (SPAWNED): a warm run's spawn template makes the child and the
-    # resource tracker, which has the warm interpreter's command line, not the tracker's
-    "spawn_join_before_drain": """
+    # the producer blocks in put() on the full queue, main in join() before draining it
+    "join_before_drain": """
         from multiprocessing import Process, Queue
 
         def producer(q):
@@ -460,9 +459,9 @@ PROGRAMS = {
                 w.join()
         """,
 }
-DEADLOCKS = ("two_locks", "self_deadlock", "join_before_drain", "spawn_join_before_drain",
-             "join_before_drain_flush",
-             "pipe_both_recv", "event_never_set", "barrier_and_condition",
+DEADLOCKS = ("two_locks", "self_deadlock", "spawn_self_deadlock", "join_before_drain",
+             "join_before_drain_flush", "pipe_both_recv", "event_never_set",
+             "barrier_and_condition",
              "manager_two_locks", "manager_event_queue", "joinable_no_task_done",
              "joinable_consumer_ended", "watch_stuck", "manager_joinable",
              "amplified_put")  # fmt: skip
@@ -472,8 +471,6 @@ PROGRESS = ("holder_sleeps", "holder_computes", "timed_acquire", "alarm_releases
 #: graded with poll amplification, each hold lasting up to 3 s (far above DETECTED_WITHIN_S)
 AMPLIFIED = ("amplified_put", "amplified_sleeper")
 AMPLIFY = "[trace]\namplify = true\namplify_wait_s = 3.0\n"
-#: graded under spawn only
-SPAWNED = ("spawn_join_before_drain",)
 
 
 def _grade(root: Path, name: str) -> RunRecord:
@@ -482,7 +479,7 @@ def _grade(root: Path, name: str) -> RunRecord:
     # generous wall timeouts: none of these may end by the clock
     budget = 0.5 if name == "spinners" else 10
     trace = AMPLIFY if name in AMPLIFIED else ""
-    methods = 'start_methods = ["spawn"]\n' if name in SPAWNED else ""
+    methods = 'start_methods = ["spawn"]\n' if name.startswith("spawn_") else ""
     (folder / "exercise.toml").write_text(
         EXERCISE.format(timeout=60, budget=budget, trace=trace, methods=methods)
     )

@@ -289,11 +289,14 @@ def start(
     offset: int,
     extra: set[str],
     shadowed: Callable[[Iterable[str], set[str]], bool],
+    report: int = -1,
 ) -> int:
     """In the student's main process, before any student code: make the template, and
     have multiprocessing ask it for spawn children. Returns the template's pid (0 if
     none could be made). Returns in the template only as a spawn child it made (raising
-    :class:`Spawned`)."""
+    :class:`Spawned`). The template says on ``report`` (if given: the supervisor's pipe,
+    which the caller closes once it has said the template's pid there) the pid of each
+    resource tracker it makes, a line each: like the template, not a student's process."""
     global _asking
     group = (os.getpgid(0), os.getsid(0))
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -307,7 +310,7 @@ def start(
     pid = _clone(signal.SIGCHLD, offset)
     if pid == 0:
         ours.close()
-        _serve(theirs, owner, offset, extra, shadowed)  # raises Spawned in a child
+        _serve(theirs, owner, offset, extra, shadowed, report)  # raises Spawned in a child
     theirs.close()
     if pid < 0:
         ours.close()
@@ -486,14 +489,22 @@ def _hide_from_wait(template: int) -> None:
         setattr(os, real.__name__, ours)
 
 
+def _is_tracker(request: dict[str, Any]) -> bool:
+    """Whether ``request`` is for multiprocessing's resource tracker."""
+    args = request.get("args") or []
+    return len(args) >= 2 and str(args[-1]).startswith(_TRACKER_CODE)
+
+
 def _serve(
     sock: socket.socket,
     owner: int,
     offset: int,
     extra: set[str],
     shadowed: Callable[[Iterable[str], set[str]], bool],
+    report: int = -1,
 ) -> None:
-    """The template's life: make a child per request until the main process is gone."""
+    """The template's life: make a child per request until the main process is gone; say
+    each resource tracker made on ``report`` (if >= 0)."""
     try:
         confine.prctl(confine.PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != owner:
@@ -503,8 +514,11 @@ def _serve(
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
-        os.closerange(3, sock.fileno())
-        os.closerange(sock.fileno() + 1, 1 << 16)
+        low = 3
+        for fd in sorted({sock.fileno(), report} - {-1}):
+            os.closerange(low, fd)
+            low = fd + 1
+        os.closerange(low, 1 << 16)
         mine = _process_state()
         mine["path"] = list(sys.path)
         while True:
@@ -521,7 +535,12 @@ def _serve(
             pid = _clone(CLONE_PARENT | signal.SIGCHLD, offset) if ok else -1
             if pid == 0:
                 sock.close()
-                _become(request, fds)  # raises Spawned
+                _become(request, fds)  # raises Spawned (with ``report`` closed)
+            if pid > 0 and report >= 0 and _is_tracker(request):
+                try:  # noqa: SIM105
+                    os.write(report, b"%d\n" % pid)
+                except OSError:  # the supervisor is gone: the run is over
+                    pass
             for fd in fds:
                 os.close(fd)
             sock.send(marshal.dumps(pid))

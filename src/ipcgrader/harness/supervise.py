@@ -450,17 +450,20 @@ def confine_child(
     os.closerange(low, 1 << 16)
 
 
-def start_child(config: dict[str, object], out_w: int, err_w: int) -> tuple[int, set[int]]:
-    """Fork and exec the student's command; return its pid and the pids of the run's
-    processes that are not the student's. In a warm run the child raises
-    :class:`BecomeMain` instead of exec; with ``spawn_template``, it makes its spawn
-    template first (``spawner.py``) and says its pid on a pipe."""
+def start_child(
+    config: dict[str, object], out_w: int, err_w: int
+) -> tuple[int, set[int], int | None]:
+    """Fork and exec the student's command; return its pid, the pids of the run's
+    processes that are not the student's, and the pipe on which its spawn template says
+    the pid of each resource tracker it makes (None: no template). In a warm run the
+    child raises :class:`BecomeMain` instead of exec; with ``spawn_template``, it makes
+    its spawn template first (``spawner.py``) and says its pid on that pipe."""
     report_r = report_w = None
     if config.get("warm") and config.get("spawn_template"):
         report_r, report_w = os.pipe()
     pid = os.fork()
     if pid:
-        return pid, _template_of(report_r, report_w)
+        return pid, *_template_of(report_r, report_w)
     try:
         confine_child(config, out_w, err_w, () if report_w is None else (report_w,))
         if config.get("warm"):
@@ -479,24 +482,46 @@ def start_child(config: dict[str, object], out_w: int, err_w: int) -> tuple[int,
     raise AssertionError("unreachable")
 
 
-def _template_of(report_r: int | None, report_w: int | None) -> set[int]:
+def _template_of(report_r: int | None, report_w: int | None) -> tuple[set[int], int | None]:
     """The pid the student's main process reports for its template (written before any
-    student code runs: the student cannot forge it)."""
+    student code runs: the student cannot forge it), and the pipe, now non-blocking, on
+    which the template goes on saying the trackers it makes (:func:`_trackers`)."""
     if report_r is None or report_w is None:
-        return set()
+        return set(), None
     os.close(report_w)
     data = b""
-    try:
-        while True:
+    try:  # a line; the end of file if the main process died first (the template with it)
+        while b"\n" not in data and len(data) <= 32:
             chunk = os.read(report_r, 32)
-            if not chunk or len(data) > 32:
+            if not chunk:
                 break
             data += chunk
     except OSError:
         pass
-    finally:
-        os.close(report_r)
-    return {int(data)} if data.strip().isdigit() and int(data) > 0 else set()
+    os.set_blocking(report_r, False)
+    said = data.split(b"\n")
+    template = {int(said[0])} if said[0].strip().isdigit() and int(said[0]) > 0 else set()
+    return template | _pids_in(said[1:]), report_r
+
+
+def _pids_in(lines: list[bytes]) -> set[int]:
+    return {int(line) for line in lines if line.strip().isdigit() and int(line) > 0}
+
+
+def _trackers(report: int, pending: bytearray) -> set[int]:
+    """The resource trackers the template says it made since the last look (each a line
+    on ``report``; ``pending`` keeps a line not yet whole)."""
+    while True:
+        try:
+            data = os.read(report, 4096)
+        except OSError:  # nothing more for now
+            break
+        if not data:
+            break
+        pending += data
+    *lines, rest = bytes(pending).split(b"\n")
+    pending[:] = rest
+    return _pids_in(lines)
 
 
 def reap(main_pid: int, state: dict[str, float | None]) -> None:
@@ -596,7 +621,8 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     started = time.monotonic()
-    main_pid, helpers = start_child(config, out_w, err_w)
+    main_pid, helpers, report = start_child(config, out_w, err_w)
+    pending = bytearray()
     # First record of the answer: should we die before the end, the grader can still kill
     # the student's process group (outside a namespace its id is this pid).
     os.write(1, marshal.dumps({"child": main_pid, "pid1": me == 1}))
@@ -644,6 +670,8 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
             duration = now - started
             linger_until = min(now + LINGER_S, deadline)
         if now >= next_count or (duration is None and now >= next_hang_check):
+            if report is not None:  # made by the template: multiprocessing's, not theirs
+                helpers |= _trackers(report, pending)
             pids = students(me, helpers)
             peak = max(peak, len(pids))
             if len(pids) > max_procs:
@@ -687,6 +715,9 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
     if duration is None:
         duration = time.monotonic() - started
     reap(main_pid, state)
+    if report is not None:
+        helpers |= _trackers(report, pending)
+        _quietly(os.close, report)
     leftovers = left_running(students(me, helpers)) if stopped is None else 0
     kill_all(me, main_pid, state, grace if stopped else 0.0)
     for capture in captures:  # every writer is gone: read to the end

@@ -274,12 +274,13 @@ def become_main(config: dict[str, object], extra: set[str]) -> str:
     if isinstance(report, int):
         # the interpreter as it is here is what a spawn child starts as (spawner.py): a
         # copy of it, made now, makes this run's spawn children; the supervisor is told
-        # its pid (it is not one of the student's processes)
+        # its pid (it is not one of the student's processes), and by the template itself
+        # of each resource tracker it makes (nor are they)
         template = 0
         offset = spawner.tid_offset()
         if offset is not None and not _shadowed({os.getcwd()}, extra):
-            template = spawner.start(offset, extra, _shadowed)
-        os.write(report, b"%d" % template)
+            template = spawner.start(offset, extra, _shadowed, report)
+        os.write(report, b"%d\n" % template)
         os.close(report)
     os.environ.clear()
     os.environ.update(env)

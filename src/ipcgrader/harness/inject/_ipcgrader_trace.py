@@ -298,7 +298,7 @@ def exception_info(exc: BaseException, tb: TracebackType | None) -> dict[str, An
 def _open_board() -> bool:
     """Create this process's board (at its first wait: most processes never block)."""
     global _board, _board_start
-    if not _board_dir or (_fd < 0 and _role != "helper"):
+    if not _board_dir or _fd < 0:
         return False
     try:
         import mmap
@@ -571,21 +571,6 @@ def _after_fork_in_child() -> None:
     emit("proc", locate=False, role="forked")
 
 
-def _serve_only() -> None:
-    """This process is multiprocessing's resource tracker: it records no events, and it
-    only acts on what the run's processes send it (it never wakes one of them). Publish it
-    as a service whose one thread only serves (``h``), so that it never keeps a deadlock
-    of the others alive. The supervisor tells an exec'd tracker by its command line, but
-    one that a warm run's spawn template made has the warm interpreter's (``spawner.py``):
-    without a board it would count as a process that may still make progress."""
-    global _board_flags
-    _board_flags = "s"
-    try:
-        helper_thread(get_native_id())
-    except Exception:
-        pass  # no board: the run is then never judged stuck while the tracker lives
-
-
 def _role_of_process() -> str:
     command = " ".join(getattr(sys, "orig_argv", sys.argv))
     if "multiprocessing.resource_tracker" in command:
@@ -604,8 +589,6 @@ def install(path: str, workdir: str, board_dir: str = "") -> bool:
     global _fd, _pid, _ppid, _role, _main_ident, _workdirs, _board_dir
     _role = _role_of_process()
     if _role == "helper":
-        _board_dir = board_dir
-        _serve_only()
         return False
     real = os.path.realpath(workdir)
     _workdirs = (workdir,) if real == workdir else (workdir, real)
