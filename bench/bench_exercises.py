@@ -65,6 +65,8 @@ class Tally:
     messages: list[dict[str, str]] = field(default_factory=list)
     #: per grading: the runs the supervisor stopped, and why (timeout, deadlock ...)
     stops: list[frozenset[Stop]] = field(default_factory=list)
+    #: per grading: each deadlock stop -> what the supervisor saw (``RunOutcome.stuck``)
+    evidence: list[dict[Stop, str]] = field(default_factory=list)
 
     @property
     def usual(self) -> Verdict:
@@ -150,9 +152,9 @@ def variants(exercise: str, only: set[str]) -> list[tuple[str, Path]]:
 
 def grade_once(
     loaded: LoadedExercise, path: Path, timeout: float | None
-) -> tuple[Verdict, float, dict[str, str], frozenset[Stop]]:
-    """One grading with a fresh plugin manager: its verdict, wall time, messages and the
-    runs the supervisor stopped."""
+) -> tuple[Verdict, float, dict[str, str], frozenset[Stop], dict[Stop, str]]:
+    """One grading with a fresh plugin manager: its verdict, wall time, messages, the runs
+    the supervisor stopped and, for a deadlock, what it saw."""
     pm = get_plugin_manager(autoload=False)
     runs: list[RunRecord] = []
     started = time.monotonic()
@@ -164,7 +166,12 @@ def grade_once(
         for run in runs
         if run.outcome.stopped
     )
-    return (result.status.value, checks), time.monotonic() - started, messages, stops
+    evidence = {
+        (run.scenario_id, run.start_method or "-", "deadlock"): run.outcome.stuck or "?"
+        for run in runs
+        if run.outcome.stopped == "deadlock"
+    }
+    return (result.status.value, checks), time.monotonic() - started, messages, stops, evidence
 
 
 def bench(
@@ -184,11 +191,12 @@ def bench(
             (tally, pool.submit(grade_once, loaded, path, timeout)) for tally, loaded, path in work
         ]
         for tally, future in futures:
-            verdict, seconds, messages, stops = future.result()
+            verdict, seconds, messages, stops, evidence = future.result()
             tally.verdicts.append(verdict)
             tally.seconds.append(seconds)
             tally.messages.append(messages)
             tally.stops.append(stops)
+            tally.evidence.append(evidence)
             if len(tally.verdicts) == repeats:  # progress, in case the run is cut short
                 print(report([tally]).splitlines()[1], file=sys.stderr, flush=True)
     return tallies
@@ -212,6 +220,12 @@ def report(tallies: list[Tally]) -> str:
             (s, m, n) for (s, m, _why), n in Counter(deadlocks).items()
         ):
             lines.append(f"    stopped as a deadlock: {scenario} ({method}) in {count} grading(s)")
+            seen = next(
+                e[(scenario, method, "deadlock")]
+                for e in tally.evidence
+                if (scenario, method, "deadlock") in e
+            )
+            lines.append(f"      the supervisor saw: {seen}")
     total = sum(tally.flips for tally in tallies)
     timeouts = sum(tally.timeout_flips for tally in tallies)
     deadlocked = sum(len(tally.deadlock_flips) for tally in tallies)

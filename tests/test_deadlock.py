@@ -515,6 +515,8 @@ def test_a_deadlock_is_stopped_at_once(graded: dict[str, RunRecord], name: str) 
     assert record.outcome.stopped_t is not None
     assert 0 <= record.outcome.stopped_t - last < DETECTED_WITHIN_S
     assert "deadlock" in {d.kind for d in record.diagnostics}
+    # the evidence it was judged on is kept: every live process's board, its waiting threads
+    assert record.outcome.stuck is not None and " w" in record.outcome.stuck
 
 
 def test_the_wait_for_graph_names_each_wait_and_each_holder(
@@ -746,3 +748,13 @@ def test_a_second_watch_counts_looks_on_from_the_first_ones(tmp_path: Path) -> N
     ).stdout  # fmt: skip
     looks = [int(entry[1]) for entry in ast.literal_eval(shown)]  # [[b"o", b"<looks>"], ...]
     assert looks == [0, 1, 2, 3, 4, 4, 5]
+
+
+def test_a_deadlock_keeps_what_the_supervisor_saw() -> None:
+    # a false deadlock is rare and never comes back on demand: the stop keeps its evidence
+    snapshot = (
+        (2, [(b"", b"2"), (b"!", b"-"), (b"2", b"o")], [None]),
+        (3, [(b"", b"11"), (b"!", b"-"), (b"3", b"w"), (b"4", b"h")], [b"1 2 3\n", b"4 5 6\n"]),
+    )
+    text = supervise.describe_stuck(snapshot, {(2, b"2"): 24}, {(2, b"2"): 31}, 0.0501)
+    assert text == "2 [2 -]: 2 o (looks 24->31); 3 [11 -]: 3 w, 4 h (samples 0.050 s apart)"

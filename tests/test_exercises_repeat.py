@@ -51,12 +51,14 @@ def test_a_flip_to_deadlock_is_counted_apart_from_timeouts() -> None:
         tally.seconds.append(1.0)
         tally.messages.append(messages)
         tally.stops.append(stops)
+        tally.evidence.append({stop: "2 [5 -]: 2 w" for stop in stops if stop[2] == "deadlock"})
     assert tally.flips == 2
     assert tally.timeout_flips == 1  # the drain timeout only
     assert tally.deadlock_flips == [("main", "fork", "deadlock")]
     table = bench.report([tally])
     assert "stopped as a deadlock: main (fork) in 1 grading" in table
     assert "1 runs stopped as a deadlock" in table
+    assert "the supervisor saw: 2 [5 -]: 2 w" in table
 
 
 @pytest.mark.slow

@@ -167,6 +167,10 @@ class RunOutcome:
     cpu_budget_s: float | None = None
     #: forked from the grading's warm interpreter (``ipcgrader.warm``), not started cold
     warm: bool = False
+    #: a run stopped as ``deadlock``: what the supervisor saw (``supervise.describe_stuck``:
+    #: each process's board, a watching thread's looks, how far apart the samples were);
+    #: evidence for the instructor and the project, never shown to a student
+    stuck: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -571,4 +571,5 @@ def run(
         run_cpu_s=float(c) if isinstance(c := status.get("run_cpu_s"), (int, float)) else None,
         cpu_budget_s=float(b) if isinstance(b := status.get("cpu_budget"), (int, float)) else None,
         warm=isinstance(started_run, WarmRun),
+        stuck=stuck[:2000] if isinstance(stuck := status.get("stuck"), str) else None,
     )

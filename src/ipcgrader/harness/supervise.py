@@ -253,6 +253,36 @@ def stuck_snapshot(
     return tuple(found) or None
 
 
+def describe_stuck(
+    snapshot: tuple[object, ...],
+    first: dict[tuple[int, bytes], int],
+    last: dict[tuple[int, bytes], int],
+    apart: float,
+) -> str:
+    """What a confirmed deadlock was judged on, one line: each process's board (its change
+    counter, flags, each thread's mark, a watching thread's looks at the first sample and
+    at the last) and how far apart the samples were. Kept with the run's outcome, so that
+    a stop that should not have been (a verdict that flips) can be told from its evidence:
+    it happens rarely, and never again on demand."""
+    parts = []
+    for entry in snapshot:  # (pid, sorted board marks, each thread's schedstat)
+        pid: int = entry[0]  # type: ignore[index]
+        marks: list[tuple[bytes, bytes]] = entry[1]  # type: ignore[index]
+        board = dict(marks)
+        threads = []
+        for tid, mark in marks:
+            if tid in (b"", b"!"):
+                continue
+            text = f"{tid.decode(errors='replace')} {mark.decode(errors='replace')}"
+            if (pid, tid) in last:
+                text += f" (looks {first.get((pid, tid), 0)}->{last[(pid, tid)]})"
+            threads.append(text)
+        changes = board.get(b"", b"?").decode(errors="replace")
+        flags = board.get(b"!", b"?").decode(errors="replace")
+        parts.append(f"{pid} [{changes} {flags}]: {', '.join(threads)}")
+    return f"{'; '.join(parts)} (samples {apart:.3f} s apart)"
+
+
 def let_go(waits: str, holds: dict[int, list[bytes]]) -> None:
     """Tell each process of ``holds`` to let the items it holds go now: ``go.<pid>`` beside
     the boards, with its start time and the items (``_ipcgrader_trace.let_go``).
@@ -639,6 +669,7 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
     stuck_since = 0.0
     #: each watching thread's looks at the first of the samples that are alike
     stuck_looks: dict[tuple[int, bytes], int] = {}
+    seen_stuck: str | None = None
     stopped_t: float | None = None
     used = 0.0
     last_used = (started, 0.0)
@@ -705,6 +736,7 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
                 ):
                     if not holds:
                         stopped, stopped_t = "deadlock", now
+                        seen_stuck = describe_stuck(snapshot, stuck_looks, looks, now - stuck_since)
                         break
                     # stuck but for holds that would run out by themselves: they end now,
                     # and what follows is sampled afresh (a deadlock behind them, too)
@@ -738,6 +770,8 @@ def supervise(config: dict[str, object]) -> tuple[dict[str, object], list[Captur
         "cpu_s": state["cpu_s"],
         # when it was decided to stop the run (monotonic, the trace's clock)
         "stopped_t": stopped_t,
+        # a deadlock: what the two samples that confirmed it saw (describe_stuck)
+        "stuck": seen_stuck,
         # every process of the run is gone and waited for: all their CPU is ours now (unless
         # another uid's processes could not be signalled, and the namespace ends them)
         "run_cpu_s": max(run_cpu_s([]), used),
