@@ -8,6 +8,9 @@ monotonic clock every process shares), never from the test's own clock.
 
 from __future__ import annotations
 
+import ast
+import subprocess
+import sys
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from ipcgrader.harness import supervise
+from ipcgrader.harness_plugin import INJECT_DIR
 from ipcgrader.loader import load_exercise
 from ipcgrader.plugins import get_plugin_manager
 from ipcgrader.results import RunRecord
@@ -703,3 +707,42 @@ def test_a_holding_thread_is_read_from_its_board(tmp_path: Path) -> None:
     marks = supervise._board_of(7, b"4242", str(tmp_path), {}, holds)
     assert marks is not None and (marks[b"101"], marks[b"102"]) == (b"w", b"d")
     assert holds == {7: [b"4242", b"3"]}
+
+
+#: a process that watches twice: five looks (the first one uncounted), then a new watch,
+#: whose first look is followed by one more; each look's board entry is printed
+TWO_WATCHES = """
+import sys
+import _ipcgrader_trace as harness
+
+harness.install(sys.argv[1], sys.argv[2], sys.argv[2])
+seen = []
+
+def look(slot):
+    slot = harness.watched(slot)
+    with open(f"{sys.argv[2]}/{harness.pid()}", "rb") as board:
+        seen.append(board.read()[slot * 64 : (slot + 1) * 64].split()[1:])
+    return slot
+
+slot = 0
+for _ in range(5):
+    slot = look(slot)
+harness.unwatched(slot)
+slot = look(look(0))
+print(seen)
+"""
+
+
+def test_a_second_watch_counts_looks_on_from_the_first_ones(tmp_path: Path) -> None:
+    # the supervisor wants two looks after its first sample; the first look of a new watch
+    # published 0 while the next one published the process's count, which read as every
+    # look of the earlier watch made at once
+    boards = tmp_path / "boards"
+    boards.mkdir()
+    shown = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", f"import sys; sys.path.insert(0, {str(INJECT_DIR)!r})\n"
+         + TWO_WATCHES, str(tmp_path / "trace.jsonl"), str(boards)],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    looks = [int(entry[1]) for entry in ast.literal_eval(shown)]  # [[b"o", b"<looks>"], ...]
+    assert looks == [0, 1, 2, 3, 4, 4, 5]

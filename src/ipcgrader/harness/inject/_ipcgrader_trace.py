@@ -394,7 +394,10 @@ def watched(slot: int) -> int:
     try:
         if not slot:
             emit("wait", None, sys._getframe(1), what="watch")
-            return _board_set(b"o 0")
+            # the count so far, not 0: it is the process's (a second watch goes on from
+            # where the first one stopped), and a jump from 0 to it would read as looks
+            # this thread never made (the supervisor wants two after its first sample)
+            return _board_set(b"o %d" % _board_looks)
         _board_looks += 1
         text = b"%d o %d" % (get_native_id(), _board_looks)
         # no _board_header(): a look is no change of what the thread waits for
