@@ -443,6 +443,23 @@ PROGRAMS = {
             lock.acquire()
             print("woken")
         """,
+    # a forkserver's children have its command line, as multiprocessing's helpers do: the
+    # main process's join waits for one that computes, which is no deadlock
+    "forkserver_child_computes": """
+        import multiprocessing as mp
+
+        def work():
+            total = 0
+            for i in range(3_000_000):
+                total += i
+            print(total)
+
+        if __name__ == "__main__":
+            mp.set_start_method("forkserver")
+            p = mp.Process(target=work)
+            p.start()
+            p.join()
+        """,
     # --- spinning: stopped by the CPU budget, not the clock ------------------------------
     "spinners": """
         from multiprocessing import Process
@@ -467,7 +484,7 @@ DEADLOCKS = ("two_locks", "self_deadlock", "spawn_self_deadlock", "join_before_d
              "amplified_put")  # fmt: skip
 PROGRESS = ("holder_sleeps", "holder_computes", "timed_acquire", "alarm_releases",
             "waits_ended_later", "joinable_correct", "watch_ended_later",
-            "amplified_sleeper")  # fmt: skip
+            "amplified_sleeper", "forkserver_child_computes")  # fmt: skip
 #: graded with poll amplification, each hold lasting up to 3 s (far above DETECTED_WITHIN_S)
 AMPLIFIED = ("amplified_put", "amplified_sleeper")
 AMPLIFY = "[trace]\namplify = true\namplify_wait_s = 3.0\n"

@@ -114,13 +114,23 @@ _HELPERS = (b"multiprocessing.resource_tracker", b"multiprocessing.forkserver")
 
 
 def _is_helper(pid: int) -> bool | None:
-    """Whether ``pid`` is one of multiprocessing's helpers; None if it is gone."""
+    """Whether ``pid`` is one of multiprocessing's helpers; None if it is gone.
+
+    A helper is told by its command line, and a fork child has its parent's: every process
+    the forkserver starts for the student (a fork of it) has the forkserver's. Such a child
+    is the student's, not a helper: left out, a main process that joins one that computes
+    was judged deadlocked. So a process whose parent has the same command line is not one."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
             command = cmdline.read()
     except OSError:
         return None
-    return any(h in command for h in _HELPERS)
+    if not any(h in command for h in _HELPERS):
+        return False
+    fields = _stat(pid)
+    if len(fields) < 2:
+        return None
+    return _read(f"/proc/{int(fields[1])}/cmdline") != command
 
 
 def left_running(pids: list[int]) -> int:
