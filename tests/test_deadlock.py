@@ -460,6 +460,21 @@ PROGRAMS = {
             p.start()
             p.join()
         """,
+    # ... and a deadlock of its children is one (the forkserver itself only serves)
+    "forkserver_join_before_drain": """
+        import multiprocessing as mp
+
+        def producer(q):
+            for item in range(10):
+                q.put(item)
+
+        if __name__ == "__main__":
+            mp.set_start_method("forkserver")
+            q = mp.Queue(3)
+            p = mp.Process(target=producer, args=(q,))
+            p.start()
+            p.join()
+        """,
     # --- spinning: stopped by the CPU budget, not the clock ------------------------------
     "spinners": """
         from multiprocessing import Process
@@ -481,7 +496,7 @@ DEADLOCKS = ("two_locks", "self_deadlock", "spawn_self_deadlock", "join_before_d
              "barrier_and_condition",
              "manager_two_locks", "manager_event_queue", "joinable_no_task_done",
              "joinable_consumer_ended", "watch_stuck", "manager_joinable",
-             "amplified_put")  # fmt: skip
+             "amplified_put", "forkserver_join_before_drain")  # fmt: skip
 PROGRESS = ("holder_sleeps", "holder_computes", "timed_acquire", "alarm_releases",
             "waits_ended_later", "joinable_correct", "watch_ended_later",
             "amplified_sleeper", "forkserver_child_computes")  # fmt: skip
