@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,13 @@ os.environ.setdefault("IPCGRADER_DISABLE_PLUGIN_AUTOLOAD", "1")
 # use_language(); a developer's zh_CN locale must not change what they see.
 if language_from_env() != "en":
     os.environ["LC_ALL"] = "C.UTF-8"
+# Tests that press Ctrl-C on a command they started (SIGINT to a batch) need it to act as at
+# a terminal. A suite started in the background by a non-interactive shell (`cmd &`, nohup,
+# some CI runners) inherits SIGINT ignored, and its commands would inherit that too: a
+# Python started with SIGINT ignored never raises KeyboardInterrupt, so the batch would run
+# on to its timeout. Python's own handler here becomes the default in every command started.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _descendants() -> list[int]:
